@@ -1,0 +1,76 @@
+"""`python -m chatapp`: read the configuration, check it, and serve the app."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+
+from dotenv import load_dotenv
+from nicegui import ui
+
+from chatapp.app import setup
+from chatapp.db import Database
+from chatapp.settings import ConfigError, load_settings, prepare_data_dir
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog='python -m chatapp',
+        description='chatapp: a team chat with large language models. Settings come from the environment '
+                    'and from .env in the working directory (see .env.example); flags override them.')
+    parser.add_argument('--host', help='address to listen on (CHATAPP_HOST, default 127.0.0.1)')
+    parser.add_argument('--port', type=int, help='port to listen on (CHATAPP_PORT, default 8080)')
+    return parser.parse_args(argv)
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            setting = 'CHATAPP_PORT/--port' if error.errno == 98 else 'CHATAPP_HOST/--host'
+            raise ConfigError(f'{setting}: cannot listen on {host}:{port} ({error.strerror})') from None
+
+
+async def check_database(url: str) -> None:
+    """Reach the database (and create its tables) before serving, so a bad DATABASE_URL fails clearly."""
+    database = Database(url)
+    try:
+        await database.create_schema()
+    except Exception as error:
+        reason = str(getattr(error, 'orig', None) or error).splitlines()[0]
+        raise ConfigError(f'DATABASE_URL: cannot use the database ({reason})') from None
+    finally:
+        await database.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    simulated = os.environ.get('NICEGUI_USER_SIMULATION') == 'true'  # under NiceGUI's pytest User fixture
+    args = parse_args([] if simulated else sys.argv[1:] if argv is None else argv)
+    load_dotenv(os.path.join(os.getcwd(), '.env'))
+    if args.host:
+        os.environ['CHATAPP_HOST'] = args.host
+    if args.port is not None:
+        os.environ['CHATAPP_PORT'] = str(args.port)
+    try:
+        settings = prepare_data_dir(load_settings())
+        if not simulated:
+            check_port_free(settings.host, settings.port)
+            asyncio.run(check_database(settings.database_url))
+    except ConfigError as error:
+        print(f'chatapp: configuration error: {error}', file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    setup(settings)
+    ui.run(host=settings.host, port=settings.port, title='chatapp', favicon='💬', reload=False, show=False,
+           storage_secret=settings.storage_secret, reconnect_timeout=settings.reconnect_timeout,
+           show_welcome_message=False)
+
+
+if __name__ in {'__main__', '__mp_main__'}:
+    main()

@@ -1,0 +1,65 @@
+"""The element that shows an assistant reply, finished or still streaming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from chatapp.components.markdown_stream import MarkdownStream, render_markdown
+
+
+class ReplyView(ui.element, component='reply_view.js'):
+    """Rendered Markdown that can grow: `append` sends only what was added."""
+
+    def __init__(self, text: str = '', *, streaming: bool = False) -> None:
+        super().__init__()
+        self._stream: MarkdownStream | None = None
+        self._blocks: list[str] = []
+        self.text = ''
+        if streaming:
+            self._stream = MarkdownStream()
+            update = self._stream.feed(text)
+            self._blocks.append(update.blocks_html)
+        else:
+            self._blocks.append(render_markdown(text) if text.strip() else '')
+        self.text = text
+
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
+    def append(self, delta: str) -> None:
+        if self._stream is None:
+            self.restart()
+        assert self._stream is not None
+        self.text += delta
+        update = self._stream.feed(delta)
+        self._blocks.append(update.blocks_html)
+        self.run_method('append', update.blocks_html, update.tail, update.reset_tail)
+
+    def finish(self) -> None:
+        """Render the rest once; the reply is complete (or stopped) and will not grow."""
+        if self._stream is None:
+            return
+        update = self._stream.finish()
+        self._stream = None
+        self._blocks.append(update.blocks_html)
+        if update.blocks_html or update.reset_tail:
+            self.run_method('append', update.blocks_html, '', True)
+
+    def restart(self) -> None:
+        """Clear the reply for a regeneration."""
+        self._stream = MarkdownStream()
+        self._blocks = []
+        self.text = ''
+        self.update()
+
+    def _to_dict(self) -> dict[str, Any]:
+        # props are materialized only when the element is (re)sent, never per token
+        with self._props.suspend_updates():
+            self._blocks = [''.join(self._blocks)]
+            self._props['html'] = self._blocks[0]
+            self._props['tail'] = self._stream.tail if self._stream else ''
+            self._props['version'] = self._props.get('version', 0) + 1
+        return super()._to_dict()

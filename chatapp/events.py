@@ -1,0 +1,96 @@
+"""Live events from the services to whoever is watching: reply progress and sidebar changes.
+
+Topics are per conversation (reply deltas) and per user (the sidebar), so an event only ever reaches
+views that belong to the conversation's owner. Handlers run synchronously on the event loop and must
+be quick; they only push updates into a page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chatapp.models import Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplyStarted:
+    conversation_id: str
+    message_id: int
+    model: str
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    conversation_id: str
+    message_id: int
+    text: str  # appended to what was published before
+
+
+@dataclass(frozen=True)
+class ReplyNotice:
+    """A passing state worth showing while a reply waits (e.g. rate limited, retrying)."""
+    conversation_id: str
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyFinished:
+    conversation_id: str
+    message_id: int
+    status: Status
+    error: str
+
+
+@dataclass(frozen=True)
+class ConversationChanged:
+    """Created, renamed, deleted or moved to the top: the owner's sidebars reload."""
+    user_id: str
+    conversation_id: str
+    deleted: bool = False
+
+
+Event = ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | ConversationChanged
+Handler = Callable[[Event], None]
+
+
+def conversation_topic(conversation_id: str) -> str:
+    return f'conversation:{conversation_id}'
+
+
+def user_topic(user_id: str) -> str:
+    return f'user:{user_id}'
+
+
+class EventBus:
+    """In-process publish/subscribe."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+
+    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
+        """Register a handler; returns the function that unsubscribes it."""
+        self._handlers[topic].append(handler)
+
+        def unsubscribe() -> None:
+            handlers = self._handlers.get(topic)
+            if handlers and handler in handlers:
+                handlers.remove(handler)
+                if not handlers:
+                    del self._handlers[topic]
+        return unsubscribe
+
+    def publish(self, topic: str, event: Event) -> None:
+        for handler in list(self._handlers.get(topic, ())):
+            try:
+                handler(event)
+            except Exception:  # one broken view must not stop a reply for the others
+                log.exception('event handler failed for %s', topic)
+
+    def subscriber_count(self) -> int:
+        return sum(len(handlers) for handlers in self._handlers.values())

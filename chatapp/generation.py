@@ -1,0 +1,245 @@
+"""The streaming engine: a reply is a server-side task that belongs to the conversation, not to a tab.
+
+Sending stores the question first, then starts a generation that builds the prompt from stored
+history, streams from the model, saves the growing reply about once a second, and publishes it in
+frames to every open view of the conversation. Closing a tab changes nothing; Stop ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessageChunk
+
+from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
+from chatapp.llm import StreamTruncated, build_prompt, describe_failure
+from chatapp.models import Conversation, Message, Status
+from chatapp.settings import Settings
+from chatapp.store import ConversationStore, Usage
+
+log = logging.getLogger(__name__)
+
+FRAME_SECONDS = 0.05  # deltas are published at most this often; the first of a burst goes at once
+SAVE_SECONDS = 1.0    # the growing reply is saved at most this often
+
+
+class Refused(Exception):
+    """The request cannot be carried out; the message says why, in words for the person."""
+
+
+@dataclass
+class Generation:
+    user_id: str
+    conversation_id: str
+    message_id: int
+    model: str
+    parts: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # received, not yet published
+    status: Status = Status.STREAMING
+    error: str = ''
+    usage: Usage | None = None
+    stop_requested: bool = False
+    task: asyncio.Task | None = None
+    _last_publish: float = 0.0
+    _publish_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def published_text(self) -> str:
+        """What every view has been sent so far: a new view starts from this, then follows the deltas."""
+        if len(self.parts) > 1:
+            self.parts[:] = [''.join(self.parts)]
+        return self.parts[0] if self.parts else ''
+
+    @property
+    def text(self) -> str:
+        return self.published_text + ''.join(self.pending)
+
+
+@dataclass(frozen=True)
+class Sent:
+    conversation: Conversation
+    question: Message
+    reply: Message
+
+
+class Generations:
+    """Starts, tracks and stops the replies of this process."""
+
+    def __init__(self, store: ConversationStore, bus: EventBus, settings: Settings, chat_model: BaseChatModel,
+                 model_label: str) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.chat_model = chat_model
+        self.model_label = model_label
+        self._running: dict[str, Generation | None] = {}  # None: reserved while the question is stored
+
+    def running(self, conversation_id: str) -> Generation | None:
+        return self._running.get(conversation_id)
+
+    def is_busy(self, conversation_id: str) -> bool:
+        return conversation_id in self._running
+
+    async def send(self, user_id: str, conversation_id: str | None, text: str) -> Sent:
+        """Store the question and start the reply; raises Refused with a reason for the person."""
+        text = text.strip()
+        if not text:
+            raise Refused('The message is empty.')
+        if len(text) > self.settings.max_message_chars:
+            raise Refused(f'The message has {len(text):,} characters; the limit is '
+                          f'{self.settings.max_message_chars:,}. Shorten it and send again.')
+        if conversation_id is None:
+            conversation = await self.store.create_conversation(user_id, text)
+            conversation_id = conversation.id
+        self._reserve(conversation_id)
+        try:
+            stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label)
+            conversation = await self.store.get_conversation(user_id, conversation_id)
+            if stored is None or conversation is None:
+                raise Refused('This conversation does not exist.')
+        except BaseException:
+            self._running.pop(conversation_id, None)
+            raise
+        question, reply = stored
+        self._start(user_id, conversation_id, reply)
+        return Sent(conversation, question, reply)
+
+    async def retry(self, user_id: str, conversation_id: str, message_id: int) -> Message:
+        """Generate a failed, stopped or interrupted reply again, in place."""
+        self._reserve(conversation_id)
+        try:
+            reply = await self.store.restart_reply(user_id, conversation_id, message_id, self.model_label)
+            if reply is None:
+                raise Refused('This reply does not exist.')
+        except BaseException:
+            self._running.pop(conversation_id, None)
+            raise
+        self._start(user_id, conversation_id, reply)
+        return reply
+
+    def stop(self, user_id: str, conversation_id: str) -> bool:
+        """End the conversation's reply; what was written so far is kept, marked stopped."""
+        generation = self._running.get(conversation_id)
+        if generation is None or generation.user_id != user_id or generation.task is None:
+            return False
+        generation.stop_requested = True
+        generation.task.cancel()
+        return True
+
+    async def shutdown(self) -> None:
+        """Stop every reply of this process and wait until each is saved."""
+        tasks = [g.task for g in self._running.values() if g is not None and g.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _reserve(self, conversation_id: str) -> None:
+        # checked and taken without an await in between: two sends can never both pass
+        if conversation_id in self._running:
+            raise Refused('A reply is still being written in this conversation. Wait for it or stop it first.')
+        self._running[conversation_id] = None
+
+    def _start(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        assert reply.id is not None
+        generation = Generation(user_id, conversation_id, reply.id, self.model_label)
+        self._running[conversation_id] = generation
+        self.bus.publish(conversation_topic(conversation_id),
+                         ReplyStarted(conversation_id, reply.id, self.model_label))
+        generation.task = asyncio.create_task(self._run(generation), name=f'reply-{reply.id}')
+
+    async def _run(self, generation: Generation) -> None:
+        saver = asyncio.create_task(self._save_periodically(generation))
+        try:
+            await self._stream(generation)
+            generation.status = Status.COMPLETE
+        except asyncio.CancelledError:
+            generation.status = Status.STOPPED if generation.stop_requested else Status.INTERRUPTED
+            if not generation.stop_requested:
+                generation.error = 'The server stopped while this reply was being written.'
+        except Exception as error:
+            generation.status = Status.INTERRUPTED if generation.text else Status.ERROR
+            generation.error = describe_failure(error, settings=self.settings, timeout=self.settings.llm_timeout)
+            log.warning('reply %s failed: %r', generation.message_id, error)
+        finally:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+            await self._finish(generation)
+
+    async def _stream(self, generation: Generation) -> None:
+        history = await self.store.list_messages(generation.user_id, generation.conversation_id) or []
+        prompt = build_prompt(self.settings.system_prompt, [m for m in history if m.id < generation.message_id])
+        finished = False
+        stream = self.chat_model.astream(prompt)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.settings.llm_timeout):
+                        chunk: BaseMessageChunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                if isinstance(chunk.content, str) and chunk.content:
+                    self._receive(generation, chunk.content)
+                if chunk.response_metadata.get('finish_reason'):
+                    finished = True
+                usage = getattr(chunk, 'usage_metadata', None)
+                if usage:
+                    generation.usage = Usage(usage.get('input_tokens'), usage.get('output_tokens'))
+        finally:
+            await stream.aclose()
+        if not finished:
+            raise StreamTruncated()
+
+    def _receive(self, generation: Generation, text: str) -> None:
+        """Queue text for the views: the first piece after a quiet frame goes at once, the rest in frames."""
+        generation.pending.append(text)
+        if generation._publish_handle is not None:
+            return
+        wait = generation._last_publish + FRAME_SECONDS - time.monotonic()
+        if wait <= 0:
+            self._publish(generation)
+        else:
+            generation._publish_handle = asyncio.get_running_loop().call_later(wait, self._publish, generation)
+
+    def _publish(self, generation: Generation) -> None:
+        generation._publish_handle = None
+        if not generation.pending:
+            return
+        delta = ''.join(generation.pending)
+        generation.pending.clear()
+        generation.parts.append(delta)
+        generation._last_publish = time.monotonic()
+        self.bus.publish(conversation_topic(generation.conversation_id),
+                         ReplyDelta(generation.conversation_id, generation.message_id, delta))
+
+    async def _save_periodically(self, generation: Generation) -> None:
+        saved = ''
+        while True:
+            await asyncio.sleep(SAVE_SECONDS)
+            text = generation.text
+            if len(text) != len(saved):
+                try:
+                    await self.store.save_reply(generation.user_id, generation.message_id, text, Status.STREAMING)
+                    saved = text
+                except Exception:  # the final save retries; a hiccup must not end the reply
+                    log.exception('saving reply %s failed', generation.message_id)
+
+    async def _finish(self, generation: Generation) -> None:
+        if generation._publish_handle is not None:
+            generation._publish_handle.cancel()
+        self._publish(generation)
+        try:
+            await asyncio.shield(self.store.save_reply(generation.user_id, generation.message_id, generation.text,
+                                                       generation.status, generation.error, generation.usage))
+        except Exception:
+            log.exception('final save of reply %s failed', generation.message_id)
+        finally:
+            self._running.pop(generation.conversation_id, None)
+            self.bus.publish(conversation_topic(generation.conversation_id),
+                             ReplyFinished(generation.conversation_id, generation.message_id,
+                                           generation.status, generation.error))

@@ -1,0 +1,73 @@
+"""The tables: users, their conversations, and one row per message."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())  # unguessable, unlike a counter
+
+
+class Role(StrEnum):
+    USER = 'user'
+    ASSISTANT = 'assistant'
+
+
+class Status(StrEnum):
+    STREAMING = 'streaming'
+    COMPLETE = 'complete'
+    STOPPED = 'stopped'
+    ERROR = 'error'
+    INTERRUPTED = 'interrupted'  # the stream or the process broke off; what was saved is kept
+
+
+class User(SQLModel, table=True):
+    __table_args__ = (Index('ix_user_identity', 'provider', 'subject', unique=True),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    provider: str = Field(max_length=64)
+    subject: str = Field(max_length=255)
+    email: str = Field(default='', max_length=320)
+    name: str = Field(default='', max_length=255)
+    avatar_url: str = Field(default='', max_length=2048)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (Index('ix_conversation_user_updated', 'user_id', 'updated_at'),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key='user.id', max_length=36)
+    title: str = Field(default='New chat', max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (
+        Index('ix_message_conversation_id', 'conversation_id', 'id'),
+        Index('ix_message_status', 'status'),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key='conversation.id', max_length=36, ondelete='CASCADE')
+    role: Role = Field(max_length=16)
+    content: str = Field(default='', sa_column=Column(Text, nullable=False, default=''))
+    status: Status = Field(default=Status.COMPLETE, max_length=16)
+    error: str = Field(default='', max_length=1000)
+    model: str = Field(default='', max_length=200)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,242 @@
+"""The chat page: `/` starts a new conversation, `/c/<id>` opens one and follows its reply live."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nicegui import background_tasks, ui
+
+from chatapp.auth import acting_user_id
+from chatapp.components.reply_view import ReplyView
+from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
+from chatapp.generation import Refused
+from chatapp.models import Message, Role, Status
+from chatapp.pages.layout import frame
+from chatapp.pages.sidebar import Sidebar
+from chatapp.services import services
+
+SEND_ON_ENTER = '''(e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); }
+}'''
+STATUS_TEXT = {
+    Status.STOPPED: 'Stopped',
+    Status.ERROR: 'Error',
+    Status.INTERRUPTED: 'Interrupted',
+}
+
+
+@ui.page('/')
+async def new_chat() -> None:
+    await ChatPage(acting_user_id(), None).build()
+
+
+@ui.page('/c/{conversation_id}')
+async def conversation(conversation_id: str) -> None:
+    await ChatPage(acting_user_id(), conversation_id).build()
+
+
+class ReplyRow:
+    """An assistant reply: its text, its state, and what can be done with it."""
+
+    def __init__(self, page: ChatPage, message: Message, text: str, streaming: bool) -> None:
+        self.page = page
+        self.message_id = message.id
+        with ui.column().classes('reply-row w-full gap-1').props('data-testid=message-assistant') as self.row:
+            self.view = ReplyView(text, streaming=streaming)
+            self.problem = ui.label().classes('reply-problem').props('data-testid=message-error')
+            with ui.row().classes('reply-actions items-center gap-1'):
+                ui.button(icon='content_copy', on_click=self.copy) \
+                    .props('flat round dense size=sm aria-label="Copy reply" data-testid=copy')
+                self.retry_button = ui.button('Retry', icon='refresh', on_click=self.retry) \
+                    .props('flat dense no-caps size=sm data-testid=retry')
+                self.state = ui.label().classes('text-xs text-grey-6')
+        self.show(Status.STREAMING if streaming else message.status, message.error)
+
+    def show(self, status: Status, error: str) -> None:
+        streaming = status == Status.STREAMING
+        self.row.classes(add='streaming' if streaming else '', remove='' if streaming else 'streaming')
+        self.problem.set_text(error)
+        self.problem.set_visibility(bool(error) and not streaming)
+        self.retry_button.set_visibility(status in (Status.ERROR, Status.INTERRUPTED, Status.STOPPED))
+        self.state.set_text(STATUS_TEXT.get(status, ''))
+
+    def started(self) -> None:
+        self.view.restart()
+        self.show(Status.STREAMING, '')
+
+    def finished(self, status: Status, error: str) -> None:
+        self.view.finish()
+        self.show(status, error)
+
+    def copy(self) -> None:
+        ui.clipboard.write(self.view.text)
+        ui.notify('Copied', position='bottom', timeout=1000)
+
+    async def retry(self) -> None:
+        await self.page.retry(self.message_id)
+
+
+class ChatPage:
+    def __init__(self, user_id: str, conversation_id: str | None) -> None:
+        self.user_id = user_id
+        self.conversation_id = conversation_id
+        self.replies: dict[int, ReplyRow] = {}
+        self.last_message_id = 0
+        self._sync_lock = asyncio.Lock()
+        self._unsubscribe = None
+
+    async def build(self) -> None:
+        with frame() as drawer, drawer:
+            self.sidebar = Sidebar(self.user_id, self.conversation_id, self.open)
+        messages = None
+        if self.conversation_id is not None:
+            messages = await services().store.list_messages(self.user_id, self.conversation_id)
+            if messages is None:
+                self._not_found()
+                await self.sidebar.load()
+                return
+        with ui.column().classes('chat-main w-full max-w-3xl mx-auto gap-4 px-4 pb-6'):
+            self.empty = self._empty_state()
+            self.messages = ui.column().classes('w-full gap-5').props('data-testid=messages')
+        self._composer()
+        ui.context.client.on_delete(self._stop_following)
+        if self.conversation_id is not None:
+            self._follow(self.conversation_id)
+            await self.sync(messages)
+            ui.run_javascript('chatappScrollToBottom()')
+        self._update_busy()
+        await self.sidebar.load()
+
+    def open(self, conversation_id: str) -> None:
+        ui.navigate.to(f'/c/{conversation_id}' if conversation_id else '/')
+
+    # --- showing messages ----------------------------------------------------------------------------
+
+    async def sync(self, messages: list[Message] | None = None) -> None:
+        """Append the messages stored since the last one shown (another tab may have sent them)."""
+        async with self._sync_lock:
+            assert self.conversation_id is not None
+            if messages is None:
+                messages = await services().store.list_messages(self.user_id, self.conversation_id) or []
+            new = [m for m in messages if m.id is not None and m.id > self.last_message_id]
+            # a reply that finished while we read keeps its stale row: read it once more
+            if any(m.status == Status.STREAMING and not self._is_live(m) for m in new):
+                messages = await services().store.list_messages(self.user_id, self.conversation_id) or []
+                new = [m for m in messages if m.id is not None and m.id > self.last_message_id]
+            # from here on nothing awaits: the live text read now and the deltas after it line up exactly
+            with self.messages:
+                for message in new:
+                    self._show(message)
+            self.empty.set_visibility(not self.replies and not new)
+
+    def _is_live(self, message: Message) -> bool:
+        generation = services().generations.running(self.conversation_id or '')
+        return generation is not None and generation.message_id == message.id
+
+    def _show(self, message: Message) -> None:
+        assert message.id is not None
+        self.last_message_id = max(self.last_message_id, message.id)
+        if message.role == Role.USER:
+            with ui.row().classes('w-full justify-end'):
+                ui.label(message.content).classes('user-bubble').props('data-testid=message-user')
+            return
+        generation = services().generations.running(message.conversation_id)
+        if generation is not None and generation.message_id == message.id:
+            self.replies[message.id] = ReplyRow(self, message, generation.published_text, streaming=True)
+        else:
+            self.replies[message.id] = ReplyRow(self, message, message.content, streaming=False)
+
+    def _follow(self, conversation_id: str) -> None:
+        self._unsubscribe = services().bus.subscribe(conversation_topic(conversation_id), self._on_event)
+
+    def _stop_following(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _on_event(self, event: Event) -> None:
+        row = self.replies.get(getattr(event, 'message_id', -1))
+        if isinstance(event, ReplyDelta):
+            if row is not None and row.view.streaming:
+                row.view.append(event.text)
+        elif isinstance(event, ReplyStarted):
+            if row is not None:
+                row.started()
+            else:
+                background_tasks.create(self.sync(), name='chat-sync')
+            self._update_busy()
+        elif isinstance(event, ReplyFinished):
+            if row is not None:
+                row.finished(event.status, event.error)
+            self._update_busy()
+
+    # --- sending -------------------------------------------------------------------------------------
+
+    def _composer(self) -> None:
+        with ui.footer().classes('composer-footer'), ui.column().classes('w-full max-w-3xl mx-auto gap-1 px-2'):
+            with ui.row().classes('composer w-full items-end no-wrap gap-2'):
+                self.input = ui.textarea(placeholder='Message chatapp…') \
+                    .props('autogrow borderless dense rows=1 autofocus data-testid=composer') \
+                    .classes('flex-1 composer-input') \
+                    .on('keydown', self.send, js_handler=SEND_ON_ENTER)
+                self.send_button = ui.button(icon='arrow_upward', on_click=self.send) \
+                    .props('round unelevated dense aria-label="Send" data-testid=send')
+                self.stop_button = ui.button(icon='stop', on_click=self.stop) \
+                    .props('round unelevated dense color=grey-8 aria-label="Stop" data-testid=stop')
+            ui.label('Enter to send, Shift+Enter for a new line.').classes('composer-hint')
+
+    def _update_busy(self) -> None:
+        busy = self.conversation_id is not None and services().generations.is_busy(self.conversation_id)
+        self.send_button.set_visibility(not busy)
+        self.stop_button.set_visibility(busy)
+
+    async def send(self) -> None:
+        text = self.input.value or ''
+        if not text.strip():
+            return
+        try:
+            sent = await services().generations.send(self.user_id, self.conversation_id, text)
+        except Refused as refusal:
+            ui.notify(str(refusal), type='warning', position='top')
+            return  # the text stays in the input
+        self.input.value = ''
+        if self.conversation_id is None:
+            self.conversation_id = sent.conversation.id
+            self._follow(self.conversation_id)
+            ui.navigate.history.replace(f'/c/{self.conversation_id}')
+            self.sidebar.set_active(self.conversation_id)
+        await self.sync()
+        self._update_busy()
+        ui.run_javascript('chatappScrollToBottom()')
+
+    def stop(self) -> None:
+        if self.conversation_id is not None:
+            services().generations.stop(self.user_id, self.conversation_id)
+
+    async def retry(self, message_id: int | None) -> None:
+        if self.conversation_id is None or message_id is None:
+            return
+        try:
+            await services().generations.retry(self.user_id, self.conversation_id, message_id)
+        except Refused as refusal:
+            ui.notify(str(refusal), type='warning', position='top')
+
+    # --- empty and missing ---------------------------------------------------------------------------
+
+    def _empty_state(self) -> ui.column:
+        with ui.column().classes('empty-state w-full items-center gap-3 pt-24') as empty:
+            ui.icon('forum', size='48px').classes('text-primary opacity-70')
+            ui.label('How can I help?').classes('text-2xl font-semibold')
+            if services().settings.uses_demo_model:
+                with ui.card().classes('demo-note').props('flat bordered data-testid=demo-note'):
+                    ui.markdown(
+                        '**Demo mode:** no model endpoint is configured, so an offline demo model answers. '
+                        'Set `OPENAI_API_KEY` (and `OPENAI_BASE_URL` for Ollama, vLLM, Azure, LiteLLM…) '
+                        'in `.env` and restart to chat with a real model.')
+        return empty
+
+    def _not_found(self) -> None:
+        with ui.column().classes('w-full items-center gap-3 pt-24').props('data-testid=not-found'):
+            ui.icon('search_off', size='48px').classes('text-grey-6')
+            ui.label('Conversation not found').classes('text-2xl font-semibold')
+            ui.label('It may have been deleted, or the link is wrong.').classes('text-grey-7')
+            ui.button('Start a new chat', on_click=lambda: self.open('')).props('unelevated no-caps')

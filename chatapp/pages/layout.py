@@ -1,0 +1,46 @@
+"""The frame every page shares: header, history drawer, theme."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nicegui import app, ui
+from pygments.formatters import HtmlFormatter
+
+from chatapp.services import services
+
+STYLE = (Path(__file__).parent.parent / 'components' / 'chat.css').read_text()
+CODE_STYLE = (HtmlFormatter(nobackground=True).get_style_defs('.codehilite')
+              + HtmlFormatter(nobackground=True, style='github-dark').get_style_defs('.body--dark .codehilite'))
+SCROLL_HELPERS = '''<script>
+window.chatappNearBottom = () =>
+  window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+window.chatappScrollToBottom = () => window.scrollTo({top: document.documentElement.scrollHeight});
+</script>'''
+
+
+@contextmanager
+def frame() -> Iterator[ui.left_drawer]:
+    """Header and an empty drawer; the page fills the drawer (yielded) and the main area."""
+    ui.add_css(STYLE + CODE_STYLE)
+    ui.add_head_html(SCROLL_HELPERS)
+    ui.colors(primary='#4f46e5')
+    dark = ui.dark_mode(app.storage.user.get('dark'))
+    label = services().generations.model_label
+    with ui.header().classes('app-header items-center gap-2 px-3 py-2'):
+        drawer_button = ui.button(icon='menu').props('flat round dense aria-label="Toggle history"')
+        ui.label('chatapp').classes('text-lg font-semibold tracking-tight')
+        ui.chip(label, icon='smart_toy').props('dense outline').classes('model-chip')
+        ui.space()
+        ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
+            .props('flat round dense aria-label="Toggle dark mode"')
+    drawer = ui.left_drawer(bordered=True).classes('app-drawer p-0').props('width=290')
+    drawer_button.on_click(drawer.toggle)
+    yield drawer
+
+
+def _toggle_dark(dark: ui.dark_mode) -> None:
+    dark.value = not dark.value
+    app.storage.user['dark'] = dark.value

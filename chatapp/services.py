@@ -1,0 +1,61 @@
+"""The services of one app process, created once at start-up; pages reach them through `services()`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chatapp.db import Database
+from chatapp.events import EventBus
+from chatapp.generation import Generations
+from chatapp.llm import create_chat_model, model_label
+from chatapp.models import User
+from chatapp.settings import Settings
+from chatapp.store import ConversationStore
+
+log = logging.getLogger(__name__)
+
+LOCAL_PROVIDER = 'local'
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    store: ConversationStore
+    bus: EventBus
+    generations: Generations
+    local_user: User | None = None
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        database = Database(settings.database_url)
+        bus = EventBus()
+        store = ConversationStore(database, bus)
+        generations = Generations(store, bus, settings, create_chat_model(settings), model_label(settings))
+        return cls(settings, database, store, bus, generations)
+
+    async def start(self) -> None:
+        await self.database.create_schema()
+        interrupted = await self.store.interrupt_unfinished_replies()
+        if interrupted:
+            log.warning('%d reply(ies) were left unfinished by a previous run; marked interrupted', interrupted)
+        self.local_user = await self.store.upsert_user(LOCAL_PROVIDER, 'local', name='Local user')
+
+    async def stop(self) -> None:
+        await self.generations.shutdown()
+        await self.database.close()
+
+
+_services: Services | None = None
+
+
+def install(services: Services) -> None:
+    global _services
+    _services = services
+
+
+def services() -> Services:
+    if _services is None:
+        raise RuntimeError('chatapp services are not installed; start the app with python -m chatapp')
+    return _services

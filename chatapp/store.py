@@ -1,0 +1,202 @@
+"""The conversation store: every read and write of conversations and messages, scoped to the acting user.
+
+This is the one place that decides who may see what: each query filters by `user_id`, so another
+user's conversation looks exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import col, select
+
+from chatapp.db import Database
+from chatapp.events import ConversationChanged, EventBus, user_topic
+from chatapp.models import Conversation, Message, Role, Status, User, utcnow
+
+TITLE_CHARS = 60
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def title_from(text: str) -> str:
+    """A conversation's title: the first line of its first message, shortened at a word."""
+    line = next((part.strip() for part in text.strip().splitlines() if part.strip()), '')
+    line = line.lstrip('#>*-` ').strip() or 'New chat'
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line[:TITLE_CHARS].rsplit(' ', 1)[0] or line[:TITLE_CHARS]
+    return cut.rstrip(' ,.;:') + '…'
+
+
+class ConversationStore:
+    """Owns every query; after a write that changes a sidebar, tells the owner's views."""
+
+    def __init__(self, database: Database, bus: EventBus) -> None:
+        self.db = database
+        self.bus = bus
+
+    def _changed(self, user_id: str, conversation_id: str, *, deleted: bool = False) -> None:
+        self.bus.publish(user_topic(user_id), ConversationChanged(user_id, conversation_id, deleted))
+
+    # --- users -------------------------------------------------------------------------------------
+
+    async def upsert_user(self, provider: str, subject: str, *, email: str = '', name: str = '',
+                          avatar_url: str = '') -> User:
+        """Find the user by their stable (provider, subject) id; refresh their profile at each login."""
+        async with self.db.session() as session:
+            query = select(User).where(User.provider == provider, User.subject == subject)
+            user = (await session.exec(query)).first()
+            if user is None:
+                user = User(provider=provider, subject=subject)
+            user.email, user.name, user.avatar_url = email, name, avatar_url
+            user.last_login_at = utcnow()
+            session.add(user)
+            await session.commit()
+            return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        async with self.db.session() as session:
+            return await session.get(User, user_id)
+
+    # --- conversations -----------------------------------------------------------------------------
+
+    async def list_conversations(self, user_id: str, *, search: str = '', limit: int = PAGE_SIZE,
+                                 before: tuple[datetime, str] | None = None) -> list[Conversation]:
+        """The user's conversations, newest first, a page at a time (keyset: pass the last row's key)."""
+        query = select(Conversation).where(Conversation.user_id == user_id)
+        if search.strip():
+            pattern = f'%{_escape_like(search.strip().lower())}%'
+            in_messages = select(Message.conversation_id).where(
+                func.lower(Message.content).like(pattern, escape='\\'))
+            query = query.where(or_(func.lower(Conversation.title).like(pattern, escape='\\'),
+                                    col(Conversation.id).in_(in_messages)))
+        if before is not None:
+            updated_at, conversation_id = before
+            query = query.where(or_(col(Conversation.updated_at) < updated_at,
+                                    (col(Conversation.updated_at) == updated_at)
+                                    & (col(Conversation.id) < conversation_id)))
+        query = query.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
+        async with self.db.session() as session:
+            return list((await session.exec(query)).all())
+
+    async def get_conversation(self, user_id: str, conversation_id: str) -> Conversation | None:
+        async with self.db.session() as session:
+            return await _owned(session, user_id, conversation_id)
+
+    async def create_conversation(self, user_id: str, first_message: str) -> Conversation:
+        conversation = Conversation(user_id=user_id, title=title_from(first_message))
+        async with self.db.session() as session:
+            session.add(conversation)
+            await session.commit()
+        self._changed(user_id, conversation.id)
+        return conversation
+
+    async def rename_conversation(self, user_id: str, conversation_id: str, title: str) -> Conversation | None:
+        title = ' '.join(title.split())[:200]
+        if not title:
+            return None
+        async with self.db.session() as session:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
+                return None
+            conversation.title = title
+            session.add(conversation)
+            await session.commit()
+        self._changed(user_id, conversation_id)
+        return conversation
+
+    async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
+        async with self.db.session() as session:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
+                return False
+            await session.exec(delete(Message).where(Message.conversation_id == conversation_id))
+            await session.delete(conversation)
+            await session.commit()
+        self._changed(user_id, conversation_id, deleted=True)
+        return True
+
+    # --- messages ----------------------------------------------------------------------------------
+
+    async def list_messages(self, user_id: str, conversation_id: str) -> list[Message] | None:
+        """The conversation's messages in order, or None when the user has no such conversation."""
+        async with self.db.session() as session:
+            if await _owned(session, user_id, conversation_id) is None:
+                return None
+            query = select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
+            return list((await session.exec(query)).all())
+
+    async def add_exchange(self, user_id: str, conversation_id: str, text: str,
+                           model: str) -> tuple[Message, Message] | None:
+        """Store the user's message and an empty, streaming reply to it, in one transaction."""
+        async with self.db.session() as session:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
+                return None
+            question = Message(conversation_id=conversation_id, role=Role.USER, content=text)
+            session.add(question)
+            await session.flush()  # the question gets the lower id, so order by id is order of speech
+            reply = Message(conversation_id=conversation_id, role=Role.ASSISTANT, status=Status.STREAMING,
+                            model=model)
+            session.add(reply)
+            conversation.updated_at = utcnow()
+            session.add(conversation)
+            await session.commit()
+        self._changed(user_id, conversation_id)
+        return question, reply
+
+    async def restart_reply(self, user_id: str, conversation_id: str, message_id: int,
+                            model: str) -> Message | None:
+        """Empty a finished reply so that it can be generated again (Retry)."""
+        async with self.db.session() as session:
+            if await _owned(session, user_id, conversation_id) is None:
+                return None
+            reply = await session.get(Message, message_id)
+            if reply is None or reply.conversation_id != conversation_id or reply.role != Role.ASSISTANT:
+                return None
+            reply.content, reply.error, reply.model = '', '', model
+            reply.status, reply.updated_at = Status.STREAMING, utcnow()
+            reply.prompt_tokens = reply.completion_tokens = None
+            session.add(reply)
+            await session.commit()
+            return reply
+
+    async def save_reply(self, user_id: str, message_id: int, content: str, status: Status,
+                         error: str = '', usage: Usage | None = None) -> None:
+        """Save a reply's text so far and its status; a no-op if it is not the user's (or was deleted)."""
+        values: dict[str, object] = {'content': content, 'status': status, 'error': error[:1000],
+                                     'updated_at': utcnow()}
+        if usage is not None:
+            values |= {'prompt_tokens': usage.prompt_tokens, 'completion_tokens': usage.completion_tokens}
+        owned = select(Conversation.id).where(Conversation.user_id == user_id)
+        async with self.db.session() as session:
+            await session.exec(update(Message)
+                               .where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned))
+                               .values(**values))
+            await session.commit()
+
+    async def interrupt_unfinished_replies(self) -> int:
+        """At start-up: replies left 'streaming' by a process that died are marked interrupted."""
+        async with self.db.session() as session:
+            result = await session.exec(update(Message).where(col(Message.status) == Status.STREAMING)
+                                        .values(status=Status.INTERRUPTED,
+                                                error='The server stopped while this reply was being written.'))
+            await session.commit()
+            return result.rowcount or 0
+
+
+async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:  # noqa: ANN001
+    conversation = await session.get(Conversation, conversation_id)
+    return conversation if conversation is not None and conversation.user_id == user_id else None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
