@@ -1,0 +1,123 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable, and always under CI) and a real
+OpenAI-protocol server (llmock) on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get('CI') == 'true'
+POSTGRES_URL = os.environ.get('TEST_POSTGRES_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f'{url}: the server exited with {process.returncode}')
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f'{url} did not answer within {timeout} s')
+
+
+def require_service(reachable: bool, what: str) -> None:
+    """Skip outside CI when a real server is missing; under CI that is a failure, never a skip."""
+    if reachable:
+        return
+    if IN_CI:
+        pytest.fail(f'{what} is required under CI=true but is not reachable')
+    pytest.skip(f'{what} is not reachable here (set it up, or run under CI=true to require it)')
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(('127.0.0.1', 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each supported kind."""
+    if request.param == 'sqlite':
+        yield f'sqlite+aiosqlite:///{tmp_path / "test.db"}'
+        return
+    require_service(_postgres_reachable(), 'PostgreSQL (TEST_POSTGRES_URL)')
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlmodel import SQLModel
+
+    import chatapp.models  # noqa: F401
+    engine = create_async_engine(POSTGRES_URL)
+    async with engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.drop_all)
+    await engine.dispose()
+    yield POSTGRES_URL
+
+
+class LLMock:
+    """A running llmock server: a real OpenAI-protocol endpoint whose next replies and faults we script."""
+
+    def __init__(self, port: int) -> None:
+        self.base_url = f'http://127.0.0.1:{port}'
+
+    def script(self, *behaviors: dict) -> None:
+        self._post('/_llmock/scenario', {'behaviors': list(behaviors)})
+
+    def reply(self, text: str) -> None:
+        self.script({'type': 'reply', 'text': text})
+
+    def reset(self) -> None:
+        self._post('/_llmock/reset', {})
+
+    def requests(self) -> list[dict]:
+        with urllib.request.urlopen(self.base_url + '/_llmock/requests', timeout=5) as response:
+            data = json.loads(response.read())
+        return data.get('requests', data) if isinstance(data, dict) else data
+
+    def _post(self, path: str, body: dict) -> None:
+        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method='POST',
+                                         headers={'Content-Type': 'application/json'})
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
+
+@pytest.fixture(scope='session')
+def llmock_server() -> Iterator[LLMock]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, '-c', 'from llmock.cli import app; app()', 'serve', '--host', '127.0.0.1',
+         '--port', str(port), '--stream-chunk-delay-ms', '5', '--log-level', 'warning'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_http(f'http://127.0.0.1:{port}/health', process=process)
+        yield LLMock(port)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def llmock(llmock_server: LLMock) -> LLMock:
+    llmock_server.reset()
+    return llmock_server

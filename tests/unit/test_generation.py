@@ -1,0 +1,210 @@
+"""The streaming engine against a real OpenAI-protocol server (llmock) and the offline demo model."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chatapp.db import Database
+from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
+from chatapp.generation import Generations, Refused
+from chatapp.llm import DemoChatModel, create_chat_model, demo_answer
+from chatapp.models import Status
+from chatapp.settings import Settings
+from chatapp.store import ConversationStore
+from tests.conftest import LLMock
+
+LONG_REPLY = ' '.join(f'word{n}' for n in range(300))
+
+
+@dataclasses.dataclass
+class Harness:
+    store: ConversationStore
+    generations: Generations
+    user_id: str
+    events: list[Event]
+
+    def watch(self, conversation_id: str) -> None:
+        self.store.bus.subscribe(conversation_topic(conversation_id), self.events.append)
+
+    async def send(self, text: str, conversation_id: str | None = None):  # noqa: ANN201
+        sent = await self.generations.send(self.user_id, conversation_id, text)
+        self.watch(sent.conversation.id)
+        return sent
+
+    async def wait(self, conversation_id: str, timeout: float = 20) -> None:
+        async with asyncio.timeout(timeout):
+            while self.generations.is_busy(conversation_id):
+                await asyncio.sleep(0.01)
+
+    async def reply_of(self, conversation_id: str):  # noqa: ANN201
+        return (await self.store.list_messages(self.user_id, conversation_id))[-1]
+
+
+async def make_harness(tmp_path: Path, settings: Settings) -> Harness:
+    database = Database(f'sqlite+aiosqlite:///{tmp_path / "g.db"}')
+    await database.create_schema()
+    from chatapp.events import EventBus
+    store = ConversationStore(database, EventBus())
+    user = await store.upsert_user('test', 'alice')
+    generations = Generations(store, store.bus, settings, create_chat_model(settings), settings.model)
+    return Harness(store, generations, user.id, [])
+
+
+@pytest.fixture
+async def llm(tmp_path: Path, llmock: LLMock) -> AsyncIterator[Harness]:
+    settings = Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test', llm_max_retries=0,
+                        llm_timeout=2.0, max_message_chars=1000, system_prompt='Be brief.')
+    harness = await make_harness(tmp_path, settings)
+    yield harness
+    await harness.generations.shutdown()
+    await harness.store.db.close()
+
+
+async def test_reply_streams_in_frames_and_is_stored(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply(LONG_REPLY)
+    sent = await llm.send('Count for me')
+    await llm.wait(sent.conversation.id)
+
+    deltas = [e.text for e in llm.events if isinstance(e, ReplyDelta)]
+    assert len(deltas) > 3, 'the reply should reach views in several frames'
+    assert ''.join(deltas) == LONG_REPLY
+    finished = [e for e in llm.events if isinstance(e, ReplyFinished)]
+    assert [(e.status, e.error) for e in finished] == [(Status.COMPLETE, '')]
+    reply = await llm.reply_of(sent.conversation.id)
+    assert (reply.content, reply.status, reply.model) == (LONG_REPLY, Status.COMPLETE, 'gpt-4o-mini')
+    assert reply.completion_tokens
+
+
+async def test_prompt_is_built_from_stored_history(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply('Paris.')
+    sent = await llm.send('Capital of France?')
+    await llm.wait(sent.conversation.id)
+    llmock.reply('About 2 million.')
+    await llm.send('And its population?', sent.conversation.id)
+    await llm.wait(sent.conversation.id)
+
+    prompt = llmock.requests()[-1]['body']['messages']
+    assert [(m['role'], m['content']) for m in prompt] == [
+        ('system', 'Be brief.'), ('user', 'Capital of France?'), ('assistant', 'Paris.'),
+        ('user', 'And its population?')]
+
+
+async def test_growing_reply_is_saved_while_streaming(llm: Harness, llmock: LLMock) -> None:
+    llmock.script({'type': 'reply', 'text': LONG_REPLY}, {'type': 'stream_fault', 'kind': 'stall',
+                                                          'after_chunks': 50, 'stall_seconds': 1.5})
+    sent = await llm.send('Go')
+    await asyncio.sleep(1.3)
+    saved = await llm.reply_of(sent.conversation.id)
+    assert saved.status == Status.STREAMING and saved.content and LONG_REPLY.startswith(saved.content)
+    await llm.wait(sent.conversation.id)
+    assert (await llm.reply_of(sent.conversation.id)).content == LONG_REPLY
+
+
+@pytest.mark.parametrize(('text', 'reason'), [('   \n ', 'empty'), ('x' * 1001, 'limit is 1,000')])
+async def test_bad_input_is_refused_and_nothing_is_stored(llm: Harness, text: str, reason: str) -> None:
+    with pytest.raises(Refused, match=reason):
+        await llm.generations.send(llm.user_id, None, text)
+    assert await llm.store.list_conversations(llm.user_id) == []
+
+
+async def test_one_reply_per_conversation_at_a_time(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply(LONG_REPLY)
+    sent = await llm.send('first')
+    with pytest.raises(Refused, match='still being written'):
+        await llm.generations.send(llm.user_id, sent.conversation.id, 'second')
+    await llm.wait(sent.conversation.id)
+    messages = await llm.store.list_messages(llm.user_id, sent.conversation.id)
+    assert [m.content for m in messages] == ['first', LONG_REPLY]
+
+
+async def test_two_sends_racing_get_one_reply(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply('one')
+    conversation = await llm.store.create_conversation(llm.user_id, 'race')
+    results = await asyncio.gather(llm.generations.send(llm.user_id, conversation.id, 'a'),
+                                   llm.generations.send(llm.user_id, conversation.id, 'b'),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ['Refused', 'Sent']
+    await llm.wait(conversation.id)
+    assert len(await llm.store.list_messages(llm.user_id, conversation.id)) == 2
+
+
+async def test_stop_keeps_the_partial_reply(llm: Harness, llmock: LLMock) -> None:
+    llmock.script({'type': 'reply', 'text': LONG_REPLY},
+                  {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 20, 'stall_seconds': 5})
+    sent = await llm.send('Go')
+    async with asyncio.timeout(5):
+        while not any(isinstance(e, ReplyDelta) for e in llm.events):
+            await asyncio.sleep(0.01)
+    assert llm.generations.stop(llm.user_id, sent.conversation.id)
+    await llm.wait(sent.conversation.id)
+    reply = await llm.reply_of(sent.conversation.id)
+    assert reply.status == Status.STOPPED and reply.content and LONG_REPLY.startswith(reply.content)
+
+
+@pytest.mark.parametrize(('behavior', 'status', 'message'), [
+    ({'type': 'fail', 'status': 500}, Status.ERROR, 'HTTP 500'),
+    ({'type': 'fail', 'status': 401}, Status.ERROR, 'API key'),
+    ({'type': 'fail', 'status': 404}, Status.ERROR, 'not found'),
+    ({'type': 'fail', 'status': 429, 'retry_after': 0.1}, Status.ERROR, 'rate limiting'),
+    ({'type': 'stream_fault', 'kind': 'disconnect', 'after_chunks': 5}, Status.INTERRUPTED, 'broke off'),
+    ({'type': 'stream_fault', 'kind': 'truncate', 'after_chunks': 5}, Status.INTERRUPTED, 'ended before'),
+    ({'type': 'stream_fault', 'kind': 'malformed', 'after_chunks': 5}, Status.INTERRUPTED, 'malformed'),
+    ({'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 5, 'stall_seconds': 10}, Status.INTERRUPTED,
+     'nothing for 2 seconds'),
+])
+async def test_model_failures_end_in_a_clear_state(llm: Harness, llmock: LLMock, behavior: dict, status: Status,
+                                                   message: str) -> None:
+    llmock.script({'type': 'reply', 'text': LONG_REPLY}, behavior)
+    sent = await llm.send('Go')
+    await llm.wait(sent.conversation.id)
+    reply = await llm.reply_of(sent.conversation.id)
+    assert reply.status == status
+    assert message in reply.error
+    assert LONG_REPLY.startswith(reply.content)
+    if status == Status.INTERRUPTED:
+        assert reply.content, 'what was generated before the fault is kept'
+
+
+async def test_retry_regenerates_in_place(llm: Harness, llmock: LLMock) -> None:
+    llmock.script({'type': 'fail', 'status': 500})
+    sent = await llm.send('Go')
+    await llm.wait(sent.conversation.id)
+    llmock.reply('Second time lucky.')
+    await llm.generations.retry(llm.user_id, sent.conversation.id, sent.reply.id)
+    await llm.wait(sent.conversation.id)
+    messages = await llm.store.list_messages(llm.user_id, sent.conversation.id)
+    assert [(m.content, m.status, m.error) for m in messages[1:]] == [('Second time lucky.', Status.COMPLETE, '')]
+    assert sum(isinstance(e, ReplyStarted) for e in llm.events) == 1  # watched after the first start
+
+
+async def test_shutdown_saves_running_replies_as_interrupted(llm: Harness, llmock: LLMock) -> None:
+    llmock.script({'type': 'reply', 'text': LONG_REPLY},
+                  {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 10, 'stall_seconds': 5})
+    sent = await llm.send('Go')
+    await asyncio.sleep(0.3)
+    await llm.generations.shutdown()
+    reply = await llm.reply_of(sent.conversation.id)
+    assert reply.status == Status.INTERRUPTED and reply.content
+
+
+async def test_demo_model_streams_through_the_same_path(tmp_path: Path) -> None:
+    harness = await make_harness(tmp_path, Settings())
+    harness.generations.chat_model = DemoChatModel(delay=0.001)
+    sent = await harness.send('Hello demo')
+    await harness.wait(sent.conversation.id)
+    reply = await harness.reply_of(sent.conversation.id)
+    assert reply.status == Status.COMPLETE
+    assert reply.content.startswith('**This is the offline demo model.**') and '> Hello demo' in reply.content
+    assert ''.join(e.text for e in harness.events if isinstance(e, ReplyDelta)) == reply.content
+    await harness.store.db.close()
+
+
+def test_demo_answer_names_the_settings() -> None:
+    from langchain_core.messages import HumanMessage
+    answer = demo_answer([HumanMessage('hi')])
+    assert 'OPENAI_API_KEY' in answer and 'OPENAI_BASE_URL' in answer

@@ -1,0 +1,121 @@
+"""The conversation store, on SQLite and PostgreSQL: ordering, paging, search, and that every call is
+scoped to the acting user."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chatapp.db import Database
+from chatapp.events import ConversationChanged, EventBus, user_topic
+from chatapp.models import Role, Status
+from chatapp.store import PAGE_SIZE, ConversationStore, Usage, title_from
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[ConversationStore]:
+    database = Database(database_url)
+    await database.create_schema()
+    yield ConversationStore(database, EventBus())
+    await database.close()
+
+
+async def test_exchange_is_stored_in_order(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    conversation = await store.create_conversation(alice.id, 'What is WAL mode?')
+    question, reply = await store.add_exchange(alice.id, conversation.id, 'What is WAL mode?', 'm')
+    await store.save_reply(alice.id, reply.id, 'Write-ahead logging.', Status.COMPLETE, usage=Usage(12, 4))
+    messages = await store.list_messages(alice.id, conversation.id)
+    assert [(m.role, m.content, m.status) for m in messages] == [
+        (Role.USER, 'What is WAL mode?', Status.COMPLETE),
+        (Role.ASSISTANT, 'Write-ahead logging.', Status.COMPLETE)]
+    assert (messages[1].prompt_tokens, messages[1].completion_tokens, messages[1].model) == (12, 4, 'm')
+
+
+async def test_other_users_conversations_do_not_exist_for_them(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    bob = await store.upsert_user('test', 'bob')
+    secret = await store.create_conversation(alice.id, 'secret plans')
+    _, reply = await store.add_exchange(alice.id, secret.id, 'secret plans', 'm')
+
+    assert await store.get_conversation(bob.id, secret.id) is None
+    assert await store.list_messages(bob.id, secret.id) is None
+    assert await store.list_conversations(bob.id) == []
+    assert await store.list_conversations(bob.id, search='secret') == []
+    assert await store.rename_conversation(bob.id, secret.id, 'mine now') is None
+    assert await store.delete_conversation(bob.id, secret.id) is False
+    assert await store.add_exchange(bob.id, secret.id, 'hi', 'm') is None
+    assert await store.restart_reply(bob.id, secret.id, reply.id, 'm') is None
+    await store.save_reply(bob.id, reply.id, 'overwritten', Status.COMPLETE)
+
+    messages = await store.list_messages(alice.id, secret.id)
+    assert [m.content for m in messages] == ['secret plans', '']
+    assert (await store.get_conversation(alice.id, secret.id)).title == 'secret plans'
+
+
+async def test_newest_first_paged_by_keyset(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    created = [await store.create_conversation(alice.id, f'chat {n}') for n in range(PAGE_SIZE + 5)]
+    await store.add_exchange(alice.id, created[0].id, 'bump', 'm')  # the oldest moves to the top
+
+    first = await store.list_conversations(alice.id)
+    assert len(first) == PAGE_SIZE
+    assert first[0].id == created[0].id
+    last = first[-1]
+    rest = await store.list_conversations(alice.id, before=(last.updated_at, last.id))
+    seen = [c.id for c in first + rest]
+    assert sorted(seen) == sorted(c.id for c in created) and len(set(seen)) == len(seen)
+
+
+async def test_search_matches_titles_and_messages_literally(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    pasta = await store.create_conversation(alice.id, 'Pasta recipes')
+    tax = await store.create_conversation(alice.id, 'Taxes')
+    await store.add_exchange(alice.id, tax.id, 'What is 100% deductible?', 'm')
+
+    assert [c.id for c in await store.list_conversations(alice.id, search='PASTA')] == [pasta.id]
+    assert [c.id for c in await store.list_conversations(alice.id, search='100%')] == [tax.id]
+    assert [c.id for c in await store.list_conversations(alice.id, search='%')] == [tax.id]  # literal %
+    assert [c.id for c in await store.list_conversations(alice.id, search='0% d')] == [tax.id]
+    assert await store.list_conversations(alice.id, search='_axes') == []
+
+
+async def test_rename_delete_and_events(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    events: list[ConversationChanged] = []
+    store.bus.subscribe(user_topic(alice.id), events.append)
+    conversation = await store.create_conversation(alice.id, 'first')
+    await store.add_exchange(alice.id, conversation.id, 'first', 'm')
+    renamed = await store.rename_conversation(alice.id, conversation.id, '  Better   title ')
+    assert renamed.title == 'Better title'
+    assert await store.rename_conversation(alice.id, conversation.id, '   ') is None
+    assert await store.delete_conversation(alice.id, conversation.id)
+    assert await store.list_messages(alice.id, conversation.id) is None
+    assert [e.deleted for e in events] == [False, False, False, True]
+
+
+async def test_replies_left_streaming_are_interrupted_at_start(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    conversation = await store.create_conversation(alice.id, 'q')
+    _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm')
+    await store.save_reply(alice.id, reply.id, 'half a rep', Status.STREAMING)
+    assert await store.interrupt_unfinished_replies() == 1
+    saved = (await store.list_messages(alice.id, conversation.id))[1]
+    assert (saved.status, saved.content) == (Status.INTERRUPTED, 'half a rep')
+    assert 'stopped' in saved.error
+
+
+async def test_upsert_keeps_identity_and_refreshes_profile(store: ConversationStore) -> None:
+    first = await store.upsert_user('oidc', 'sub-1', email='a@x.org', name='A')
+    again = await store.upsert_user('oidc', 'sub-1', email='a@y.org', name='Alice')
+    other = await store.upsert_user('github', 'sub-1')
+    assert first.id == again.id != other.id
+    assert (again.email, again.name) == ('a@y.org', 'Alice')
+
+
+def test_title_from_first_line() -> None:
+    assert title_from('  \n# Plan the offsite\nwith details') == 'Plan the offsite'
+    long = 'word ' * 40
+    assert title_from(long).endswith('…') and len(title_from(long)) <= 61
+    assert title_from('   ') == 'New chat'
