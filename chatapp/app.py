@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi.responses import JSONResponse
 from nicegui import app
 
@@ -19,7 +21,11 @@ def setup(settings: Settings) -> Services:
 
     @app.get('/healthz', include_in_schema=False)
     async def healthz() -> JSONResponse:
-        database_ok = await services.database.ping()
+        try:
+            await asyncio.wait_for(services.ready(), timeout=5)
+            database_ok = await services.database.ping()
+        except TimeoutError:
+            database_ok = False
         return JSONResponse({'status': 'ok' if database_ok else 'unavailable',
                              'database': 'ok' if database_ok else 'unreachable'},
                             status_code=200 if database_ok else 503)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chatapp.db import Database
 from chatapp.events import EventBus
@@ -26,6 +27,7 @@ class Services:
     bus: EventBus
     generations: Generations
     local_user: User | None = None
+    _started: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -41,6 +43,11 @@ class Services:
         if interrupted:
             log.warning('%d reply(ies) were left unfinished by a previous run; marked interrupted', interrupted)
         self.local_user = await self.store.upsert_user(LOCAL_PROVIDER, 'local', name='Local user')
+        self._started.set()
+
+    async def ready(self) -> None:
+        """Wait for start-up: NiceGUI runs async start-up handlers as tasks, so a request may come first."""
+        await self._started.wait()
 
     async def stop(self) -> None:
         await self.generations.shutdown()

@@ -193,7 +193,7 @@ class ConversationStore:
             return result.rowcount or 0
 
 
-async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:  # noqa: ANN001
+async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:
     conversation = await session.get(Conversation, conversation_id)
     return conversation if conversation is not None and conversation.user_id == user_id else None
 

@@ -27,11 +27,13 @@ STATUS_TEXT = {
 
 @ui.page('/')
 async def new_chat() -> None:
+    await services().ready()
     await ChatPage(acting_user_id(), None).build()
 
 
 @ui.page('/c/{conversation_id}')
 async def conversation(conversation_id: str) -> None:
+    await services().ready()
     await ChatPage(acting_user_id(), conversation_id).build()
 
 
@@ -176,12 +178,12 @@ class ChatPage:
             with ui.row().classes('composer w-full items-end no-wrap gap-2'):
                 self.input = ui.textarea(placeholder='Message chatapp…') \
                     .props('autogrow borderless dense rows=1 autofocus data-testid=composer') \
-                    .classes('flex-1 composer-input') \
+                    .classes('flex-1 composer-input').mark('composer') \
                     .on('keydown', self.send, js_handler=SEND_ON_ENTER)
                 self.send_button = ui.button(icon='arrow_upward', on_click=self.send) \
-                    .props('round unelevated dense aria-label="Send" data-testid=send')
+                    .props('round unelevated dense aria-label="Send" data-testid=send').mark('send')
                 self.stop_button = ui.button(icon='stop', on_click=self.stop) \
-                    .props('round unelevated dense color=grey-8 aria-label="Stop" data-testid=stop')
+                    .props('round unelevated dense color=grey-8 aria-label="Stop" data-testid=stop').mark('stop')
             ui.label('Enter to send, Shift+Enter for a new line.').classes('composer-hint')
 
     def _update_busy(self) -> None:

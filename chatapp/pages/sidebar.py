@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from nicegui import background_tasks, ui
 
@@ -41,11 +41,11 @@ class Sidebar:
         self.conversations: list[Conversation] = []
         self.has_more = False
         self._reload_task: asyncio.Task | None = None
-        with ui.column().classes('w-full gap-2 p-3 h-full no-wrap'):
+        with ui.column().classes('w-full gap-2 p-3 h-full no-wrap') as self.root:
             ui.button('New chat', icon='edit_square', on_click=lambda: self.on_open('')) \
                 .props('unelevated no-caps align=left data-testid=new-chat').classes('w-full')
             ui.input(placeholder='Search conversations', on_change=lambda e: self._search(e.value)) \
-                .props('dense outlined clearable debounce=300 data-testid=search').classes('w-full') \
+                .props('dense outlined clearable debounce=300 data-testid=search').classes('w-full').mark('search') \
                 .add_slot('prepend', '<q-icon name="search" />')
             self.list = ui.column().classes('w-full gap-0 overflow-y-auto flex-1 no-wrap')
         unsubscribe = services().bus.subscribe(user_topic(user_id), self._on_event)
@@ -115,29 +115,31 @@ class Sidebar:
                 .props(f'data-testid=conversation-item data-id={conversation.id}') \
                 .on('click', lambda c=conversation: self.on_open(c.id)):
             ui.label(conversation.title).classes('flex-1 truncate text-sm px-2 py-2')
-            with ui.button(icon='more_horiz').props('flat dense round size=sm data-testid=conversation-menu') \
-                    .classes('item-menu').on('click.stop', lambda: None):
-                with ui.menu():
-                    ui.menu_item('Rename', on_click=lambda c=conversation: self._rename(c))
-                    ui.menu_item('Delete', on_click=lambda c=conversation: self._delete(c)) \
-                        .classes('text-negative')
+            menu_button = ui.button(icon='more_horiz') \
+                .props('flat dense round size=sm data-testid=conversation-menu aria-label="More"') \
+                .classes('item-menu').on('click.stop', lambda: None)
+            with menu_button, ui.menu():
+                ui.menu_item('Rename', on_click=lambda c=conversation: self._rename(c))
+                ui.menu_item('Delete', on_click=lambda c=conversation: self._delete(c)).classes('text-negative')
 
     async def _rename(self, conversation: Conversation) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-96'):
+        # dialogs live in the sidebar's root, which survives the list being re-rendered under them
+        with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Rename conversation').classes('text-lg font-medium')
             title = ui.input(value=conversation.title).props('autofocus outlined dense data-testid=rename-input') \
                 .classes('w-full').on('keydown.enter', lambda: dialog.submit(title.value))
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
                 ui.button('Rename', on_click=lambda: dialog.submit(title.value)).props('unelevated no-caps')
-        new_title = await dialog
-        dialog.clear()
-        if new_title and new_title.strip() and new_title.strip() != conversation.title:
-            if await services().store.rename_conversation(self.user_id, conversation.id, new_title) is None:
-                ui.notify('This conversation does not exist.', type='warning')
+        new_title = (await dialog or '').strip()
+        dialog.delete()
+        if not new_title or new_title == conversation.title:
+            return
+        if await services().store.rename_conversation(self.user_id, conversation.id, new_title) is None:
+            ui.notify('This conversation does not exist.', type='warning')
 
     async def _delete(self, conversation: Conversation) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-96'):
+        with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Delete conversation?').classes('text-lg font-medium')
             ui.label(f'"{conversation.title}" and all its messages will be deleted for good.') \
                 .classes('text-sm')
@@ -146,7 +148,7 @@ class Sidebar:
                 ui.button('Delete', color='negative', on_click=lambda: dialog.submit(True)) \
                     .props('unelevated no-caps data-testid=confirm-delete')
         confirmed = await dialog
-        dialog.clear()
+        dialog.delete()
         if not confirmed:
             return
         services().generations.stop(self.user_id, conversation.id)

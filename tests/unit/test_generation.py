@@ -31,7 +31,7 @@ class Harness:
     def watch(self, conversation_id: str) -> None:
         self.store.bus.subscribe(conversation_topic(conversation_id), self.events.append)
 
-    async def send(self, text: str, conversation_id: str | None = None):  # noqa: ANN201
+    async def send(self, text: str, conversation_id: str | None = None):
         sent = await self.generations.send(self.user_id, conversation_id, text)
         self.watch(sent.conversation.id)
         return sent
@@ -41,7 +41,7 @@ class Harness:
             while self.generations.is_busy(conversation_id):
                 await asyncio.sleep(0.01)
 
-    async def reply_of(self, conversation_id: str):  # noqa: ANN201
+    async def reply_of(self, conversation_id: str):
         return (await self.store.list_messages(self.user_id, conversation_id))[-1]
 
 

@@ -24,7 +24,7 @@ async def store(database_url: str) -> AsyncIterator[ConversationStore]:
 async def test_exchange_is_stored_in_order(store: ConversationStore) -> None:
     alice = await store.upsert_user('test', 'alice')
     conversation = await store.create_conversation(alice.id, 'What is WAL mode?')
-    question, reply = await store.add_exchange(alice.id, conversation.id, 'What is WAL mode?', 'm')
+    _question, reply = await store.add_exchange(alice.id, conversation.id, 'What is WAL mode?', 'm')
     await store.save_reply(alice.id, reply.id, 'Write-ahead logging.', Status.COMPLETE, usage=Usage(12, 4))
     messages = await store.list_messages(alice.id, conversation.id)
     assert [(m.role, m.content, m.status) for m in messages] == [

@@ -1,0 +1,92 @@
+"""UI flows through NiceGUI's simulated User (no JavaScript; the real browser tests cover the page itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from nicegui import ElementFilter, ui
+from nicegui.testing import User
+
+
+@pytest.fixture(autouse=True)
+def local_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own data folder and the offline demo model."""
+    for name in ('OPENAI_API_KEY', 'OPENAI_BASE_URL', 'DATABASE_URL', 'CHATAPP_STORAGE_SECRET'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('CHATAPP_DATA_DIR', str(tmp_path / 'data'))
+    monkeypatch.setenv('CHATAPP_MAX_MESSAGE_CHARS', '200')
+    monkeypatch.chdir(tmp_path)
+
+
+def replies(user: User, *, finished: bool = False) -> list[str]:
+    from chatapp.components.reply_view import ReplyView
+    with user:
+        return [view.text for view in ElementFilter(kind=ReplyView) if not (finished and view.streaming)]
+
+
+async def wait_for_reply(user: User, expected: str, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not any(expected in text for text in replies(user, finished=True)):
+            await asyncio.sleep(0.05)
+
+
+async def test_new_chat_streams_a_demo_reply_and_lists_the_conversation(user: User) -> None:
+    await user.open('/')
+    await user.should_see('How can I help?')
+    await user.should_see('Demo mode')
+    user.find('composer').type('Plan a team offsite')
+    user.find('send').click()
+    await user.should_see('Plan a team offsite')  # the question bubble and the sidebar title
+    await wait_for_reply(user, 'Any OpenAI-compatible endpoint works')
+    assert 'Plan a team offsite' in replies(user)[0]
+    assert user.find('composer').elements.pop().value == ''
+
+
+async def test_conversation_reopens_with_its_messages(user: User) -> None:
+    await user.open('/')
+    user.find('composer').type('Remember this question')
+    user.find('send').click()
+    await wait_for_reply(user, 'offline demo model')
+    from chatapp.services import services
+    conversations = await services().store.list_conversations(services().local_user.id)
+    await user.open(f'/c/{conversations[0].id}')
+    await user.should_see('Remember this question')
+    assert any('offline demo model' in text for text in replies(user))
+
+
+async def test_too_long_message_is_refused_and_kept(user: User) -> None:
+    await user.open('/')
+    text = 'x' * 201
+    user.find('composer').type(text)
+    user.find('send').click()
+    await user.should_see('the limit is 200')
+    assert user.find('composer').elements.pop().value == text
+    await user.should_see('No conversations yet.')
+
+
+async def test_blank_message_is_not_sent(user: User) -> None:
+    await user.open('/')
+    user.find('composer').type('   \n  ')
+    user.find('send').click()
+    await asyncio.sleep(0.2)
+    await user.should_see('How can I help?')
+    await user.should_see('No conversations yet.')
+
+
+async def test_unknown_conversation_shows_not_found(user: User) -> None:
+    await user.open(f'/c/{uuid.uuid4()}')
+    await user.should_see('Conversation not found')
+    await user.should_not_see(kind=ui.textarea)
+
+
+async def test_sidebar_groups_and_searches(user: User) -> None:
+    await user.open('/')
+    user.find('composer').type('Quarterly numbers')
+    user.find('send').click()
+    await wait_for_reply(user, 'offline demo model')
+    await user.should_see('Today')
+    user.find('search').type('no such thing')
+    await user.should_see('No matching conversations.')
