@@ -36,7 +36,7 @@ def frame() -> Iterator[ui.left_drawer]:
         ui.space()
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
             .props('flat round dense aria-label="Toggle dark mode"')
-    drawer = ui.left_drawer(bordered=True).classes('app-drawer p-0').props('width=290')
+    drawer = ui.left_drawer(bordered=True, bottom_corner=True).classes('app-drawer p-0').props('width=290')
     drawer_button.on_click(drawer.toggle)
     yield drawer
 
