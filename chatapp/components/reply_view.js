@@ -1,22 +1,31 @@
 // A reply's rendered Markdown that grows by appends: finished blocks arrive rendered once, the
 // unfinished tail arrives as plain text. Each update costs what it adds, not the length of the reply.
+// Every change has a step number; the props carry the step they include, so an append that is already
+// part of a (re)sent snapshot is skipped and nothing is shown twice.
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
-  props: { html: String, tail: String, version: Number },
+  props: { html: String, tail: String, step: Number },
   mounted() {
     this.render();
   },
   watch: {
-    version() {
-      this.render();  // the server re-sent the whole element: start over from its props
+    step() {
+      this.catchUp();
     },
   },
   methods: {
+    catchUp() {
+      if (this.shownStep !== this.step) this.render();
+    },
     render() {
       this.$refs.blocks.setHTML(this.html || "");  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)
       this.$refs.tail.textContent = this.tail || "";
+      this.shownStep = this.step;
     },
-    append(blocksHtml, tail, resetTail) {
+    append(step, blocksHtml, tail, resetTail) {
+      this.catchUp();
+      if (step <= this.shownStep) return;
+      this.shownStep = step;
       const follow = window.chatappNearBottom ? window.chatappNearBottom() : false;
       if (blocksHtml) {
         const fragment = document.createElement("div");

@@ -6,7 +6,7 @@ from typing import Any
 
 from nicegui import ui
 
-from chatapp.components.markdown_stream import MarkdownStream, render_markdown
+from chatapp.components.markdown_stream import MarkdownStream, StreamUpdate, render_markdown
 
 
 class ReplyView(ui.element, component='reply_view.js'):
@@ -14,16 +14,14 @@ class ReplyView(ui.element, component='reply_view.js'):
 
     def __init__(self, text: str = '', *, streaming: bool = False) -> None:
         super().__init__()
+        self.text = text
+        self._step = 0
         self._stream: MarkdownStream | None = None
-        self._blocks: list[str] = []
-        self.text = ''
         if streaming:
             self._stream = MarkdownStream()
-            update = self._stream.feed(text)
-            self._blocks.append(update.blocks_html)
+            self._blocks = [self._stream.feed(text).blocks_html]
         else:
-            self._blocks.append(render_markdown(text) if text.strip() else '')
-        self.text = text
+            self._blocks = [render_markdown(text) if text.strip() else '']
 
     @property
     def streaming(self) -> bool:
@@ -34,26 +32,27 @@ class ReplyView(ui.element, component='reply_view.js'):
             self.restart()
         assert self._stream is not None
         self.text += delta
-        update = self._stream.feed(delta)
-        self._blocks.append(update.blocks_html)
-        self.run_method('append', update.blocks_html, update.tail, update.reset_tail)
+        self._send(self._stream.feed(delta))
 
     def finish(self) -> None:
         """Render the rest once; the reply is complete (or stopped) and will not grow."""
-        if self._stream is None:
-            return
-        update = self._stream.finish()
-        self._stream = None
-        self._blocks.append(update.blocks_html)
-        if update.blocks_html or update.reset_tail:
-            self.run_method('append', update.blocks_html, '', True)
+        if self._stream is not None:
+            update = self._stream.finish()
+            self._stream = None
+            self._send(update)
 
     def restart(self) -> None:
         """Clear the reply for a regeneration."""
+        self.text = ''
         self._stream = MarkdownStream()
         self._blocks = []
-        self.text = ''
+        self._step += 1
         self.update()
+
+    def _send(self, update: StreamUpdate) -> None:
+        self._step += 1
+        self._blocks.append(update.blocks_html)
+        self.run_method('append', self._step, update.blocks_html, update.tail, update.reset_tail)
 
     def _to_dict(self) -> dict[str, Any]:
         # props are materialized only when the element is (re)sent, never per token
@@ -61,5 +60,5 @@ class ReplyView(ui.element, component='reply_view.js'):
             self._blocks = [''.join(self._blocks)]
             self._props['html'] = self._blocks[0]
             self._props['tail'] = self._stream.tail if self._stream else ''
-            self._props['version'] = self._props.get('version', 0) + 1
+            self._props['step'] = self._step
         return super()._to_dict()
