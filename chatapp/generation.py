@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessageChunk
 
-from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
-from chatapp.llm import StreamTruncated, build_prompt, describe_failure
+from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
+from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
 from chatapp.models import Conversation, Message, Status
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore, Usage
@@ -173,7 +173,23 @@ class Generations:
 
     async def _stream(self, generation: Generation) -> None:
         history = await self.store.list_messages(generation.user_id, generation.conversation_id) or []
-        prompt = build_prompt(self.settings.system_prompt, [m for m in history if m.id < generation.message_id])
+        prompt = build_prompt(self.settings.system_prompt, [m for m in history if m.id < generation.message_id],
+                              self.settings.max_context_tokens)
+        for attempt in range(self.settings.llm_max_retries + 1):
+            try:
+                await self._stream_once(generation, prompt)
+                return
+            except Exception as error:
+                delay = retry_delay(error, attempt)
+                if generation.text or attempt == self.settings.llm_max_retries or delay is None:
+                    raise  # a reply that has begun is never started over behind the person's back
+                log.info('reply %s: %r, retrying in %.1f s', generation.message_id, error, delay)
+                self.bus.publish(conversation_topic(generation.conversation_id),
+                                 ReplyNotice(generation.conversation_id, generation.message_id,
+                                             describe_wait(error, delay)))
+                await asyncio.sleep(delay)
+
+    async def _stream_once(self, generation: Generation, prompt: list) -> None:
         finished = False
         stream = self.chat_model.astream(prompt)
         try:

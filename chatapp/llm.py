@@ -32,7 +32,7 @@ def create_chat_model(settings: Settings) -> BaseChatModel:
         base_url=settings.openai_base_url or None,
         streaming=True,
         stream_usage=True,
-        max_retries=settings.llm_max_retries,
+        max_retries=0,  # the streaming engine retries itself, so that the person sees it waiting
         timeout=httpx.Timeout(settings.llm_timeout, connect=10.0),
     )
 
@@ -41,15 +41,37 @@ def model_label(settings: Settings) -> str:
     return DEMO_MODEL_NAME if settings.uses_demo_model else settings.model
 
 
-def build_prompt(system_prompt: str, history: Sequence[Message]) -> list[BaseMessage]:
-    """The prompt is the system prompt plus the stored conversation; a browser never supplies history."""
-    prompt: list[BaseMessage] = [SystemMessage(system_prompt)] if system_prompt.strip() else []
+def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int = 0) -> list[BaseMessage]:
+    """The prompt is the system prompt plus the stored conversation; a browser never supplies history.
+
+    A conversation longer than `max_tokens` (estimated) loses its oldest turns; the system prompt and
+    the newest question always stay.
+    """
+    turns: list[BaseMessage] = []
     for message in history:
         if message.role == Role.USER:
-            prompt.append(HumanMessage(message.content))
+            turns.append(HumanMessage(message.content))
         elif message.content and message.status in (Status.COMPLETE, Status.STOPPED, Status.INTERRUPTED):
-            prompt.append(AIMessage(message.content))
-    return prompt
+            turns.append(AIMessage(message.content))
+    system = [SystemMessage(system_prompt)] if system_prompt.strip() else []
+    if max_tokens > 0:
+        budget = max_tokens - sum(estimate_tokens(m) for m in system)
+        kept: list[BaseMessage] = []
+        for turn in reversed(turns):
+            cost = estimate_tokens(turn)
+            if kept and cost > budget:
+                break
+            kept.append(turn)
+            budget -= cost
+        turns = kept[::-1]
+        while len(turns) > 1 and not isinstance(turns[0], HumanMessage):
+            turns = turns[1:]  # start with a question, as chat models expect
+    return system + turns
+
+
+def estimate_tokens(message: BaseMessage) -> int:
+    """About four characters a token, plus the per-message framing: close enough to stay under a limit."""
+    return len(str(message.content)) // 4 + 4
 
 
 class DemoChatModel(BaseChatModel):
@@ -99,6 +121,43 @@ def _tokens(text: str) -> list[str]:
             start = index
     pieces.append(text[start:])
     return pieces
+
+
+RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0)
+MAX_RETRY_WAIT_SECONDS = 60.0
+
+
+def retry_delay(error: BaseException, attempt: int) -> float | None:
+    """Seconds to wait before trying a failed request again, or None when retrying cannot help.
+
+    Only failures before the first token come here: a rate limit (honouring Retry-After), a server
+    error, or a connection that could not be made. A bad key, a missing model or a bad request fail at once.
+    """
+    backoff = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS) - 1)]
+    if isinstance(error, openai.RateLimitError):
+        asked = _retry_after(error.response.headers) if error.response is not None else None
+        wait = backoff if asked is None else asked
+        return wait if wait <= MAX_RETRY_WAIT_SECONDS else None
+    if isinstance(error, openai.APIStatusError):
+        return backoff if error.status_code >= 500 else None
+    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+        return backoff
+    return None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    for name, scale in (('retry-after-ms', 0.001), ('retry-after', 1.0)):
+        try:
+            return max(0.0, float(headers[name]) * scale)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def describe_wait(error: BaseException, seconds: float) -> str:
+    cause = ('The model endpoint is rate limiting requests' if isinstance(error, openai.RateLimitError)
+             else 'The model endpoint did not answer properly')
+    return f'{cause}; trying again in {seconds:.0f} s…'
 
 
 class StreamTruncated(Exception):

@@ -6,12 +6,14 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_MODEL = 'gpt-4o-mini'
 DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant. Answer in Markdown when it helps.'
+DEFAULT_OIDC_SCOPES = 'openid email profile'
 
 
 class ConfigError(Exception):
@@ -32,7 +34,26 @@ class Settings:
     llm_timeout: float = 60.0
     llm_max_retries: int = 2
     max_message_chars: int = 32_000
+    max_context_tokens: int = 16_000
     reconnect_timeout: float = 30.0
+    # login (chatapp/auth.py); with no provider configured the app runs in single-user local mode
+    oidc_discovery_url: str = ''
+    oidc_client_id: str = ''
+    oidc_client_secret: str = field(default='', repr=False)
+    oidc_scopes: str = DEFAULT_OIDC_SCOPES
+    oidc_name: str = 'Single sign-on'
+    github_client_id: str = ''
+    github_client_secret: str = field(default='', repr=False)
+    public_url: str = ''  # external base URL for redirect URIs, e.g. behind a TLS-terminating proxy
+    allowed_domains: tuple[str, ...] = ()
+    allowed_emails: tuple[str, ...] = ()
+    session_hours: float = 12.0
+    allow_anonymous: bool = False  # local mode may listen beyond loopback
+
+    @property
+    def login_enabled(self) -> bool:
+        """At least one login provider is configured; otherwise everyone is the local user."""
+        return bool(self.oidc_discovery_url or self.github_client_id)
 
     @property
     def uses_demo_model(self) -> bool:
@@ -64,6 +85,54 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ConfigError(f'{name}={raw!r} is not a number') from None
 
 
+def _http_url(env: dict[str, str], name: str) -> str:
+    raw = env.get(name, '').strip().rstrip('/')
+    if raw:
+        parts = urlsplit(raw)
+        if parts.scheme not in ('http', 'https') or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(f'{name}={raw!r} is not an http(s) URL')
+    return raw
+
+
+def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip().lower().lstrip('@') for item in env.get(name, '').split(',') if item.strip())
+
+
+def _login_settings(env: dict[str, str]) -> dict[str, object]:
+    """The login providers and who may enter; a half-configured provider is an error, not local mode."""
+    oidc = {'discovery_url': _http_url(env, 'OIDC_DISCOVERY_URL'), 'client_id': env.get('OIDC_CLIENT_ID', '').strip(),
+            'client_secret': env.get('OIDC_CLIENT_SECRET', '').strip()}
+    if any(oidc.values()) and not all(oidc.values()):
+        missing = next(f'OIDC_{key.upper()}' for key, value in oidc.items() if not value)
+        raise ConfigError(f'{missing} is required when any of OIDC_DISCOVERY_URL, OIDC_CLIENT_ID, '
+                          'OIDC_CLIENT_SECRET is set')
+    scopes = ' '.join(env.get('OIDC_SCOPES', '').replace(',', ' ').split()) or DEFAULT_OIDC_SCOPES
+    if 'openid' not in scopes.split():
+        raise ConfigError(f'OIDC_SCOPES={scopes!r} must include openid')
+    github = {'client_id': env.get('GITHUB_CLIENT_ID', '').strip(),
+              'client_secret': env.get('GITHUB_CLIENT_SECRET', '').strip()}
+    if any(github.values()) and not all(github.values()):
+        missing = next(f'GITHUB_{key.upper()}' for key, value in github.items() if not value)
+        raise ConfigError(f'{missing} is required when the other GITHUB_CLIENT_* setting is set')
+    session_hours = _float(env, 'CHATAPP_SESSION_HOURS', 12.0)
+    if not session_hours > 0:
+        raise ConfigError(f'CHATAPP_SESSION_HOURS={session_hours:g} must be more than 0')
+    anonymous = env.get('CHATAPP_ALLOW_ANONYMOUS', '').strip().lower()
+    if anonymous not in ('', '0', '1', 'false', 'true', 'no', 'yes'):
+        raise ConfigError(f'CHATAPP_ALLOW_ANONYMOUS={anonymous!r} is not 1 or 0')
+    return {
+        'oidc_discovery_url': oidc['discovery_url'], 'oidc_client_id': oidc['client_id'],
+        'oidc_client_secret': oidc['client_secret'], 'oidc_scopes': scopes,
+        'oidc_name': env.get('OIDC_NAME', '').strip() or 'Single sign-on',
+        'github_client_id': github['client_id'], 'github_client_secret': github['client_secret'],
+        'public_url': _http_url(env, 'CHATAPP_PUBLIC_URL'),
+        'allowed_domains': _list(env, 'CHATAPP_ALLOWED_DOMAINS'),
+        'allowed_emails': _list(env, 'CHATAPP_ALLOWED_EMAILS'),
+        'session_hours': session_hours,
+        'allow_anonymous': anonymous in ('1', 'true', 'yes'),
+    }
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build the settings from the environment; raises ConfigError naming the bad setting."""
     env = dict(os.environ if env is None else env)
@@ -91,7 +160,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         llm_timeout=_float(env, 'CHATAPP_LLM_TIMEOUT', 60.0),
         llm_max_retries=_int(env, 'CHATAPP_LLM_MAX_RETRIES', 2),
         max_message_chars=_int(env, 'CHATAPP_MAX_MESSAGE_CHARS', 32_000),
+        max_context_tokens=_int(env, 'CHATAPP_MAX_CONTEXT_TOKENS', 16_000),
         reconnect_timeout=_float(env, 'CHATAPP_RECONNECT_TIMEOUT', 30.0),
+        **_login_settings(env),
     )
 
 

@@ -8,7 +8,7 @@ from nicegui import background_tasks, ui
 
 from chatapp.auth import acting_user_id
 from chatapp.components.reply_view import ReplyView
-from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
+from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
 from chatapp.generation import Refused
 from chatapp.models import Message, Role, Status
 from chatapp.pages.layout import frame
@@ -45,6 +45,8 @@ class ReplyRow:
         self.message_id = message.id
         with ui.column().classes('reply-row w-full gap-1').props('data-testid=message-assistant') as self.row:
             self.view = ReplyView(text, streaming=streaming)
+            self.notice = ui.label().classes('reply-notice').props('data-testid=message-notice')
+            self.notice.set_visibility(False)
             self.problem = ui.label().classes('reply-problem').props('data-testid=message-error')
             with ui.row().classes('reply-actions items-center gap-1'):
                 ui.button(icon='content_copy', on_click=self.copy) \
@@ -62,11 +64,22 @@ class ReplyRow:
         self.retry_button.set_visibility(status in (Status.ERROR, Status.INTERRUPTED, Status.STOPPED))
         self.state.set_text(STATUS_TEXT.get(status, ''))
 
+    def waiting(self, text: str) -> None:
+        """A passing state while the reply has not begun, e.g. a rate limit being waited out."""
+        self.notice.set_text(text)
+        self.notice.set_visibility(True)
+
+    def grow(self, text: str) -> None:
+        if self.notice.visible:
+            self.notice.set_visibility(False)
+        self.view.append(text)
+
     def started(self) -> None:
         self.view.restart()
         self.show(Status.STREAMING, '')
 
     def finished(self, status: Status, error: str) -> None:
+        self.notice.set_visibility(False)
         self.view.finish()
         self.show(status, error)
 
@@ -159,7 +172,10 @@ class ChatPage:
         row = self.replies.get(getattr(event, 'message_id', -1))
         if isinstance(event, ReplyDelta):
             if row is not None and row.view.streaming:
-                row.view.append(event.text)
+                row.grow(event.text)
+        elif isinstance(event, ReplyNotice):
+            if row is not None:
+                row.waiting(event.text)
         elif isinstance(event, ReplyStarted):
             if row is not None:
                 row.started()

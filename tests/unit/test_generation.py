@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.db import Database
-from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
+from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
 from chatapp.generation import Generations, Refused
 from chatapp.llm import DemoChatModel, create_chat_model, demo_answer
 from chatapp.models import Status
@@ -208,3 +208,68 @@ def test_demo_answer_names_the_settings() -> None:
     from langchain_core.messages import HumanMessage
     answer = demo_answer([HumanMessage('hi')])
     assert 'OPENAI_API_KEY' in answer and 'OPENAI_BASE_URL' in answer
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr('chatapp.llm.RETRY_BACKOFF_SECONDS', (0.05, 0.1))
+
+
+async def retrying(tmp_path: Path, llmock: LLMock, retries: int) -> Harness:
+    settings = Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test', llm_max_retries=retries,
+                        llm_timeout=2.0)
+    return await make_harness(tmp_path, settings)
+
+
+async def test_rate_limit_is_waited_out_as_asked_and_shown(tmp_path: Path, llmock: LLMock) -> None:
+    harness = await retrying(tmp_path, llmock, retries=2)
+    llmock.script({'type': 'fail', 'status': 429, 'retry_after': 1}, {'type': 'reply', 'text': 'Done waiting.'})
+    sent = await harness.send('Go')
+    await harness.wait(sent.conversation.id)
+    reply = await harness.reply_of(sent.conversation.id)
+    assert (reply.content, reply.status) == ('Done waiting.', Status.COMPLETE)
+    notices = [e.text for e in harness.events if isinstance(e, ReplyNotice)]
+    assert notices == ['The model endpoint is rate limiting requests; trying again in 1 s…']
+    first, second = llmock.requests()
+    assert second['started_at'] - first['started_at'] >= 1.0, 'Retry-After was honoured'
+    await harness.store.db.close()
+
+
+async def test_server_errors_are_retried_a_bounded_number_of_times(tmp_path: Path, llmock: LLMock,
+                                                                   quick_backoff: None) -> None:
+    harness = await retrying(tmp_path, llmock, retries=2)
+    llmock.script({'type': 'fail', 'status': 503, 'times': None})
+    sent = await harness.send('Go')
+    await harness.wait(sent.conversation.id)
+    reply = await harness.reply_of(sent.conversation.id)
+    assert reply.status == Status.ERROR and 'HTTP 503' in reply.error
+    assert len(llmock.requests()) == 3, 'one try and two retries, no storm'
+    await harness.store.db.close()
+
+
+async def test_a_bad_key_is_not_retried(tmp_path: Path, llmock: LLMock, quick_backoff: None) -> None:
+    harness = await retrying(tmp_path, llmock, retries=2)
+    llmock.script({'type': 'fail', 'status': 401, 'times': None})
+    sent = await harness.send('Go')
+    await harness.wait(sent.conversation.id)
+    assert (await harness.reply_of(sent.conversation.id)).status == Status.ERROR
+    assert len(llmock.requests()) == 1
+    await harness.store.db.close()
+
+
+async def test_a_long_conversation_is_trimmed_to_the_context_budget(tmp_path: Path, llmock: LLMock) -> None:
+    settings = Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test', llm_max_retries=0,
+                        max_context_tokens=300, system_prompt='Be brief.')
+    harness = await make_harness(tmp_path, settings)
+    conversation_id = None
+    for n in range(6):
+        llmock.reply(f'answer {n} ' + 'filler ' * 40)
+        sent = await harness.send(f'question {n} ' + 'padding ' * 40, conversation_id)
+        conversation_id = sent.conversation.id
+        await harness.wait(conversation_id)
+    prompt = llmock.requests()[-1]['body']['messages']
+    assert prompt[0] == {'role': 'system', 'content': 'Be brief.'}
+    assert prompt[1]['role'] == 'user' and prompt[-1]['content'].startswith('question 5')
+    assert 2 < len(prompt) < 12, 'older turns were dropped, the newest kept'
+    assert sum(len(m['content']) for m in prompt) // 4 < 300
+    await harness.store.db.close()
