@@ -13,8 +13,9 @@ from dotenv import load_dotenv
 from nicegui import ui
 
 from chatapp.app import setup
+from chatapp.auth import is_loopback_host, session_cookie_options
 from chatapp.db import Database
-from chatapp.settings import ConfigError, load_settings, prepare_data_dir
+from chatapp.settings import ConfigError, Settings, load_settings, prepare_data_dir
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -35,6 +36,15 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as error:
             setting = 'CHATAPP_PORT/--port' if error.errno == 98 else 'CHATAPP_HOST/--host'
             raise ConfigError(f'{setting}: cannot listen on {host}:{port} ({error.strerror})') from None
+
+
+def check_exposure(settings: Settings) -> None:
+    """Without a login provider whoever reaches the port is the local user: loopback only, unless asked for."""
+    if settings.login_enabled or settings.allow_anonymous or is_loopback_host(settings.host):
+        return
+    raise ConfigError(f'CHATAPP_HOST/--host {settings.host}: no login provider is configured (OIDC_* or GITHUB_*), '
+                      'so anyone who reaches it would be the local user; listen on 127.0.0.1, configure a '
+                      'provider, or set CHATAPP_ALLOW_ANONYMOUS=1')
 
 
 async def check_database(url: str) -> None:
@@ -59,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ['CHATAPP_PORT'] = str(args.port)
     try:
         settings = prepare_data_dir(load_settings())
+        check_exposure(settings)
         if not simulated:
             check_port_free(settings.host, settings.port)
             asyncio.run(check_database(settings.database_url))
@@ -69,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     setup(settings)
     ui.run(host=settings.host, port=settings.port, title='chatapp', favicon='💬', reload=False, show=False,
            storage_secret=settings.storage_secret, reconnect_timeout=settings.reconnect_timeout,
-           show_welcome_message=False)
+           show_welcome_message=False, session_middleware_kwargs=session_cookie_options(settings))
 
 
 if __name__ in {'__main__', '__mp_main__'}:

@@ -7,6 +7,7 @@ import asyncio
 from fastapi.responses import JSONResponse
 from nicegui import app
 
+from chatapp import auth
 from chatapp import services as services_module
 from chatapp.services import Services
 from chatapp.settings import Settings
@@ -30,5 +31,6 @@ def setup(settings: Settings) -> Services:
                              'database': 'ok' if database_ok else 'unreachable'},
                             status_code=200 if database_ok else 503)
 
+    auth.setup(settings)  # the login routes, and the login every page needs when a provider is configured
     from chatapp.pages import chat  # noqa: F401  (registers the pages)
     return services

@@ -12,6 +12,7 @@ from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyS
 from chatapp.generation import Refused
 from chatapp.models import Message, Role, Status
 from chatapp.pages.layout import frame
+from chatapp.pages.login import login_lapsed, restore_draft
 from chatapp.pages.sidebar import Sidebar
 from chatapp.services import services
 
@@ -114,6 +115,7 @@ class ChatPage:
             self.empty = self._empty_state()
             self.messages = ui.column().classes('w-full gap-5').props('data-testid=messages')
         self._composer()
+        restore_draft(self.input, self.conversation_id)  # typed before a re-login
         ui.context.client.on_delete(self._stop_following)
         if self.conversation_id is not None:
             self._follow(self.conversation_id)
@@ -123,6 +125,8 @@ class ChatPage:
         await self.sidebar.load()
 
     def open(self, conversation_id: str) -> None:
+        if self._login_lapsed():
+            return
         ui.navigate.to(f'/c/{conversation_id}' if conversation_id else '/')
 
     # --- showing messages ----------------------------------------------------------------------------
@@ -207,7 +211,14 @@ class ChatPage:
         self.send_button.set_visibility(not busy)
         self.stop_button.set_visibility(busy)
 
+    def _login_lapsed(self) -> bool:
+        """The login ended while this page was open: a dialog offers to log in again, keeping the draft."""
+        draft = (self.input.value or '') if hasattr(self, 'input') else ''
+        return login_lapsed(self.user_id, self.conversation_id, draft)
+
     async def send(self) -> None:
+        if self._login_lapsed():
+            return
         text = self.input.value or ''
         if not text.strip():
             return
@@ -227,11 +238,11 @@ class ChatPage:
         ui.run_javascript('chatappScrollToBottom()')
 
     def stop(self) -> None:
-        if self.conversation_id is not None:
+        if self.conversation_id is not None and not self._login_lapsed():
             services().generations.stop(self.user_id, self.conversation_id)
 
     async def retry(self, message_id: int | None) -> None:
-        if self.conversation_id is None or message_id is None:
+        if self.conversation_id is None or message_id is None or self._login_lapsed():
             return
         try:
             await services().generations.retry(self.user_id, self.conversation_id, message_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 from nicegui import app, ui
 from pygments.formatters import HtmlFormatter
 
+from chatapp.pages.login import account_controls
 from chatapp.services import services
 
 STYLE = (Path(__file__).parent.parent / 'components' / 'chat.css').read_text()
@@ -36,6 +37,7 @@ def frame() -> Iterator[ui.left_drawer]:
         ui.space()
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
             .props('flat round dense aria-label="Toggle dark mode"')
+        account_controls()  # avatar, name and Log out; or the local-mode marker
     drawer = ui.left_drawer(bordered=True, bottom_corner=True).classes('app-drawer p-0').props('width=290')
     drawer_button.on_click(drawer.toggle)
     yield drawer
