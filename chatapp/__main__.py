@@ -14,7 +14,7 @@ from nicegui import ui
 
 from chatapp.app import setup
 from chatapp.auth import is_loopback_host, session_cookie_options
-from chatapp.db import Database
+from chatapp.db import Database, SchemaError
 from chatapp.settings import ConfigError, Settings, load_settings, prepare_data_dir
 
 
@@ -25,6 +25,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     'and from .env in the working directory (see .env.example); flags override them.')
     parser.add_argument('--host', help='address to listen on (CHATAPP_HOST, default 127.0.0.1)')
     parser.add_argument('--port', type=int, help='port to listen on (CHATAPP_PORT, default 8080)')
+    parser.add_argument('command', nargs='?', choices=['serve', 'migrate'], default='serve',
+                        help='serve (default): run the app; migrate: upgrade the database schema and exit')
     return parser.parse_args(argv)
 
 
@@ -47,11 +49,17 @@ def check_exposure(settings: Settings) -> None:
                       'provider, or set CHATAPP_ALLOW_ANONYMOUS=1')
 
 
-async def check_database(url: str) -> None:
-    """Reach the database (and create its tables) before serving, so a bad DATABASE_URL fails clearly."""
+async def check_database(url: str, *, migrate: bool = False) -> str:
+    """Reach the database before serving, so a bad DATABASE_URL fails clearly; create or upgrade its schema."""
     database = Database(url)
     try:
-        await database.create_schema()
+        if migrate:
+            await database.migrate()
+            return 'the database schema is up to date'
+        await database.prepare_schema()
+        return 'ok'
+    except SchemaError as error:
+        raise ConfigError(f'DATABASE_URL: {error}') from None
     except Exception as error:
         reason = str(getattr(error, 'orig', None) or error).splitlines()[0]
         raise ConfigError(f'DATABASE_URL: cannot use the database ({reason})') from None
@@ -69,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ['CHATAPP_PORT'] = str(args.port)
     try:
         settings = prepare_data_dir(load_settings())
+        if args.command == 'migrate':
+            print(f'chatapp: {asyncio.run(check_database(settings.database_url, migrate=True))}')
+            return
         check_exposure(settings)
         if not simulated:
             check_port_free(settings.host, settings.port)

@@ -10,19 +10,23 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chatapp import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from chatapp import migrations
+from chatapp.migrations import SchemaState
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class SchemaError(Exception):
+    """The database's schema does not match this version of chatapp; the message says what to do."""
 
 
 class Database:
     """Owns the engine and hands out sessions; nothing else creates connections."""
 
-    def __init__(self, url: URL | str) -> None:
-        self.engine: AsyncEngine = _create_engine(url)
+    def __init__(self, url: URL | str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> None:
+        self.engine: AsyncEngine = _create_engine(url, pool_size, pool_timeout)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
@@ -30,9 +34,19 @@ class Database:
         async with self._sessions() as session:
             yield session
 
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
+    async def prepare_schema(self) -> None:
+        """Create the schema in a new database; refuse one that is behind (or ahead of) this version."""
+        state = await migrations.schema_state(self.engine)
+        if state == SchemaState.EMPTY:
+            await migrations.upgrade(self.engine)
+        elif state == SchemaState.BEHIND:
+            raise SchemaError('the database schema is older than this version of chatapp; '
+                              'run `python -m chatapp migrate` to upgrade it')
+        elif state == SchemaState.UNKNOWN:
+            raise SchemaError('the database was written by a newer version of chatapp')
+
+    async def migrate(self) -> None:
+        await migrations.upgrade(self.engine)
 
     async def ping(self, timeout: float = 2.0) -> bool:
         """True when the database answers a trivial query in time."""
@@ -47,11 +61,13 @@ class Database:
         await self.engine.dispose()
 
 
-def _create_engine(url: URL | str) -> AsyncEngine:
-    engine = create_async_engine(url)
-    if engine.dialect.name == 'sqlite':
+def _create_engine(url: URL | str, pool_size: int, pool_timeout: float) -> AsyncEngine:
+    if str(url).startswith('sqlite'):
+        engine = create_async_engine(url)
         event.listen(engine.sync_engine, 'connect', _tune_sqlite)
-    return engine
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout,
+                               pool_pre_ping=True)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

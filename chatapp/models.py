@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -62,9 +62,9 @@ class Message(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(foreign_key='conversation.id', max_length=36, ondelete='CASCADE')
-    role: Role = Field(max_length=16)
+    role: Role = Field(sa_type=String(16))  # plain strings: no database enum types to migrate
     content: str = Field(default='', sa_column=Column(Text, nullable=False, default=''))
-    status: Status = Field(default=Status.COMPLETE, max_length=16)
+    status: Status = Field(default=Status.COMPLETE, sa_type=String(16))
     error: str = Field(default='', max_length=1000)
     model: str = Field(default='', max_length=200)
     prompt_tokens: int | None = None

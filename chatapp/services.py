@@ -31,14 +31,15 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        database = Database(settings.database_url)
+        database = Database(settings.database_url, pool_size=settings.db_pool_size,
+                            pool_timeout=settings.db_pool_timeout)
         bus = EventBus()
         store = ConversationStore(database, bus)
         generations = Generations(store, bus, settings, create_chat_model(settings), model_label(settings))
         return cls(settings, database, store, bus, generations)
 
     async def start(self) -> None:
-        await self.database.create_schema()
+        await self.database.prepare_schema()
         interrupted = await self.store.interrupt_unfinished_replies()
         if interrupted:
             log.warning('%d reply(ies) were left unfinished by a previous run; marked interrupted', interrupted)

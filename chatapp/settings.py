@@ -35,6 +35,8 @@ class Settings:
     llm_max_retries: int = 2
     max_message_chars: int = 32_000
     max_context_tokens: int = 16_000
+    db_pool_size: int = 10
+    db_pool_timeout: float = 30.0
     reconnect_timeout: float = 30.0
     # login (chatapp/auth.py); with no provider configured the app runs in single-user local mode
     oidc_discovery_url: str = ''
@@ -161,6 +163,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         llm_max_retries=_int(env, 'CHATAPP_LLM_MAX_RETRIES', 2),
         max_message_chars=_int(env, 'CHATAPP_MAX_MESSAGE_CHARS', 32_000),
         max_context_tokens=_int(env, 'CHATAPP_MAX_CONTEXT_TOKENS', 16_000),
+        db_pool_size=_int(env, 'CHATAPP_DB_POOL_SIZE', 10),
+        db_pool_timeout=_float(env, 'CHATAPP_DB_POOL_TIMEOUT', 30.0),
         reconnect_timeout=_float(env, 'CHATAPP_RECONNECT_TIMEOUT', 30.0),
         **_login_settings(env),
     )

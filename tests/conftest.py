@@ -64,15 +64,19 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f'sqlite+aiosqlite:///{tmp_path / "test.db"}'
         return
     require_service(_postgres_reachable(), 'PostgreSQL (TEST_POSTGRES_URL)')
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlmodel import SQLModel
+    await reset_postgres()
+    yield POSTGRES_URL
 
-    import chatapp.models  # noqa: F401
+
+async def reset_postgres() -> None:
+    """Drop everything in the test database's public schema: each test starts from an empty database."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
     engine = create_async_engine(POSTGRES_URL)
     async with engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.drop_all)
+        await connection.execute(text('DROP SCHEMA public CASCADE'))
+        await connection.execute(text('CREATE SCHEMA public'))
     await engine.dispose()
-    yield POSTGRES_URL
 
 
 class LLMock:

@@ -47,7 +47,7 @@ class Harness:
 
 async def make_harness(tmp_path: Path, settings: Settings) -> Harness:
     database = Database(f'sqlite+aiosqlite:///{tmp_path / "g.db"}')
-    await database.create_schema()
+    await database.prepare_schema()
     from chatapp.events import EventBus
     store = ConversationStore(database, EventBus())
     user = await store.upsert_user('test', 'alice')

@@ -16,7 +16,7 @@ from chatapp.store import PAGE_SIZE, ConversationStore, Usage, title_from
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[ConversationStore]:
     database = Database(database_url)
-    await database.create_schema()
+    await database.prepare_schema()
     yield ConversationStore(database, EventBus())
     await database.close()
 
