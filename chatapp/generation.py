@@ -78,6 +78,7 @@ class Generations:
         self.chat_model = chat_model
         self.model_label = model_label
         self._running: dict[str, Generation | None] = {}  # None: reserved while the question is stored
+        self.accepting = True
 
     def running(self, conversation_id: str) -> Generation | None:
         return self._running.get(conversation_id)
@@ -93,6 +94,7 @@ class Generations:
         if len(text) > self.settings.max_message_chars:
             raise Refused(f'The message has {len(text):,} characters; the limit is '
                           f'{self.settings.max_message_chars:,}. Shorten it and send again.')
+        self._check_accepting()  # before anything is stored
         if conversation_id is None:
             conversation = await self.store.create_conversation(user_id, text)
             conversation_id = conversation.id
@@ -131,15 +133,25 @@ class Generations:
         generation.task.cancel()
         return True
 
-    async def shutdown(self) -> None:
-        """Stop every reply of this process and wait until each is saved."""
+    async def shutdown(self, grace: float = 0.0) -> None:
+        """Take no new messages, give running replies `grace` seconds to finish, then stop the rest;
+        returns when every reply is saved (stopped ones as interrupted)."""
+        self.accepting = False
         tasks = [g.task for g in self._running.values() if g is not None and g.task is not None]
+        if tasks and grace > 0:
+            log.info('waiting up to %.0f s for %d running repl(ies)', grace, len(tasks))
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _check_accepting(self) -> None:
+        if not self.accepting:
+            raise Refused('The server is restarting. Your message was not sent; try again in a moment.')
+
     def _reserve(self, conversation_id: str) -> None:
         # checked and taken without an await in between: two sends can never both pass
+        self._check_accepting()
         if conversation_id in self._running:
             raise Refused('A reply is still being written in this conversation. Wait for it or stop it first.')
         self._running[conversation_id] = None

@@ -51,7 +51,7 @@ class Services:
         await self._started.wait()
 
     async def stop(self) -> None:
-        await self.generations.shutdown()
+        await self.generations.shutdown(grace=self.settings.shutdown_grace)
         await self.database.close()
 
 

@@ -273,3 +273,16 @@ async def test_a_long_conversation_is_trimmed_to_the_context_budget(tmp_path: Pa
     assert 2 < len(prompt) < 12, 'older turns were dropped, the newest kept'
     assert sum(len(m['content']) for m in prompt) // 4 < 300
     await harness.store.db.close()
+
+
+async def test_shutdown_lets_running_replies_finish_within_the_grace(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply('short and sweet ' * 10)
+    sent = await llm.send('Go')
+    await llm.generations.shutdown(grace=10)
+    reply = await llm.reply_of(sent.conversation.id)
+    assert (reply.status, reply.content) == (Status.COMPLETE, 'short and sweet ' * 10)
+    with pytest.raises(Refused, match='restarting'):
+        await llm.generations.send(llm.user_id, sent.conversation.id, 'one more')
+    with pytest.raises(Refused, match='restarting'):
+        await llm.generations.send(llm.user_id, None, 'a new chat')
+    assert len(await llm.store.list_conversations(llm.user_id)) == 1
