@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -20,12 +21,15 @@ from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyNotice, Rep
 from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
 from chatapp.models import Conversation, Message, Status
 from chatapp.settings import Settings
-from chatapp.store import ConversationStore, Usage
+from chatapp.store import Busy, ConversationStore, Usage
 
 log = logging.getLogger(__name__)
 
 FRAME_SECONDS = 0.05  # deltas are published at most this often; the first of a burst goes at once
 SAVE_SECONDS = 1.0    # the growing reply is saved at most this often
+
+
+BUSY = 'A reply is still being written in this conversation. Wait for it or stop it first.'
 
 
 class Refused(Exception):
@@ -79,6 +83,7 @@ class Generations:
         self.model_label = model_label
         self._running: dict[str, Generation | None] = {}  # None: reserved while the question is stored
         self.accepting = True
+        self.instance_id = uuid.uuid4().hex  # names this process in reply claims
 
     def running(self, conversation_id: str) -> Generation | None:
         return self._running.get(conversation_id)
@@ -100,10 +105,14 @@ class Generations:
             conversation_id = conversation.id
         self._reserve(conversation_id)
         try:
-            stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label)
+            stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
+                                                   self.instance_id)
             conversation = await self.store.get_conversation(user_id, conversation_id)
             if stored is None or conversation is None:
                 raise Refused('This conversation does not exist.')
+        except Busy:
+            self._running.pop(conversation_id, None)
+            raise Refused(BUSY) from None
         except BaseException:
             self._running.pop(conversation_id, None)
             raise
@@ -115,9 +124,13 @@ class Generations:
         """Generate a failed, stopped or interrupted reply again, in place."""
         self._reserve(conversation_id)
         try:
-            reply = await self.store.restart_reply(user_id, conversation_id, message_id, self.model_label)
+            reply = await self.store.restart_reply(user_id, conversation_id, message_id, self.model_label,
+                                                   self.instance_id)
             if reply is None:
                 raise Refused('This reply does not exist.')
+        except Busy:
+            self._running.pop(conversation_id, None)
+            raise Refused(BUSY) from None
         except BaseException:
             self._running.pop(conversation_id, None)
             raise
@@ -145,6 +158,17 @@ class Generations:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def interrupt_orphans(self, *, alone: bool = False) -> None:
+        """Mark replies whose writing process died as interrupted, and tell their views.
+
+        `alone`: this is the only instance (no Redis), so claims of any other instance are dead ones.
+        """
+        orphans = await self.store.interrupt_orphaned_replies(alive={self.instance_id} if alone else None)
+        for message in orphans:
+            assert message.id is not None
+            self.bus.publish(conversation_topic(message.conversation_id),
+                             ReplyFinished(message.conversation_id, message.id, message.status, message.error))
+
     def _check_accepting(self) -> None:
         if not self.accepting:
             raise Refused('The server is restarting. Your message was not sent; try again in a moment.')
@@ -153,7 +177,7 @@ class Generations:
         # checked and taken without an await in between: two sends can never both pass
         self._check_accepting()
         if conversation_id in self._running:
-            raise Refused('A reply is still being written in this conversation. Wait for it or stop it first.')
+            raise Refused(BUSY)
         self._running[conversation_id] = None
 
     def _start(self, user_id: str, conversation_id: str, reply: Message) -> None:
@@ -246,16 +270,18 @@ class Generations:
                          ReplyDelta(generation.conversation_id, generation.message_id, delta))
 
     async def _save_periodically(self, generation: Generation) -> None:
+        """Save the growing reply and renew this process's claim on it, about once a second."""
         saved = ''
         while True:
             await asyncio.sleep(SAVE_SECONDS)
             text = generation.text
-            if len(text) != len(saved):
-                try:
+            try:
+                if len(text) != len(saved):
                     await self.store.save_reply(generation.user_id, generation.message_id, text, Status.STREAMING)
                     saved = text
-                except Exception:  # the final save retries; a hiccup must not end the reply
-                    log.exception('saving reply %s failed', generation.message_id)
+                await self.store.renew_claim(generation.conversation_id, self.instance_id)
+            except Exception:  # the final save retries; a hiccup must not end the reply
+                log.exception('saving reply %s failed', generation.message_id)
 
     async def _finish(self, generation: Generation) -> None:
         if generation._publish_handle is not None:
@@ -264,6 +290,7 @@ class Generations:
         try:
             await asyncio.shield(self.store.save_reply(generation.user_id, generation.message_id, generation.text,
                                                        generation.status, generation.error, generation.usage))
+            await asyncio.shield(self.store.release_claim(generation.conversation_id, self.instance_id))
         except Exception:
             log.exception('final save of reply %s failed', generation.message_id)
         finally:

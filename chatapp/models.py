@@ -71,3 +71,15 @@ class Message(SQLModel, table=True):
     completion_tokens: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReplyClaim(SQLModel, table=True):
+    """Which app process is writing a conversation's reply, and until when its lease runs: one reply per
+    conversation across every instance. A process that dies stops renewing; its claim expires."""
+    __tablename__ = 'reply_claim'
+
+    conversation_id: str = Field(foreign_key='conversation.id', primary_key=True, max_length=36,
+                                 ondelete='CASCADE')
+    message_id: int
+    instance_id: str = Field(max_length=64)
+    lease_until: datetime

@@ -40,9 +40,7 @@ class Services:
 
     async def start(self) -> None:
         await self.database.prepare_schema()
-        interrupted = await self.store.interrupt_unfinished_replies()
-        if interrupted:
-            log.warning('%d reply(ies) were left unfinished by a previous run; marked interrupted', interrupted)
+        await self.generations.interrupt_orphans(alone=True)
         self.local_user = await self.store.upsert_user(LOCAL_PROVIDER, 'local', name='Local user')
         self._started.set()
 

@@ -7,17 +7,24 @@ user's conversation looks exactly like one that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chatapp.db import Database
 from chatapp.events import ConversationChanged, EventBus, user_topic
-from chatapp.models import Conversation, Message, Role, Status, User, utcnow
+from chatapp.models import Conversation, Message, ReplyClaim, Role, Status, User, utcnow
 
 TITLE_CHARS = 60
 PAGE_SIZE = 50
+LEASE_SECONDS = 15.0  # a claim the writing process stops renewing is free again after this
+
+
+class Busy(Exception):
+    """The conversation already has a reply being written, by this or another app instance."""
 
 
 @dataclass(frozen=True)
@@ -134,40 +141,60 @@ class ConversationStore:
             query = select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
             return list((await session.exec(query)).all())
 
-    async def add_exchange(self, user_id: str, conversation_id: str, text: str,
-                           model: str) -> tuple[Message, Message] | None:
-        """Store the user's message and an empty, streaming reply to it, in one transaction."""
+    async def add_exchange(self, user_id: str, conversation_id: str, text: str, model: str,
+                           instance_id: str) -> tuple[Message, Message] | None:
+        """Store the user's message and an empty, streaming reply to it, claimed for `instance_id`, in one
+        transaction; raises Busy when another reply of the conversation is being written."""
         async with self.db.session() as session:
             conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return None
+            await _claim(session, conversation_id, instance_id)
             question = Message(conversation_id=conversation_id, role=Role.USER, content=text)
             session.add(question)
             await session.flush()  # the question gets the lower id, so order by id is order of speech
             reply = Message(conversation_id=conversation_id, role=Role.ASSISTANT, status=Status.STREAMING,
                             model=model)
             session.add(reply)
+            await session.flush()
+            await _bind_claim(session, conversation_id, reply.id)
             conversation.updated_at = utcnow()
             session.add(conversation)
             await session.commit()
         self._changed(user_id, conversation_id)
         return question, reply
 
-    async def restart_reply(self, user_id: str, conversation_id: str, message_id: int,
-                            model: str) -> Message | None:
-        """Empty a finished reply so that it can be generated again (Retry)."""
+    async def restart_reply(self, user_id: str, conversation_id: str, message_id: int, model: str,
+                            instance_id: str) -> Message | None:
+        """Empty a finished reply so that it can be generated again (Retry), claimed for `instance_id`."""
         async with self.db.session() as session:
             if await _owned(session, user_id, conversation_id) is None:
                 return None
             reply = await session.get(Message, message_id)
             if reply is None or reply.conversation_id != conversation_id or reply.role != Role.ASSISTANT:
                 return None
+            await _claim(session, conversation_id, instance_id)
+            await _bind_claim(session, conversation_id, message_id)
             reply.content, reply.error, reply.model = '', '', model
             reply.status, reply.updated_at = Status.STREAMING, utcnow()
             reply.prompt_tokens = reply.completion_tokens = None
             session.add(reply)
             await session.commit()
             return reply
+
+    async def renew_claim(self, conversation_id: str, instance_id: str) -> None:
+        async with self.db.session() as session:
+            await session.exec(update(ReplyClaim)
+                               .where(col(ReplyClaim.conversation_id) == conversation_id,
+                                      col(ReplyClaim.instance_id) == instance_id)
+                               .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+            await session.commit()
+
+    async def release_claim(self, conversation_id: str, instance_id: str) -> None:
+        async with self.db.session() as session:
+            await session.exec(delete(ReplyClaim).where(col(ReplyClaim.conversation_id) == conversation_id,
+                                                        col(ReplyClaim.instance_id) == instance_id))
+            await session.commit()
 
     async def save_reply(self, user_id: str, message_id: int, content: str, status: Status,
                          error: str = '', usage: Usage | None = None) -> None:
@@ -183,14 +210,58 @@ class ConversationStore:
                                .values(**values))
             await session.commit()
 
-    async def interrupt_unfinished_replies(self) -> int:
-        """At start-up: replies left 'streaming' by a process that died are marked interrupted."""
+    async def interrupt_orphaned_replies(self, *, alive: set[str] | None = None) -> list[Message]:
+        """Replies left 'streaming' by a process that died are marked interrupted, with what was saved.
+
+        A reply is orphaned when no live claim covers it: its claim expired, or (given `alive`, the
+        instances known to be running, as at the start of a lone instance) it belongs to none of them.
+        """
+        now = utcnow()
         async with self.db.session() as session:
-            result = await session.exec(update(Message).where(col(Message.status) == Status.STREAMING)
-                                        .values(status=Status.INTERRUPTED,
-                                                error='The server stopped while this reply was being written.'))
+            live = select(ReplyClaim.message_id).where(col(ReplyClaim.lease_until) >= now)
+            if alive is not None:
+                live = live.where(col(ReplyClaim.instance_id).in_(alive))
+            orphans = list((await session.exec(
+                select(Message).where(col(Message.status) == Status.STREAMING, col(Message.id).not_in(live)))).all())
+            if not orphans:
+                return []
+            await session.exec(update(Message).where(col(Message.id).in_([m.id for m in orphans]),
+                                                      col(Message.status) == Status.STREAMING)
+                               .values(status=Status.INTERRUPTED, error=INTERRUPTED_BY_SERVER))
+            await session.exec(delete(ReplyClaim).where(col(ReplyClaim.message_id).in_([m.id for m in orphans])))
             await session.commit()
-            return result.rowcount or 0
+        for message in orphans:
+            message.status, message.error = Status.INTERRUPTED, INTERRUPTED_BY_SERVER
+        return orphans
+
+
+INTERRUPTED_BY_SERVER = 'The server stopped while this reply was being written.'
+
+
+async def _claim(session: AsyncSession, conversation_id: str, instance_id: str) -> None:
+    """Take the conversation's reply claim, new or expired; raises Busy while another one holds it.
+
+    Both ways are atomic across processes: the insert by the primary key, the takeover by a conditional update.
+    """
+    now = utcnow()
+    values = {'instance_id': instance_id, 'lease_until': now + timedelta(seconds=LEASE_SECONDS), 'message_id': 0}
+    if await session.get(ReplyClaim, conversation_id) is None:
+        session.add(ReplyClaim(conversation_id=conversation_id, **values))
+        try:
+            await session.flush()
+        except IntegrityError:
+            await session.rollback()
+            raise Busy() from None
+        return
+    taken = await session.exec(update(ReplyClaim).where(col(ReplyClaim.conversation_id) == conversation_id,
+                                                        col(ReplyClaim.lease_until) < now).values(**values))
+    if taken.rowcount != 1:
+        raise Busy()
+
+
+async def _bind_claim(session: AsyncSession, conversation_id: str, message_id: int | None) -> None:
+    await session.exec(update(ReplyClaim).where(col(ReplyClaim.conversation_id) == conversation_id)
+                       .values(message_id=message_id))
 
 
 async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:

@@ -51,12 +51,21 @@ async def test_upgrade_from_the_first_release_keeps_the_data(database_url: str) 
     await database.close()
 
 
-async def test_a_schema_that_is_behind_is_refused(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_schema_that_is_behind_is_refused(database_url: str) -> None:
+    database = Database(database_url)
+    await migrations.upgrade(database.engine, FIRST_RELEASE)
+    assert await migrations.schema_state(database.engine) == SchemaState.BEHIND
+    with pytest.raises(SchemaError, match='python -m chatapp migrate'):
+        await database.prepare_schema()
+    await database.close()
+
+
+async def test_a_schema_from_a_newer_version_is_refused(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     database = Database(database_url)
     await database.prepare_schema()
-    monkeypatch.setattr(migrations, 'head', lambda: 'a-newer-revision')  # as if this were a newer chatapp
-    monkeypatch.setattr(migrations, '_known_revisions', lambda: {FIRST_RELEASE, 'a-newer-revision'})
-    with pytest.raises(SchemaError, match='python -m chatapp migrate'):
+    monkeypatch.setattr(migrations, 'head', lambda: 'older-head')  # as if this were an older chatapp
+    monkeypatch.setattr(migrations, '_known_revisions', lambda: {FIRST_RELEASE, 'older-head'})
+    with pytest.raises(SchemaError, match='newer version'):
         await database.prepare_schema()
     await database.close()
 

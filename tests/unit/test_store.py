@@ -4,13 +4,15 @@ scoped to the acting user."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from chatapp.db import Database
 from chatapp.events import ConversationChanged, EventBus, user_topic
-from chatapp.models import Role, Status
-from chatapp.store import PAGE_SIZE, ConversationStore, Usage, title_from
+from chatapp.models import ReplyClaim, Role, Status, utcnow
+from chatapp.store import PAGE_SIZE, Busy, ConversationStore, Usage, title_from
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ async def store(database_url: str) -> AsyncIterator[ConversationStore]:
 async def test_exchange_is_stored_in_order(store: ConversationStore) -> None:
     alice = await store.upsert_user('test', 'alice')
     conversation = await store.create_conversation(alice.id, 'What is WAL mode?')
-    _question, reply = await store.add_exchange(alice.id, conversation.id, 'What is WAL mode?', 'm')
+    _question, reply = await store.add_exchange(alice.id, conversation.id, 'What is WAL mode?', 'm', 'i1')
     await store.save_reply(alice.id, reply.id, 'Write-ahead logging.', Status.COMPLETE, usage=Usage(12, 4))
     messages = await store.list_messages(alice.id, conversation.id)
     assert [(m.role, m.content, m.status) for m in messages] == [
@@ -37,7 +39,7 @@ async def test_other_users_conversations_do_not_exist_for_them(store: Conversati
     alice = await store.upsert_user('test', 'alice')
     bob = await store.upsert_user('test', 'bob')
     secret = await store.create_conversation(alice.id, 'secret plans')
-    _, reply = await store.add_exchange(alice.id, secret.id, 'secret plans', 'm')
+    _, reply = await store.add_exchange(alice.id, secret.id, 'secret plans', 'm', 'i1')
 
     assert await store.get_conversation(bob.id, secret.id) is None
     assert await store.list_messages(bob.id, secret.id) is None
@@ -45,8 +47,8 @@ async def test_other_users_conversations_do_not_exist_for_them(store: Conversati
     assert await store.list_conversations(bob.id, search='secret') == []
     assert await store.rename_conversation(bob.id, secret.id, 'mine now') is None
     assert await store.delete_conversation(bob.id, secret.id) is False
-    assert await store.add_exchange(bob.id, secret.id, 'hi', 'm') is None
-    assert await store.restart_reply(bob.id, secret.id, reply.id, 'm') is None
+    assert await store.add_exchange(bob.id, secret.id, 'hi', 'm', 'i1') is None
+    assert await store.restart_reply(bob.id, secret.id, reply.id, 'm', 'i1') is None
     await store.save_reply(bob.id, reply.id, 'overwritten', Status.COMPLETE)
 
     messages = await store.list_messages(alice.id, secret.id)
@@ -57,7 +59,7 @@ async def test_other_users_conversations_do_not_exist_for_them(store: Conversati
 async def test_newest_first_paged_by_keyset(store: ConversationStore) -> None:
     alice = await store.upsert_user('test', 'alice')
     created = [await store.create_conversation(alice.id, f'chat {n}') for n in range(PAGE_SIZE + 5)]
-    await store.add_exchange(alice.id, created[0].id, 'bump', 'm')  # the oldest moves to the top
+    await store.add_exchange(alice.id, created[0].id, 'bump', 'm', 'i1')  # the oldest moves to the top
 
     first = await store.list_conversations(alice.id)
     assert len(first) == PAGE_SIZE
@@ -72,7 +74,7 @@ async def test_search_matches_titles_and_messages_literally(store: ConversationS
     alice = await store.upsert_user('test', 'alice')
     pasta = await store.create_conversation(alice.id, 'Pasta recipes')
     tax = await store.create_conversation(alice.id, 'Taxes')
-    await store.add_exchange(alice.id, tax.id, 'What is 100% deductible?', 'm')
+    await store.add_exchange(alice.id, tax.id, 'What is 100% deductible?', 'm', 'i1')
 
     assert [c.id for c in await store.list_conversations(alice.id, search='PASTA')] == [pasta.id]
     assert [c.id for c in await store.list_conversations(alice.id, search='100%')] == [tax.id]
@@ -86,7 +88,7 @@ async def test_rename_delete_and_events(store: ConversationStore) -> None:
     events: list[ConversationChanged] = []
     store.bus.subscribe(user_topic(alice.id), events.append)
     conversation = await store.create_conversation(alice.id, 'first')
-    await store.add_exchange(alice.id, conversation.id, 'first', 'm')
+    await store.add_exchange(alice.id, conversation.id, 'first', 'm', 'i1')
     renamed = await store.rename_conversation(alice.id, conversation.id, '  Better   title ')
     assert renamed.title == 'Better title'
     assert await store.rename_conversation(alice.id, conversation.id, '   ') is None
@@ -95,15 +97,58 @@ async def test_rename_delete_and_events(store: ConversationStore) -> None:
     assert [e.deleted for e in events] == [False, False, False, True]
 
 
-async def test_replies_left_streaming_are_interrupted_at_start(store: ConversationStore) -> None:
+async def test_one_reply_per_conversation_across_instances(store: ConversationStore) -> None:
     alice = await store.upsert_user('test', 'alice')
     conversation = await store.create_conversation(alice.id, 'q')
-    _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm')
+    _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'instance-a')
+    with pytest.raises(Busy):
+        await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
+    with pytest.raises(Busy):
+        await store.restart_reply(alice.id, conversation.id, reply.id, 'm', 'instance-b')
+    await store.release_claim(conversation.id, 'instance-a')
+    await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
+    assert len(await store.list_messages(alice.id, conversation.id)) == 4
+
+
+async def test_an_expired_claim_can_be_taken_over(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    conversation = await store.create_conversation(alice.id, 'q')
+    await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'instance-a')
+    await expire_claims(store)
+    await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
+    with pytest.raises(Busy):
+        await store.add_exchange(alice.id, conversation.id, 'third', 'm', 'instance-a')
+
+
+async def test_orphaned_replies_are_interrupted_with_what_was_saved(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    conversation = await store.create_conversation(alice.id, 'q')
+    _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'dead-instance')
     await store.save_reply(alice.id, reply.id, 'half a rep', Status.STREAMING)
-    assert await store.interrupt_unfinished_replies() == 1
+
+    assert await store.interrupt_orphaned_replies() == [], 'a live lease protects the reply'
+    [orphan] = await store.interrupt_orphaned_replies(alive={'this-instance'})  # a lone instance restarted
+    assert orphan.id == reply.id
     saved = (await store.list_messages(alice.id, conversation.id))[1]
     assert (saved.status, saved.content) == (Status.INTERRUPTED, 'half a rep')
     assert 'stopped' in saved.error
+    await store.add_exchange(alice.id, conversation.id, 'retry later', 'm', 'this-instance')  # claim freed
+
+
+async def test_an_expired_lease_makes_a_reply_an_orphan(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    conversation = await store.create_conversation(alice.id, 'q')
+    _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'instance-a')
+    await store.renew_claim(conversation.id, 'instance-a')
+    assert await store.interrupt_orphaned_replies() == []
+    await expire_claims(store)
+    assert [m.id for m in await store.interrupt_orphaned_replies()] == [reply.id]
+
+
+async def expire_claims(store: ConversationStore) -> None:
+    async with store.db.session() as session:
+        await session.exec(update(ReplyClaim).values(lease_until=utcnow() - timedelta(seconds=1)))
+        await session.commit()
 
 
 async def test_upsert_keeps_identity_and_refreshes_profile(store: ConversationStore) -> None:
