@@ -1,0 +1,691 @@
+"""Streaming benchmark: what one streamed reply costs chatapp, against a naive NiceGUI page and a floor.
+
+    .venv/bin/python bench/stream_bench.py [--tokens 2000 --rate 100 --pages 1]
+
+1. Starts bench/fake_llm.py, an OpenAI chat-completions SSE server on loopback that streams --tokens
+   tokens of Markdown at --rate tokens/s and records when it wrote each token.
+2. Starts `python -m chatapp` against it (fresh data dir), opens --pages pages in headless Chromium,
+   sends a prompt from each and watches the reply grow with a MutationObserver, while CDP counts the
+   websocket payload and the renderer's main-thread time, and /proc gives the app's CPU and RSS.
+3. Does the same with bench/naive_app.py (one ui.markdown, set_content with the whole text per token).
+4. Runs bench/floor.py: a bare ChatOpenAI.astream loop that renders nothing.
+Prints a table; the raw numbers go to bench/results/ (ignored by git). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import math
+import os
+import pstats
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / 'results'
+PYTHON = sys.executable
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
+CHATAPP_REPLY = '[data-testid=message-assistant] .reply-md'
+NAIVE_REPLY = '[data-testid=message-assistant] .reply-md'
+
+# Installed in every page before its scripts run. It records (Date.now(), text length, letters and
+# digits) of the last reply each time its text changes. Letters and digits are what the harness maps
+# to tokens: Markdown syntax (list markers, fences, **) disappears when a block is rendered, words do not.
+OBSERVER_JS = '''(() => {
+  const SELECTOR = __SELECTOR__;
+  const NON_ALNUM = /[^A-Za-z0-9]+/g;
+  const FENCE = /`{3,}[A-Za-z0-9_-]*/g;  // a fence and its language tag: shown only while unrendered
+  const state = {events: [], lastLength: -1, finishedAt: null};
+  window.__bench = state;
+  window.__benchReset = () => { state.events = []; state.lastLength = -1; state.finishedAt = null; };
+  const measure = () => {
+    const rows = document.querySelectorAll('[data-testid=message-assistant]');
+    const row = rows[rows.length - 1];
+    if (row && state.events.length && state.finishedAt === null && !row.classList.contains('streaming')) {
+      state.finishedAt = Date.now();
+    }
+    const all = document.querySelectorAll(SELECTOR);
+    const element = all[all.length - 1];
+    if (!element) return;
+    const text = element.textContent;
+    if (text.length === state.lastLength) return;
+    state.lastLength = text.length;
+    state.events.push([Date.now(), text.length, text.replace(FENCE, '').replace(NON_ALNUM, '').length]);
+  };
+  new MutationObserver(measure).observe(document, {childList: true, subtree: true, characterData: true,
+                                                   attributes: true, attributeFilter: ['class']});
+})();'''
+REPLY_DONE_JS = '''() => {
+  const rows = document.querySelectorAll('[data-testid=message-assistant]');
+  const row = rows[rows.length - 1];
+  return !!row && !row.classList.contains('streaming') && window.__bench.events.length > 0;
+}'''
+LAST_REPLY_DONE_JS = '''() => {
+  const rows = document.querySelectorAll('[data-testid=message-assistant]');
+  const row = rows[rows.length - 1];
+  return !!row && !row.classList.contains('streaming');
+}'''
+
+_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# --- small helpers -----------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def http(url: str, *, method: str = 'GET', timeout: float = 5.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method, data=b'' if method == 'POST' else None)
+    with _no_proxy.open(request, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def http_json(url: str, *, method: str = 'GET', timeout: float = 10.0) -> dict:
+    return json.loads(http(url, method=method, timeout=timeout)[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    with open(f'/proc/{pid}/stat') as stat:
+        fields = stat.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+
+
+def machine_busy() -> float:
+    """CPU seconds all processes of the machine have used since boot (every core), from /proc/stat."""
+    with open('/proc/stat') as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    with open(f'/proc/{pid}/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    low, high = math.floor(k), math.ceil(k)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+class Process:
+    """A subprocess in its own process group, with its output in a log file; stopped for sure."""
+
+    def __init__(self, name: str, cmd: list[str], *, env: dict[str, str], cwd: Path, logs: Path) -> None:
+        self.name = name
+        self.log_path = logs / f'{name}.log'
+        self._log = open(self.log_path, 'wb')  # noqa: SIM115
+        self.popen = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            os.kill(self.popen.pid, signum)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGINT (a graceful NiceGUI/uvicorn shutdown), then SIGTERM, then SIGKILL to its group."""
+        for signum, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if not self.alive():
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signum)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(wait)
+        self._log.close()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return '\n'.join(self.log_path.read_text(errors='replace').splitlines()[-lines:])
+        except OSError:
+            return ''
+
+
+def wait_http(url: str, timeout: float, process: Process) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise RuntimeError(f'{process.name} exited with {process.popen.returncode}:\n{process.tail()}')
+        with contextlib.suppress(OSError):
+            if http(url, timeout=1)[0] == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f'{process.name}: {url} did not answer 200 within {timeout:g} s\n{process.tail()}')
+
+
+# --- one browser phase ---------------------------------------------------------------------------------
+
+@dataclass
+class PageProbe:
+    index: int
+    prompt: str
+    page: object
+    context: object
+    cdp: object
+    ws: dict = field(default_factory=lambda: {'on': False, 'bytes': 0, 'frames': 0})
+    perf0: dict = field(default_factory=dict)
+    perf1: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    finished_at: float | None = None
+    console: list = field(default_factory=list)
+
+
+async def perf_metrics(cdp) -> dict[str, float]:
+    answer = await cdp.send('Performance.getMetrics')
+    return {m['name']: m['value'] for m in answer['metrics']}
+
+
+async def open_page(browser, index: int, url: str, selector: str, prompt: str) -> PageProbe:
+    context = await browser.new_context(viewport={'width': 1280, 'height': 800})
+    await context.add_init_script(OBSERVER_JS.replace('__SELECTOR__', json.dumps(selector)))
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    probe = PageProbe(index, prompt, page, context, cdp)
+    page.on('console', lambda message: probe.console.append(f'{message.type}: {message.text}'[:500])
+            if message.type in ('error', 'warning') else None)
+
+    def on_frame(params: dict) -> None:
+        if probe.ws['on']:
+            probe.ws['bytes'] += len(params['response'].get('payloadData', '').encode())
+            probe.ws['frames'] += 1
+
+    cdp.on('Network.webSocketFrameReceived', on_frame)
+    await cdp.send('Network.enable')
+    await cdp.send('Performance.enable')
+    try:
+        await page.goto(url, wait_until='load')
+        await page.locator('[data-testid=composer]').wait_for(state='visible', timeout=30_000)
+    except Exception:
+        await save_failure(page, f'open-page-{index}')
+        await context.close()
+        raise
+    return probe
+
+
+async def save_failure(page, label: str) -> None:
+    """Keep what the page showed when a step failed: bench/results/failure-<label>.png/.html/.log."""
+    RESULTS.mkdir(exist_ok=True)
+    with contextlib.suppress(Exception):
+        await page.screenshot(path=str(RESULTS / f'failure-{label}.png'), timeout=5_000)
+    with contextlib.suppress(Exception):
+        (RESULTS / f'failure-{label}.html').write_text(await page.content())
+    print(f'  failed at {label}; page saved as bench/results/failure-{label}.*', file=sys.stderr)
+
+
+async def send_prompt(page, text: str) -> None:
+    composer = page.locator('[data-testid=composer]')
+    await composer.fill(text)
+    await composer.press('Enter')
+
+
+async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, llm: str, args,
+                       process: Process) -> dict:
+    timeout = args.tokens / args.rate * 4 + 60
+    probes = [await open_page(browser, i, url, selector, f'bench {name} page {i}: write a long answer')
+              for i in range(args.pages)]
+    try:
+        if not args.no_warmup:  # first-use costs (imports, pygments lexers, first DB writes) stay out
+            for probe in probes:
+                await send_prompt(probe.page, 'warmup please')
+                await probe.page.wait_for_function(REPLY_DONE_JS, polling=100, timeout=30_000)
+                await probe.page.goto(url, wait_until='load')
+                await probe.page.locator('[data-testid=composer]').wait_for(state='visible', timeout=20_000)
+        await asyncio.to_thread(http_json, f'{llm}/reset', method='POST')
+        for probe in probes:
+            await probe.page.locator('[data-testid=composer]').fill(probe.prompt)
+        await asyncio.sleep(0.5)  # let the typing settle on the server before the window opens
+        for probe in probes:
+            await probe.page.evaluate('window.__benchReset()')
+            probe.perf0 = await perf_metrics(probe.cdp)
+            probe.ws['on'] = True
+        rss0, cpu0, wall0, busy0 = rss_mb(pid), cpu_seconds(pid), time.time(), machine_busy()
+        if args.profile and name == 'chatapp':
+            process.signal(signal.SIGUSR1)
+        await asyncio.gather(*(probe.page.locator('[data-testid=composer]').press('Enter') for probe in probes))
+
+        deadline = time.monotonic() + timeout
+        while True:  # the model server has written every token of every page's reply
+            state = await asyncio.to_thread(http_json, f'{llm}/tokens')
+            streams = [s for s in state['streams'] if not s['warmup']]
+            if len(streams) >= args.pages and all(s['done'] for s in streams):
+                break
+            if not process.alive():
+                raise RuntimeError(f'{name} exited:\n{process.tail()}')
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'{name}: the model server did not finish {args.pages} stream(s) in time')
+            await asyncio.sleep(0.25)
+        for probe in probes:  # ... and every page shows its reply finished
+            remaining = max(5.0, deadline - time.monotonic())
+            await probe.page.wait_for_function(REPLY_DONE_JS, polling=100, timeout=remaining * 1000)
+        cpu1, wall1, busy1 = cpu_seconds(pid), time.time(), machine_busy()
+        if args.profile and name == 'chatapp':
+            process.signal(signal.SIGUSR2)
+        for probe in probes:
+            probe.perf1 = await perf_metrics(probe.cdp)
+        await asyncio.sleep(0.3)  # CDP events still in flight
+        for probe in probes:
+            probe.ws['on'] = False
+            probe.events = await probe.page.evaluate('window.__bench.events')
+            probe.finished_at = await probe.page.evaluate('window.__bench.finishedAt')
+        rss1 = rss_mb(pid)
+        state = await asyncio.to_thread(http_json, f'{llm}/tokens')
+    finally:
+        for probe in probes:
+            with contextlib.suppress(Exception):
+                await probe.context.close()
+    result = analyse(name, args, state, probes, cpu1 - cpu0, wall1 - wall0, rss0, rss1)
+    result['machine_cores_busy'] = (busy1 - busy0) / (wall1 - wall0)
+    result['console'] = [line for probe in probes for line in probe.console][:50]
+    return result
+
+
+def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, wall: float,
+            rss0: float, rss1: float) -> dict:
+    tokens = state['tokens']
+    weights = state['visible_alnum']
+    cumulative, total = [], 0
+    for w in weights:
+        total += w
+        cumulative.append(total)
+    reply_bytes = len(''.join(tokens).encode())
+    streams = {s['prompt']: s for s in state['streams'] if not s['warmup']}
+    lags, first, last, finished, checks, raw = [], [], [], [], [], []
+    for probe in probes:
+        stream = streams.get(probe.prompt)
+        if stream is None:
+            raise RuntimeError(f'{name}: no model stream for page {probe.index}')
+        times = stream['times']
+        events = probe.events
+        shown, e = 0, 0  # running maximum of letters shown, and the next event
+        page_lags: list[float] = []
+        for i, need in enumerate(cumulative):
+            if weights[i] == 0:
+                continue
+            while shown < need and e < len(events):
+                shown = max(shown, events[e][2])
+                e += 1
+            if shown < need:
+                break  # never shown
+            page_lags.append(events[e - 1][0] / 1000 - times[i])
+        first_word = next(i for i, w in enumerate(weights) if w)
+        first_shown = next((ev[0] / 1000 for ev in events if ev[2] >= cumulative[first_word]), math.nan)
+        first.append(first_shown - times[0])
+        last.append(events[-1][0] / 1000 - times[-1] if events else math.nan)
+        finished.append(probe.finished_at / 1000 - times[-1] if probe.finished_at else math.nan)
+        early = sum(1 for lag in page_lags if lag < 0)  # shown before written: the mapping is off
+        raw.append({'events': events, 'finished_at': probe.finished_at, 'times': times, 'early': early})
+        final = events[-1][2] if events else 0
+        checks.append((final, total, len(page_lags), sum(1 for w in weights if w)))
+        lags += page_lags
+    n_tokens = len(tokens) * len(probes)
+    task = sum(p.perf1.get('TaskDuration', 0) - p.perf0.get('TaskDuration', 0) for p in probes)
+    script = sum(p.perf1.get('ScriptDuration', 0) - p.perf0.get('ScriptDuration', 0) for p in probes)
+    layout = sum(p.perf1.get('LayoutDuration', 0) - p.perf0.get('LayoutDuration', 0)
+                 + p.perf1.get('RecalcStyleDuration', 0) - p.perf0.get('RecalcStyleDuration', 0) for p in probes)
+    ws_bytes = sum(p.ws['bytes'] for p in probes)
+    return {
+        'name': name, 'pages': len(probes), 'tokens': len(tokens), 'reply_bytes': reply_bytes,
+        'wall_s': wall, 'cpu_s': cpu, 'cpu_per_1k': cpu / n_tokens * 1000,
+        'ws_bytes': ws_bytes, 'ws_frames': sum(p.ws['frames'] for p in probes),
+        'ws_ratio': ws_bytes / (reply_bytes * len(probes)),
+        'lag_p50_ms': percentile(lags, 50) * 1000, 'lag_p95_ms': percentile(lags, 95) * 1000,
+        'lag_max_ms': max(lags, default=math.nan) * 1000,
+        'first_ms': statistics.median(first) * 1000, 'last_ms': max(last) * 1000,
+        'finished_ms': max(finished) * 1000,
+        'browser_task_per_1k': task / n_tokens * 1000, 'browser_script_per_1k': script / n_tokens * 1000,
+        'browser_layout_per_1k': layout / n_tokens * 1000, 'browser_task_s': task,
+        'rss_before_mb': rss0, 'rss_after_mb': rss1,
+        'shown': [c[0] for c in checks], 'expected': checks[0][1] if checks else 0,
+        'tokens_matched': sum(c[2] for c in checks), 'word_tokens': sum(c[3] for c in checks),
+        'updates': sum(len(p.events) for p in probes), 'raw': raw,
+    }
+
+
+# --- the floor -----------------------------------------------------------------------------------------
+
+def run_floor(args, env: dict[str, str], llm: str) -> dict:
+    http_json(f'{llm}/reset', method='POST')
+    cmd = [PYTHON, str(BENCH / 'floor.py'), '--streams', str(args.pages)] + (['--no-warmup'] if args.no_warmup else [])
+    timeout = args.tokens / args.rate * 3 + 60
+    busy0, wall0 = machine_busy(), time.time()
+    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          start_new_session=True)
+    if done.returncode:
+        raise RuntimeError(f'floor failed ({done.returncode}):\n{done.stderr[-2000:]}')
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result['cpu_per_1k'] = result['cpu'] / max(result['chunks'], 1) * 1000
+    result['machine_cores_busy'] = (machine_busy() - busy0) / (time.time() - wall0)
+    return result
+
+
+# --- output --------------------------------------------------------------------------------------------
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '-'
+    return f'{value:,.{digits}f}'
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+        return '-'
+    return f'{a / b:.3g}x'
+
+
+def describe_code(rev: str | None) -> str:
+    """Which chatapp was measured: a commit, or the work tree and whether it has uncommitted changes."""
+    def git(*command: str) -> str:
+        done = subprocess.run(['git', '-C', str(ROOT), *command], capture_output=True, text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else '?'
+    if rev:
+        return f'chatapp at {rev} ({git("rev-parse", "--short", rev)})'
+    dirty = git('status', '--porcelain', '--', 'chatapp')
+    return f'chatapp work tree at {git("rev-parse", "--short", "HEAD")}' + (' + uncommitted changes' if dirty else '')
+
+
+def print_table(args, results: dict) -> None:
+    chat, naive, floor = results.get('chatapp'), results.get('naive'), results.get('floor')
+
+    def get(result: dict | None, key: str) -> float | None:
+        return None if result is None else result.get(key)
+
+    rows = [  # label, key, digits, has floor, ratio to naive
+        ('server CPU, s', 'cpu_s', 2, True, True),
+        ('server CPU, s per 1k tokens', 'cpu_per_1k', 3, True, True),
+        ('ws payload received, KB', 'ws_kb', 1, False, True),
+        ('ws payload / reply text bytes', 'ws_ratio', 2, False, True),
+        ('ws frames received', 'ws_frames', 0, False, True),
+        ('reply updates seen by the page', 'updates', 0, False, True),
+        ('token lag p50, ms', 'lag_p50_ms', 0, False, True),
+        ('token lag p95, ms', 'lag_p95_ms', 0, False, True),
+        ('token lag max, ms', 'lag_max_ms', 0, False, True),
+        ('first token shown - sent, ms', 'first_ms', 0, False, True),
+        ('last token shown - sent, ms', 'last_ms', 0, False, True),
+        ('reply finished - last sent, ms', 'finished_ms', 0, False, True),
+        ('browser main thread, s per 1k tok', 'browser_task_per_1k', 3, False, True),
+        ('  of which script, s per 1k tok', 'browser_script_per_1k', 3, False, True),
+        ('  of which style+layout, s/1k', 'browser_layout_per_1k', 3, False, True),
+        ('app RSS before, MB', 'rss_before_mb', 1, False, False),
+        ('app RSS after, MB', 'rss_after_mb', 1, False, False),
+        ('app RSS growth, MB', 'rss_growth_mb', 1, False, True),
+        ('measured window, s', 'wall_s', 1, True, False),
+        ('machine busy in window, cores', 'machine_cores_busy', 2, True, False),
+    ]
+    for result in (chat, naive):
+        if result:
+            result['ws_kb'] = result['ws_bytes'] / 1024
+            result['rss_growth_mb'] = result['rss_after_mb'] - result['rss_before_mb']
+    if floor:
+        floor['cpu_s'] = floor['cpu']
+        floor['wall_s'] = floor['wall']
+    reply_bytes = (chat or naive or {}).get('reply_bytes', 0)
+    title = (f'stream_bench: {args.tokens} tokens at {args.rate:g}/s x {args.pages} page(s), '
+             f'{os.cpu_count()} CPUs, reply {reply_bytes:,} bytes')
+    print()
+    print(title)
+    print(results.get('code', ''))
+    header = f'{"metric":<36}{"chatapp":>11}{"naive":>11}{"floor":>9}{"chat/naive":>12}{"chat/floor":>12}'
+    print(header)
+    print('-' * len(header))
+    for label, key, digits, has_floor, vs_naive in rows:
+        c, n = get(chat, key), get(naive, key)
+        f = get(floor, key) if has_floor else None
+        vs_floor = ratio(c, f) if has_floor and key.endswith('cpu_per_1k') else ''
+        print(f'{label:<36}{fmt(c, digits):>11}{fmt(n, digits):>11}{fmt(f, digits):>9}'
+              f'{ratio(c, n) if vs_naive else "":>12}{vs_floor:>12}')
+    print('-' * len(header))
+    for result in (chat, naive):
+        if result:
+            shown = ', '.join(str(s) for s in result['shown'])
+            ok = all(s == result['expected'] for s in result['shown']) and \
+                result['tokens_matched'] == result['word_tokens']
+            print(f'{result["name"]}: letters shown {shown} of {result["expected"]}, '
+                  f'{result["tokens_matched"]}/{result["word_tokens"]} word tokens timed'
+                  f'{"" if ok else "  <-- MISMATCH: lag numbers are partial"}')
+    print('lag: DOM text (MutationObserver, Date.now()) minus the model server writing the token; same clock.')
+    print('ws payload: decompressed websocket messages (CDP); wire bytes are smaller (permessage-deflate).')
+    print(f'machine busy: all processes incl. Chromium and this harness, of {os.cpu_count()} cores; '
+          'other load on the machine shows up here and makes the seconds noisy (compare ratios).')
+    for result in (chat, naive):
+        if result and result.get('console'):
+            print(f'{result["name"]} browser console errors/warnings: {len(result["console"])}, first: '
+                  f'{result["console"][0][:200]}')
+
+
+def print_profile(path: Path, out: Path) -> None:
+    with open(out, 'w') as stream:
+        stats = pstats.Stats(str(path), stream=stream)
+        stats.sort_stats('tottime').print_stats(40)
+        stats.sort_stats('cumulative').print_stats(60)
+    print(f'\ncProfile of chatapp during the measured window (main thread), top by own time; '
+          f'full listing in {out}')
+    stats = pstats.Stats(str(path))
+    total = stats.total_tt
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:15]
+    for (filename, line, func), (_cc, calls, tottime, _cumtime, _callers) in rows:
+        where = filename.replace(str(ROOT) + '/', '').split('site-packages/')[-1]
+        print(f'  {tottime:7.3f}s {100 * tottime / total:5.1f}%  {calls:>8} calls  {func}  ({where}:{line})')
+    groups: dict[str, float] = {}
+
+    def charge(key: tuple, seconds: float, depth: int, seen: frozenset) -> None:
+        # C builtins and helper stdlib modules are charged to whoever called them, up to a few levels
+        group = code_group(key[0])
+        callers = stats.stats[key][4] if key in stats.stats else {}
+        if (group == 'C builtins / frozen' or group in HELPER_STDLIB) and callers and depth < 8:
+            weights = {caller: (value[2] if isinstance(value, tuple) else 1) for caller, value in callers.items()
+                       if caller not in seen}
+            total_weight = sum(weights.values())
+            if total_weight > 0:
+                for caller, weight in weights.items():
+                    charge(caller, seconds * weight / total_weight, depth + 1, seen | {key})
+                return
+        groups[group] = groups.get(group, 0.0) + seconds
+
+    for key, (_cc, _calls, tottime, _cum, _callers) in stats.stats.items():
+        charge(key, tottime, 0, frozenset())
+    print('  own time by package (C builtins and typing/inspect/re/... charged to their callers):')
+    for group, seconds in sorted(groups.items(), key=lambda kv: kv[1], reverse=True)[:14]:
+        print(f'  {seconds:7.3f}s {100 * seconds / total:5.1f}%  {group}')
+    layers: dict[str, float] = {}
+    for group, seconds in groups.items():
+        layer = next((name for name, members in LAYERS.items()
+                      if any(group == m or group.startswith(m) for m in members)), 'other')
+        layers[layer] = layers.get(layer, 0.0) + seconds
+    print('  by layer: ' + ', '.join(f'{name} {100 * seconds / total:.0f}%'
+                                     for name, seconds in sorted(layers.items(), key=lambda kv: -kv[1])))
+    print(f'  total profiled: {total:.2f} s of main-thread CPU (profiling slows the app: '
+          f'ignore this run\'s table)')
+
+
+LAYERS = {
+    'model client (openai/httpx/langchain/pydantic)': (
+        'openai', 'httpx', 'httpcore', 'h11', 'anyio', 'sniffio', 'langchain', 'pydantic', 'typing_extensions',
+        'jiter', 'tiktoken', 'stdlib ssl'),
+    'markdown (markdown2/pygments)': ('markdown2', 'pygments'),
+    'UI push (nicegui/socket.io/uvicorn)': ('nicegui', 'socketio', 'engineio', 'uvicorn', 'wsproto', 'starlette',
+                                            'fastapi', 'simple_websocket', 'vbuild', 'orjson'),
+    'database': ('sqlalchemy', 'sqlmodel', 'aiosqlite', 'greenlet', 'asyncpg', 'stdlib sqlite3'),
+    'chatapp': ('chatapp/',),
+    'event loop': ('stdlib asyncio', 'uvloop'),
+}
+HELPER_STDLIB = {f'stdlib {m}' for m in ('typing', 'inspect', 're', 'contextlib', 'functools', 'enum', 'copy',
+                                          'abc', 'dataclasses', 'json', 'weakref', 'collections', 'logging')}
+
+
+def code_group(filename: str) -> str:
+    """A profile entry's package: site-packages top level, chatapp, a stdlib module, or C builtins."""
+    if filename == '~' or filename.startswith('<'):
+        return 'C builtins / frozen'
+    if 'site-packages/' in filename:
+        return filename.split('site-packages/')[1].split('/')[0].removesuffix('.py')
+    if '/chatapp/' in filename:
+        return 'chatapp/' + filename.split('/chatapp/')[1]
+    parts = Path(filename).parts
+    if 'python3.11' in parts or any(p.startswith('python3.') for p in parts):
+        index = next(i for i, p in enumerate(parts) if p.startswith('python3.'))
+        return 'stdlib ' + parts[index + 1].removesuffix('.py') if index + 1 < len(parts) else 'stdlib'
+    return filename
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+def extract_revision(rev: str, destination: Path) -> None:
+    """The chatapp package as committed at `rev`, unpacked into `destination` (the repository is untouched)."""
+    destination.mkdir(parents=True)
+    archive = subprocess.run(['git', '-C', str(ROOT), 'archive', '--format=tar', rev, 'chatapp'],
+                             capture_output=True, check=True, timeout=60).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(destination, filter='data')
+
+
+async def main_async(args) -> dict:
+    from playwright.async_api import async_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix='stream-bench-'))
+    processes: list[Process] = []
+    results: dict = {}
+    # the app's own configuration comes only from here: local single-user mode, no login provider
+    base_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(('OPENAI_', 'CHATAPP_', 'DATABASE_URL', 'NICEGUI_', 'OIDC_', 'GITHUB_'))}
+    base_env.update(NO_PROXY='127.0.0.1,localhost', no_proxy='127.0.0.1,localhost', PYTHONUNBUFFERED='1')
+    try:
+        source = ROOT
+        if args.rev:  # a clean copy of a commit, so work in progress in the tree does not leak in
+            source = tmp / 'src'
+            await asyncio.to_thread(extract_revision, args.rev, source)
+        base_env['PYTHONPATH'] = os.pathsep.join(p for p in (str(source), base_env.get('PYTHONPATH', '')) if p)
+        llm_port = free_port()
+        llm_process = Process('fake_llm', [PYTHON, str(BENCH / 'fake_llm.py'), '--port', str(llm_port),
+                                           '--tokens', str(args.tokens), '--rate', str(args.rate)],
+                              env=base_env, cwd=tmp, logs=tmp)
+        processes.append(llm_process)
+        llm = f'http://127.0.0.1:{llm_port}'
+        wait_http(f'{llm}/healthz', 20, llm_process)
+        env = dict(base_env, OPENAI_BASE_URL=f'{llm}/v1', OPENAI_API_KEY='bench')
+
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                if 'chatapp' in args.phases:
+                    print(f'chatapp: streaming {args.tokens} tokens at {args.rate:g}/s to {args.pages} page(s)...',
+                          flush=True)
+                    data = tmp / 'chatapp-data'
+                    port = free_port()
+                    cmd = [PYTHON, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(port)]
+                    if args.profile:
+                        cmd = [PYTHON, str(BENCH / '_profiled_app.py'), str(tmp / 'chatapp.prof'),
+                               '--host', '127.0.0.1', '--port', str(port)]
+                    app = Process('chatapp', cmd, env=dict(env, CHATAPP_DATA_DIR=str(data)), cwd=tmp, logs=tmp)
+                    processes.append(app)
+                    wait_http(f'http://127.0.0.1:{port}/healthz', 60, app)
+                    try:
+                        results['chatapp'] = await run_ui_phase('chatapp', browser, f'http://127.0.0.1:{port}/',
+                                                                CHATAPP_REPLY, app.pid, llm, args, app)
+                    except BaseException:
+                        print(f'chatapp log (last lines):\n{app.tail(30)}', file=sys.stderr)
+                        raise
+                    finally:
+                        app.stop()
+                        if args.keep_logs:
+                            shutil.copy(app.log_path, RESULTS / 'chatapp.log')
+                    if args.profile and (tmp / 'chatapp.prof').exists():
+                        RESULTS.mkdir(exist_ok=True)
+                        shutil.copy(tmp / 'chatapp.prof', RESULTS / 'chatapp.prof')
+                        print_profile(RESULTS / 'chatapp.prof', RESULTS / 'chatapp-profile.txt')
+                if 'naive' in args.phases:
+                    print('naive: the same stream into one ui.markdown...', flush=True)
+                    port = free_port()
+                    naive = Process('naive', [PYTHON, str(BENCH / 'naive_app.py'), '--port', str(port)],
+                                    env=env, cwd=tmp, logs=tmp)
+                    processes.append(naive)
+                    wait_http(f'http://127.0.0.1:{port}/healthz', 60, naive)
+                    try:
+                        results['naive'] = await run_ui_phase('naive', browser, f'http://127.0.0.1:{port}/',
+                                                              NAIVE_REPLY, naive.pid, llm, args, naive)
+                    except BaseException:
+                        print(f'naive log (last lines):\n{naive.tail(30)}', file=sys.stderr)
+                        raise
+                    finally:
+                        naive.stop()
+            finally:
+                await browser.close()
+        if 'floor' in args.phases:
+            print('floor: bare ChatOpenAI.astream...', flush=True)
+            results['floor'] = await asyncio.to_thread(run_floor, args, env, llm)
+    finally:
+        for process in reversed(processes):
+            with contextlib.suppress(Exception):
+                process.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description='Benchmark a streamed reply: chatapp vs a naive NiceGUI page '
+                                                 'vs a bare ChatOpenAI.astream loop.')
+    parser.add_argument('--tokens', type=int, default=2000, help='tokens per reply (default 2000)')
+    parser.add_argument('--rate', type=float, default=100.0, help='tokens per second (default 100)')
+    parser.add_argument('--pages', type=int, default=1, help='browser pages, each streaming its own reply')
+    parser.add_argument('--phases', default='chatapp,naive,floor',
+                        help='comma-separated subset of chatapp,naive,floor (default: all)')
+    parser.add_argument('--no-warmup', action='store_true', help='measure the first reply of a fresh process')
+    parser.add_argument('--rev', help='benchmark chatapp as committed at this git revision (default: the work tree)')
+    parser.add_argument('--profile', action='store_true',
+                        help='also cProfile chatapp during the window (slows it; the table is then not comparable)')
+    parser.add_argument('--keep-logs', action='store_true', help='copy the app log to bench/results/')
+    parser.add_argument('--json', type=Path, help='write the raw results here (default: bench/results/<time>.json)')
+    args = parser.parse_args()
+    args.phases = {p.strip() for p in args.phases.split(',') if p.strip()}
+    if args.tokens < 10 or args.rate <= 0 or args.pages < 1:
+        parser.error('need --tokens >= 10, --rate > 0, --pages >= 1')
+    RESULTS.mkdir(exist_ok=True)
+    started = time.monotonic()
+    code = describe_code(args.rev)
+    results = asyncio.run(main_async(args))
+    results['code'] = code
+    print_table(args, results)
+    out = args.json or RESULTS / time.strftime('stream-%Y%m%d-%H%M%S.json')
+    out.write_text(json.dumps({'args': {k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
+                                        for k, v in vars(args).items()},
+                               'cpus': os.cpu_count(), 'results': results}, indent=1))
+    print(f'raw results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; '
+          f'run took {time.monotonic() - started:.0f} s')
+
+
+if __name__ == '__main__':
+    main()
