@@ -353,6 +353,9 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         checks.append((final, total, len(page_lags), sum(1 for w in weights if w)))
         lags += page_lags
     n_tokens = len(tokens) * len(probes)
+    complete = all(c[0] == c[1] and c[2] == c[3] for c in checks)
+    if not complete:  # the page lost text: token timings would be made up, so none are reported
+        lags, first, last = [], [math.nan], [math.nan]
     task = sum(p.perf1.get('TaskDuration', 0) - p.perf0.get('TaskDuration', 0) for p in probes)
     script = sum(p.perf1.get('ScriptDuration', 0) - p.perf0.get('ScriptDuration', 0) for p in probes)
     layout = sum(p.perf1.get('LayoutDuration', 0) - p.perf0.get('LayoutDuration', 0)
@@ -372,7 +375,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         'rss_before_mb': rss0, 'rss_after_mb': rss1,
         'shown': [c[0] for c in checks], 'expected': checks[0][1] if checks else 0,
         'tokens_matched': sum(c[2] for c in checks), 'word_tokens': sum(c[3] for c in checks),
-        'updates': sum(len(p.events) for p in probes), 'raw': raw,
+        'updates': sum(len(p.events) for p in probes), 'complete': complete, 'raw': raw,
     }
 
 
@@ -476,7 +479,7 @@ def print_table(args, results: dict) -> None:
                 result['tokens_matched'] == result['word_tokens']
             print(f'{result["name"]}: letters shown {shown} of {result["expected"]}, '
                   f'{result["tokens_matched"]}/{result["word_tokens"]} word tokens timed'
-                  f'{"" if ok else "  <-- MISMATCH: lag numbers are partial"}')
+                  f'{"" if ok else "  <-- MISMATCH: the page does not show the whole reply; no lag reported"}')
     print('lag: DOM text (MutationObserver, Date.now()) minus the model server writing the token; same clock.')
     print('ws payload: decompressed websocket messages (CDP); wire bytes are smaller (permessage-deflate).')
     print(f'machine busy: all processes incl. Chromium and this harness, of {os.cpu_count()} cores; '
