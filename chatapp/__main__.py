@@ -11,6 +11,7 @@ import sys
 
 from dotenv import load_dotenv
 from nicegui import ui
+from nicegui.storage import Storage
 
 from chatapp.app import setup
 from chatapp.auth import is_loopback_host, session_cookie_options
@@ -67,6 +68,18 @@ async def check_database(url: str, *, migrate: bool = False) -> str:
         await database.close()
 
 
+async def check_redis(url: str) -> None:
+    """Reach Redis before serving: instances that cannot see each other's events must not start."""
+    import redis.asyncio as redis
+    client = redis.from_url(url, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except Exception as error:
+        raise ConfigError(f'REDIS_URL: cannot reach Redis ({error})') from None
+    finally:
+        await client.aclose()
+
+
 def main(argv: list[str] | None = None) -> None:
     simulated = os.environ.get('NICEGUI_USER_SIMULATION') == 'true'  # under NiceGUI's pytest User fixture
     args = parse_args([] if simulated else sys.argv[1:] if argv is None else argv)
@@ -84,11 +97,15 @@ def main(argv: list[str] | None = None) -> None:
         if not simulated:
             check_port_free(settings.host, settings.port)
             asyncio.run(check_database(settings.database_url))
+            if settings.redis_url:
+                asyncio.run(check_redis(settings.redis_url))
     except ConfigError as error:
         print(f'chatapp: configuration error: {error}', file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     setup(settings)
+    Storage.path = settings.data_dir / 'sessions'  # NiceGUI's per-user storage, beside our other data
+    Storage.redis_url = settings.redis_url or Storage.redis_url  # shared by every instance when scaled out
     ui.run(host=settings.host, port=settings.port, title='chatapp', favicon='💬', reload=False, show=False,
            storage_secret=settings.storage_secret, reconnect_timeout=settings.reconnect_timeout,
            show_welcome_message=False, session_middleware_kwargs=session_cookie_options(settings))

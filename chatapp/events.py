@@ -28,7 +28,8 @@ class ReplyStarted:
 class ReplyDelta:
     conversation_id: str
     message_id: int
-    text: str  # appended to what was published before
+    text: str    # appended to what was published before
+    offset: int  # where `text` starts in the reply: a view that missed or already has it can tell
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,14 @@ class ReplyFinished:
     message_id: int
     status: Status
     error: str
+    length: int  # of the final text: a view that has less reads the rest from the database
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """Stop asked for in a view that may live in another instance than the reply's task."""
+    conversation_id: str
+    user_id: str
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class ConversationChanged:
     deleted: bool = False
 
 
-Event = ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | ConversationChanged
+Event = ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | StopRequested | ConversationChanged
 Handler = Callable[[Event], None]
 
 
@@ -68,10 +77,23 @@ def user_topic(user_id: str) -> str:
 
 
 class EventBus:
-    """In-process publish/subscribe."""
+    """In-process publish/subscribe: all a single instance needs (see redis_bus for several)."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def live_text(self, message_id: int) -> str | None:
+        """The text so far of a reply written by another instance; in-process there is none."""
+        return None
+
+    def has_subscribers(self, topic: str) -> bool:
+        return bool(self._handlers.get(topic))
 
     def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
         """Register a handler; returns the function that unsubscribes it."""

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessageChunk
 
-from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
+from chatapp.events import (
+    Event,
+    EventBus,
+    ReplyDelta,
+    ReplyFinished,
+    ReplyNotice,
+    ReplyStarted,
+    StopRequested,
+    conversation_topic,
+)
 from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
 from chatapp.models import Conversation, Message, Status
 from chatapp.settings import Settings
@@ -47,6 +56,7 @@ class Generation:
     status: Status = Status.STREAMING
     error: str = ''
     usage: Usage | None = None
+    published_length: int = 0
     stop_requested: bool = False
     task: asyncio.Task | None = None
     _last_publish: float = 0.0
@@ -75,7 +85,7 @@ class Generations:
     """Starts, tracks and stops the replies of this process."""
 
     def __init__(self, store: ConversationStore, bus: EventBus, settings: Settings, chat_model: BaseChatModel,
-                 model_label: str) -> None:
+                 model_label: str, *, instance_id: str = '') -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
@@ -83,7 +93,7 @@ class Generations:
         self.model_label = model_label
         self._running: dict[str, Generation | None] = {}  # None: reserved while the question is stored
         self.accepting = True
-        self.instance_id = uuid.uuid4().hex  # names this process in reply claims
+        self.instance_id = instance_id or uuid.uuid4().hex  # names this process in reply claims
 
     def running(self, conversation_id: str) -> Generation | None:
         return self._running.get(conversation_id)
@@ -137,14 +147,15 @@ class Generations:
         self._start(user_id, conversation_id, reply)
         return reply
 
-    def stop(self, user_id: str, conversation_id: str) -> bool:
-        """End the conversation's reply; what was written so far is kept, marked stopped."""
+    def stop(self, user_id: str, conversation_id: str) -> None:
+        """End the conversation's reply, here or (asked over the bus) in the instance that writes it;
+        what was written so far is kept, marked stopped."""
         generation = self._running.get(conversation_id)
-        if generation is None or generation.user_id != user_id or generation.task is None:
-            return False
-        generation.stop_requested = True
-        generation.task.cancel()
-        return True
+        if generation is None:
+            self.bus.publish(conversation_topic(conversation_id), StopRequested(conversation_id, user_id))
+        elif generation.user_id == user_id and generation.task is not None:
+            generation.stop_requested = True
+            generation.task.cancel()
 
     async def shutdown(self, grace: float = 0.0) -> None:
         """Take no new messages, give running replies `grace` seconds to finish, then stop the rest;
@@ -167,7 +178,8 @@ class Generations:
         for message in orphans:
             assert message.id is not None
             self.bus.publish(conversation_topic(message.conversation_id),
-                             ReplyFinished(message.conversation_id, message.id, message.status, message.error))
+                             ReplyFinished(message.conversation_id, message.id, message.status, message.error,
+                                           len(message.content)))
 
     def _check_accepting(self) -> None:
         if not self.accepting:
@@ -187,6 +199,12 @@ class Generations:
         self.bus.publish(conversation_topic(conversation_id),
                          ReplyStarted(conversation_id, reply.id, self.model_label))
         generation.task = asyncio.create_task(self._run(generation), name=f'reply-{reply.id}')
+        stop_requests = self.bus.subscribe(conversation_topic(conversation_id), self._on_stop_request)
+        generation.task.add_done_callback(lambda _: stop_requests())
+
+    def _on_stop_request(self, event: Event) -> None:
+        if isinstance(event, StopRequested) and self._running.get(event.conversation_id) is not None:
+            self.stop(event.user_id, event.conversation_id)
 
     async def _run(self, generation: Generation) -> None:
         saver = asyncio.create_task(self._save_periodically(generation))
@@ -264,10 +282,12 @@ class Generations:
             return
         delta = ''.join(generation.pending)
         generation.pending.clear()
+        offset = generation.published_length
         generation.parts.append(delta)
+        generation.published_length += len(delta)
         generation._last_publish = time.monotonic()
         self.bus.publish(conversation_topic(generation.conversation_id),
-                         ReplyDelta(generation.conversation_id, generation.message_id, delta))
+                         ReplyDelta(generation.conversation_id, generation.message_id, delta, offset))
 
     async def _save_periodically(self, generation: Generation) -> None:
         """Save the growing reply and renew this process's claim on it, about once a second."""
@@ -297,4 +317,4 @@ class Generations:
             self._running.pop(generation.conversation_id, None)
             self.bus.publish(conversation_topic(generation.conversation_id),
                              ReplyFinished(generation.conversation_id, generation.message_id,
-                                           generation.status, generation.error))
+                                           generation.status, generation.error, len(generation.text)))

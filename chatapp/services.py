@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 from chatapp.db import Database
@@ -12,7 +14,7 @@ from chatapp.generation import Generations
 from chatapp.llm import create_chat_model, model_label
 from chatapp.models import User
 from chatapp.settings import Settings
-from chatapp.store import ConversationStore
+from chatapp.store import LEASE_SECONDS, ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +30,57 @@ class Services:
     generations: Generations
     local_user: User | None = None
     _started: asyncio.Event = field(default_factory=asyncio.Event)
+    _sweeper: asyncio.Task | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
+        instance_id = uuid.uuid4().hex  # names this process in reply claims and on the bus
         database = Database(settings.database_url, pool_size=settings.db_pool_size,
                             pool_timeout=settings.db_pool_timeout)
-        bus = EventBus()
+        if settings.redis_url:
+            from chatapp.redis_bus import RedisEventBus  # only a scaled-out deployment needs redis
+            bus: EventBus = RedisEventBus(settings.redis_url, instance_id)
+        else:
+            bus = EventBus()
         store = ConversationStore(database, bus)
-        generations = Generations(store, bus, settings, create_chat_model(settings), model_label(settings))
+        generations = Generations(store, bus, settings, create_chat_model(settings), model_label(settings),
+                                  instance_id=instance_id)
         return cls(settings, database, store, bus, generations)
+
+    @property
+    def scaled_out(self) -> bool:
+        """Several instances share the database (REDIS_URL is how they find each other)."""
+        return bool(self.settings.redis_url)
 
     async def start(self) -> None:
         await self.database.prepare_schema()
-        await self.generations.interrupt_orphans(alone=True)
+        await self.bus.start()
+        # a lone instance knows every other claim is a dead process's; several instances wait for leases
+        await self.generations.interrupt_orphans(alone=not self.scaled_out)
+        if self.scaled_out:
+            self._sweeper = asyncio.create_task(self._sweep_orphans(), name='orphan-sweeper')
         self.local_user = await self.store.upsert_user(LOCAL_PROVIDER, 'local', name='Local user')
         self._started.set()
+
+    async def _sweep_orphans(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                await self.generations.interrupt_orphans()
+            except Exception:
+                log.exception('sweeping orphaned replies failed')
 
     async def ready(self) -> None:
         """Wait for start-up: NiceGUI runs async start-up handlers as tasks, so a request may come first."""
         await self._started.wait()
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self.generations.shutdown(grace=self.settings.shutdown_grace)
+        await self.bus.close()
         await self.database.close()
 
 

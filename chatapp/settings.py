@@ -38,6 +38,7 @@ class Settings:
     db_pool_size: int = 10
     db_pool_timeout: float = 30.0
     shutdown_grace: float = 20.0
+    redis_url: str = ''  # several instances: live events and NiceGUI's user storage go through Redis
     reconnect_timeout: float = 30.0
     # login (chatapp/auth.py); with no provider configured the app runs in single-user local mode
     oidc_discovery_url: str = ''
@@ -167,6 +168,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, 'CHATAPP_DB_POOL_SIZE', 10),
         db_pool_timeout=_float(env, 'CHATAPP_DB_POOL_TIMEOUT', 30.0),
         shutdown_grace=_float(env, 'CHATAPP_SHUTDOWN_GRACE', 20.0),
+        redis_url=env.get('REDIS_URL', '').strip(),
         reconnect_timeout=_float(env, 'CHATAPP_RECONNECT_TIMEOUT', 30.0),
         **_login_settings(env),
     )

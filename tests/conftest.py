@@ -17,6 +17,7 @@ import pytest
 
 IN_CI = os.environ.get('CI') == 'true'
 POSTGRES_URL = os.environ.get('TEST_POSTGRES_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
+REDIS_URL = os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379/15')
 
 
 def free_port() -> int:
@@ -49,12 +50,25 @@ def require_service(reachable: bool, what: str) -> None:
     pytest.skip(f'{what} is not reachable here (set it up, or run under CI=true to require it)')
 
 
-def _postgres_reachable() -> bool:
+def _reachable(url: str, default_port: int) -> bool:
+    from urllib.parse import urlsplit
+    parts = urlsplit(url.replace('+asyncpg', ''))
     try:
-        with socket.create_connection(('127.0.0.1', 5432), timeout=1):
+        with socket.create_connection((parts.hostname or '127.0.0.1', parts.port or default_port), timeout=1):
             return True
     except OSError:
         return False
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A real Redis (a database of its own, emptied before each test)."""
+    require_service(_reachable(REDIS_URL, 6379), 'Redis (TEST_REDIS_URL)')
+    import redis.asyncio as redis
+    client = redis.from_url(REDIS_URL)
+    await client.flushdb()
+    await client.aclose()
+    yield REDIS_URL
 
 
 @pytest.fixture(params=['sqlite', 'postgresql'])
@@ -63,7 +77,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == 'sqlite':
         yield f'sqlite+aiosqlite:///{tmp_path / "test.db"}'
         return
-    require_service(_postgres_reachable(), 'PostgreSQL (TEST_POSTGRES_URL)')
+    require_service(_reachable(POSTGRES_URL, 5432), 'PostgreSQL (TEST_POSTGRES_URL)')
     await reset_postgres()
     yield POSTGRES_URL
 

@@ -34,6 +34,15 @@ class ReplyView(ui.element, component='reply_view.js'):
         self.text += delta
         self._send(self._stream.feed(delta))
 
+    def append_at(self, offset: int, delta: str) -> bool:
+        """Append the part of `delta` (which starts at `offset` of the reply) not shown yet; False on a gap."""
+        shown = len(self.text)
+        if offset > shown:
+            return False
+        if offset + len(delta) > shown:
+            self.append(delta[shown - offset:])
+        return True
+
     def finish(self) -> None:
         """Render the rest once; the reply is complete (or stopped) and will not grow."""
         if self._stream is not None:

@@ -70,19 +70,38 @@ class ReplyRow:
         self.notice.set_text(text)
         self.notice.set_visibility(True)
 
-    def grow(self, text: str) -> None:
+    def grow(self, offset: int, text: str) -> None:
         if self.notice.visible:
             self.notice.set_visibility(False)
-        self.view.append(text)
+        if not self.view.append_at(offset, text):
+            background_tasks.create(self.catch_up(), name='reply-catch-up')
+
+    async def catch_up(self) -> None:
+        """Fill in what this view missed of a reply another instance writes, from the live text."""
+        if self.message_id is None:
+            return
+        text = await services().bus.live_text(self.message_id)
+        if text is not None and self.view.streaming:
+            self.view.append_at(0, text)
 
     def started(self) -> None:
         self.view.restart()
         self.show(Status.STREAMING, '')
 
-    def finished(self, status: Status, error: str) -> None:
+    def finished(self, event: ReplyFinished) -> None:
         self.notice.set_visibility(False)
-        self.view.finish()
-        self.show(status, error)
+        if len(self.view.text) == event.length:
+            self.view.finish()
+        else:  # some of it was missed (written by another instance): the database has all of it
+            background_tasks.create(self.reload(), name='reply-reload')
+        self.show(event.status, event.error)
+
+    async def reload(self) -> None:
+        messages = await services().store.list_messages(self.page.user_id, self.page.conversation_id or '') or []
+        stored = next((m for m in messages if m.id == self.message_id), None)
+        if stored is not None:
+            self.view.append_at(0, stored.content)
+            self.view.finish()
 
     def copy(self) -> None:
         ui.clipboard.write(self.view.text)
@@ -162,6 +181,9 @@ class ChatPage:
         generation = services().generations.running(message.conversation_id)
         if generation is not None and generation.message_id == message.id:
             self.replies[message.id] = ReplyRow(self, message, generation.published_text, streaming=True)
+        elif message.status == Status.STREAMING:  # written by another instance: start from its live text
+            row = self.replies[message.id] = ReplyRow(self, message, message.content, streaming=True)
+            background_tasks.create(row.catch_up(), name='reply-catch-up')
         else:
             self.replies[message.id] = ReplyRow(self, message, message.content, streaming=False)
 
@@ -176,7 +198,7 @@ class ChatPage:
         row = self.replies.get(getattr(event, 'message_id', -1))
         if isinstance(event, ReplyDelta):
             if row is not None and row.view.streaming:
-                row.grow(event.text)
+                row.grow(event.offset, event.text)
         elif isinstance(event, ReplyNotice):
             if row is not None:
                 row.waiting(event.text)
@@ -188,7 +210,7 @@ class ChatPage:
             self._update_busy()
         elif isinstance(event, ReplyFinished):
             if row is not None:
-                row.finished(event.status, event.error)
+                row.finished(event)
             self._update_busy()
 
     # --- sending -------------------------------------------------------------------------------------
@@ -207,7 +229,8 @@ class ChatPage:
             ui.label('Enter to send, Shift+Enter for a new line.').classes('composer-hint')
 
     def _update_busy(self) -> None:
-        busy = self.conversation_id is not None and services().generations.is_busy(self.conversation_id)
+        busy = (self.conversation_id is not None and services().generations.is_busy(self.conversation_id)) \
+            or any(row.view.streaming for row in self.replies.values())
         self.send_button.set_visibility(not busy)
         self.stop_button.set_visibility(busy)
 
