@@ -86,6 +86,11 @@ LAST_REPLY_DONE_JS = '''() => {
 
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+try:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # reported properly when the browser is needed
+    PlaywrightTimeout = TimeoutError
+
 
 # --- small helpers -----------------------------------------------------------------------------------
 
@@ -202,6 +207,7 @@ class PageProbe:
     perf1: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
     finished_at: float | None = None
+    cut_at: float | None = None  # still not finished --grace seconds after the model's last token
     console: list = field(default_factory=list)
 
 
@@ -289,9 +295,13 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             if time.monotonic() > deadline:
                 raise TimeoutError(f'{name}: the model server did not finish {args.pages} stream(s) in time')
             await asyncio.sleep(0.25)
-        for probe in probes:  # ... and every page shows its reply finished
-            remaining = max(5.0, deadline - time.monotonic())
-            await probe.page.wait_for_function(REPLY_DONE_JS, polling=100, timeout=remaining * 1000)
+        cutoff = time.monotonic() + args.grace
+        for probe in probes:  # ... and every page shows its reply finished, or is cut off after --grace
+            remaining = max(0.5, cutoff - time.monotonic())
+            try:
+                await probe.page.wait_for_function(REPLY_DONE_JS, polling=100, timeout=remaining * 1000)
+            except PlaywrightTimeout:
+                probe.cut_at = time.time()
         cpu1, wall1, busy1 = cpu_seconds(pid), time.time(), machine_busy()
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR2)
@@ -325,6 +335,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
     reply_bytes = len(''.join(tokens).encode())
     streams = {s['prompt']: s for s in state['streams'] if not s['warmup']}
     lags, first, last, finished, checks, raw = [], [], [], [], [], []
+    censored = 0
     for probe in probes:
         stream = streams.get(probe.prompt)
         if stream is None:
@@ -340,20 +351,27 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
                 shown = max(shown, events[e][2])
                 e += 1
             if shown < need:
+                if probe.cut_at:  # not shown by the cut-off: its lag is at least this
+                    censored += 1
+                    page_lags.append(probe.cut_at - times[i])
+                    continue
                 break  # never shown
             page_lags.append(events[e - 1][0] / 1000 - times[i])
         first_word = next(i for i, w in enumerate(weights) if w)
         first_shown = next((ev[0] / 1000 for ev in events if ev[2] >= cumulative[first_word]), math.nan)
         first.append(first_shown - times[0])
-        last.append(events[-1][0] / 1000 - times[-1] if events else math.nan)
-        finished.append(probe.finished_at / 1000 - times[-1] if probe.finished_at else math.nan)
+        last.append(events[-1][0] / 1000 - times[-1] if events and not probe.cut_at
+                    else probe.cut_at - times[-1] if probe.cut_at else math.nan)
+        finished.append(probe.finished_at / 1000 - times[-1] if probe.finished_at
+                        else probe.cut_at - times[-1] if probe.cut_at else math.nan)
         early = sum(1 for lag in page_lags if lag < 0)  # shown before written: the mapping is off
         raw.append({'events': events, 'finished_at': probe.finished_at, 'times': times, 'early': early})
         final = events[-1][2] if events else 0
         checks.append((final, total, len(page_lags), sum(1 for w in weights if w)))
         lags += page_lags
     n_tokens = len(tokens) * len(probes)
-    complete = all(c[0] == c[1] and c[2] == c[3] for c in checks)
+    cut = [p.index for p in probes if p.cut_at]
+    complete = all(c[0] == c[1] and c[2] == c[3] for c in checks) or bool(cut)
     if not complete:  # the page lost text: token timings would be made up, so none are reported
         lags, first, last = [], [math.nan], [math.nan]
     task = sum(p.perf1.get('TaskDuration', 0) - p.perf0.get('TaskDuration', 0) for p in probes)
@@ -375,7 +393,8 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         'rss_before_mb': rss0, 'rss_after_mb': rss1,
         'shown': [c[0] for c in checks], 'expected': checks[0][1] if checks else 0,
         'tokens_matched': sum(c[2] for c in checks), 'word_tokens': sum(c[3] for c in checks),
-        'updates': sum(len(p.events) for p in probes), 'complete': complete, 'raw': raw,
+        'updates': sum(len(p.events) for p in probes), 'complete': complete, 'cut_pages': cut,
+        'lag_censored': censored, 'raw': raw,
     }
 
 
@@ -465,21 +484,37 @@ def print_table(args, results: dict) -> None:
     header = f'{"metric":<36}{"chatapp":>11}{"naive":>11}{"floor":>9}{"chat/naive":>12}{"chat/floor":>12}'
     print(header)
     print('-' * len(header))
+    # a page cut off before it finished did not do all its work: its costs and lags are lower bounds
+    not_bounded = {'first_ms', 'rss_before_mb', 'rss_after_mb', 'rss_growth_mb', 'wall_s', 'machine_cores_busy'}
+
+    def cell(result: dict | None, key: str, digits: int) -> str:
+        text = fmt(get(result, key), digits)
+        return f'>{text}' if result and result.get('cut_pages') and key not in not_bounded and text != '-' else text
+
+    def naive_ratio(c: float | None, n: float | None, key: str) -> str:
+        text = ratio(c, n)
+        return f'<{text}' if naive and naive.get('cut_pages') and key not in not_bounded and text != '-' else text
+
     for label, key, digits, has_floor, vs_naive in rows:
         c, n = get(chat, key), get(naive, key)
         f = get(floor, key) if has_floor else None
         vs_floor = ratio(c, f) if has_floor and key.endswith('cpu_per_1k') else ''
-        print(f'{label:<36}{fmt(c, digits):>11}{fmt(n, digits):>11}{fmt(f, digits):>9}'
-              f'{ratio(c, n) if vs_naive else "":>12}{vs_floor:>12}')
+        print(f'{label:<36}{cell(chat, key, digits):>11}{cell(naive, key, digits):>11}{fmt(f, digits):>9}'
+              f'{naive_ratio(c, n, key) if vs_naive else "":>12}{vs_floor:>12}')
     print('-' * len(header))
     for result in (chat, naive):
         if result:
             shown = ', '.join(str(s) for s in result['shown'])
-            ok = all(s == result['expected'] for s in result['shown']) and \
-                result['tokens_matched'] == result['word_tokens']
+            if result.get('cut_pages'):
+                note = (f'  <-- CUT OFF {args.grace:g} s after the last token (page(s) {result["cut_pages"]}): '
+                        f'{result["lag_censored"]} tokens not shown yet; ">" marks lower bounds, "<" upper ones')
+            elif not result['complete']:
+                note = '  <-- MISMATCH: the page does not show the whole reply; no lag reported'
+            else:
+                note = ''
             print(f'{result["name"]}: letters shown {shown} of {result["expected"]}, '
-                  f'{result["tokens_matched"]}/{result["word_tokens"]} word tokens timed'
-                  f'{"" if ok else "  <-- MISMATCH: the page does not show the whole reply; no lag reported"}')
+                  f'{result["tokens_matched"] - result.get("lag_censored", 0)}/{result["word_tokens"]} '
+                  f'word tokens timed{note}')
     print('lag: DOM text (MutationObserver, Date.now()) minus the model server writing the token; same clock.')
     print('ws payload: decompressed websocket messages (CDP); wire bytes are smaller (permessage-deflate).')
     print(f'machine busy: all processes incl. Chromium and this harness, of {os.cpu_count()} cores; '
@@ -576,6 +611,13 @@ def extract_revision(rev: str, destination: Path) -> None:
         tar.extractall(destination, filter='data')
 
 
+_STARTED = time.monotonic()
+
+
+def elapsed() -> str:
+    return f'{time.monotonic() - _STARTED:5.1f}s'
+
+
 async def main_async(args) -> dict:
     from playwright.async_api import async_playwright
 
@@ -605,8 +647,8 @@ async def main_async(args) -> dict:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 if 'chatapp' in args.phases:
-                    print(f'chatapp: streaming {args.tokens} tokens at {args.rate:g}/s to {args.pages} page(s)...',
-                          flush=True)
+                    print(f'[{elapsed()}] chatapp: streaming {args.tokens} tokens at {args.rate:g}/s '
+                          f'to {args.pages} page(s)...', flush=True)
                     data = tmp / 'chatapp-data'
                     port = free_port()
                     cmd = [PYTHON, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(port)]
@@ -631,7 +673,7 @@ async def main_async(args) -> dict:
                         shutil.copy(tmp / 'chatapp.prof', RESULTS / 'chatapp.prof')
                         print_profile(RESULTS / 'chatapp.prof', RESULTS / 'chatapp-profile.txt')
                 if 'naive' in args.phases:
-                    print('naive: the same stream into one ui.markdown...', flush=True)
+                    print(f'[{elapsed()}] naive: the same stream into one ui.markdown...', flush=True)
                     port = free_port()
                     naive = Process('naive', [PYTHON, str(BENCH / 'naive_app.py'), '--port', str(port)],
                                     env=env, cwd=tmp, logs=tmp)
@@ -648,7 +690,7 @@ async def main_async(args) -> dict:
             finally:
                 await browser.close()
         if 'floor' in args.phases:
-            print('floor: bare ChatOpenAI.astream...', flush=True)
+            print(f'[{elapsed()}] floor: bare ChatOpenAI.astream...', flush=True)
             results['floor'] = await asyncio.to_thread(run_floor, args, env, llm)
     finally:
         for process in reversed(processes):
@@ -667,6 +709,8 @@ def main() -> None:
     parser.add_argument('--phases', default='chatapp,naive,floor',
                         help='comma-separated subset of chatapp,naive,floor (default: all)')
     parser.add_argument('--no-warmup', action='store_true', help='measure the first reply of a fresh process')
+    parser.add_argument('--grace', type=float, default=20.0,
+                        help='seconds a page may take after the last token before it is cut off (default 20)')
     parser.add_argument('--rev', help='benchmark chatapp as committed at this git revision (default: the work tree)')
     parser.add_argument('--profile', action='store_true',
                         help='also cProfile chatapp during the window (slows it; the table is then not comparable)')
