@@ -86,8 +86,9 @@ def refused_page() -> RedirectResponse | None:
 
 
 def _banner(text: str, icon: str, color: str, testid: str) -> None:
-    with ui.row().classes(f'w-full items-start no-wrap gap-2 rounded-borders q-pa-sm text-{color}') \
-            .style('background: rgba(0, 0, 0, 0.04)').props(f'data-testid={testid}'):
+    tint = {'negative': 'bg-red-1', 'positive': 'bg-green-1'}[color]
+    with ui.row().classes(f'w-full items-start no-wrap gap-2 rounded-borders q-pa-sm text-{color} {tint}') \
+            .props(f'data-testid={testid}'):
         ui.icon(icon, size='20px')
         ui.label(text).classes('text-sm')
 
@@ -105,8 +106,8 @@ def account_controls() -> None:
             with ui.avatar(size='30px'):
                 ui.image(account.avatar_url).props('no-spinner referrerpolicy=no-referrer')
         else:
-            ui.avatar(_initials(account.name or account.email), color='primary', text_color='white', size='30px') \
-                .classes('text-xs')
+            with ui.avatar(color='primary', text_color='white', size='30px'):
+                ui.label(_initials(account.name or account.email)).classes('text-sm font-medium')
         ui.label(account.name or account.email).classes('text-sm gt-xs').props('data-testid=user-name')
         if account.email:
             ui.tooltip(account.email)
