@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -113,37 +114,23 @@ class Generations:
         if conversation_id is None:
             conversation = await self.store.create_conversation(user_id, text)
             conversation_id = conversation.id
-        self._reserve(conversation_id)
-        try:
+        async with self._reserved(conversation_id):
             stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
                                                    self.instance_id)
             conversation = await self.store.get_conversation(user_id, conversation_id)
             if stored is None or conversation is None:
                 raise Refused('This conversation does not exist.')
-        except Busy:
-            self._running.pop(conversation_id, None)
-            raise Refused(BUSY) from None
-        except BaseException:
-            self._running.pop(conversation_id, None)
-            raise
         question, reply = stored
         self._start(user_id, conversation_id, reply)
         return Sent(conversation, question, reply)
 
     async def retry(self, user_id: str, conversation_id: str, message_id: int) -> Message:
         """Generate a failed, stopped or interrupted reply again, in place."""
-        self._reserve(conversation_id)
-        try:
+        async with self._reserved(conversation_id):
             reply = await self.store.restart_reply(user_id, conversation_id, message_id, self.model_label,
                                                    self.instance_id)
             if reply is None:
                 raise Refused('This reply does not exist.')
-        except Busy:
-            self._running.pop(conversation_id, None)
-            raise Refused(BUSY) from None
-        except BaseException:
-            self._running.pop(conversation_id, None)
-            raise
         self._start(user_id, conversation_id, reply)
         return reply
 
@@ -156,6 +143,8 @@ class Generations:
         elif generation.user_id == user_id and generation.task is not None:
             generation.stop_requested = True
             generation.task.cancel()
+            # httpx/anyio can swallow a cancellation that lands in a shielded section: ask once more
+            asyncio.get_running_loop().call_later(0.2, generation.task.cancel)
 
     async def shutdown(self, grace: float = 0.0) -> None:
         """Take no new messages, give running replies `grace` seconds to finish, then stop the rest;
@@ -185,12 +174,23 @@ class Generations:
         if not self.accepting:
             raise Refused('The server is restarting. Your message was not sent; try again in a moment.')
 
-    def _reserve(self, conversation_id: str) -> None:
-        # checked and taken without an await in between: two sends can never both pass
+    @contextlib.asynccontextmanager
+    async def _reserved(self, conversation_id: str) -> AsyncIterator[None]:
+        """Hold the conversation while its reply is stored and claimed; released again if that fails."""
+        # checked and taken without an await in between: two sends in this process can never both pass;
+        # the claim in the database does the same across instances
         self._check_accepting()
         if conversation_id in self._running:
             raise Refused(BUSY)
         self._running[conversation_id] = None
+        try:
+            yield
+        except Busy:
+            self._running.pop(conversation_id, None)
+            raise Refused(BUSY) from None
+        except BaseException:
+            self._running.pop(conversation_id, None)
+            raise
 
     def _start(self, user_id: str, conversation_id: str, reply: Message) -> None:
         assert reply.id is not None
@@ -216,9 +216,13 @@ class Generations:
             if not generation.stop_requested:
                 generation.error = 'The server stopped while this reply was being written.'
         except Exception as error:
-            generation.status = Status.INTERRUPTED if generation.text else Status.ERROR
-            generation.error = describe_failure(error, settings=self.settings, timeout=self.settings.llm_timeout)
-            log.warning('reply %s failed: %r', generation.message_id, error)
+            if generation.stop_requested:  # stopped while stalled, the cancellation lost on the way
+                generation.status = Status.STOPPED
+            else:
+                generation.status = Status.INTERRUPTED if generation.text else Status.ERROR
+                generation.error = describe_failure(error, settings=self.settings,
+                                                    timeout=self.settings.llm_timeout)
+                log.warning('reply %s failed: %r', generation.message_id, error)
         finally:
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -253,6 +257,8 @@ class Generations:
                         chunk: BaseMessageChunk = await anext(stream)
                 except StopAsyncIteration:
                     break
+                if generation.stop_requested:  # the client library may swallow a cancellation
+                    raise asyncio.CancelledError()
                 if isinstance(chunk.content, str) and chunk.content:
                     self._receive(generation, chunk.content)
                 if chunk.response_metadata.get('finish_reason'):
