@@ -1,0 +1,154 @@
+"""The processes the browser tests talk to: llmock (the model) and `python -m chatapp` (the app)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+CHUNK_DELAY_MS = 30      # llmock's pause between streamed words: a 60-word reply takes about two seconds
+LLM_TIMEOUT_SECONDS = 3  # CHATAPP_LLM_TIMEOUT: a stalled stream fails after this; chunks come every 30 ms
+STARTUP_SECONDS = 60
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+LOGS: list[LogFile] = []  # every log a failing test's report should show the new lines of
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, log: LogFile, timeout: float = STARTUP_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f'{url}: the server exited with {process.returncode}\n{log.text()}')
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.HTTPError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f'{url} did not answer 200 within {timeout} s\n{log.text()}')
+
+
+def stop_process(process: subprocess.Popen | None, *, hard: bool = False) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+class LogFile:
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.path = path
+        self.mark = 0
+
+    def text(self, since: int = 0) -> str:
+        try:
+            with self.path.open('rb') as file:
+                file.seek(since)
+                return file.read().decode(errors='replace')
+        except FileNotFoundError:
+            return ''
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+
+class LLM:
+    """The running llmock: script the next replies and faults over its HTTP control API."""
+
+    def __init__(self, port: int) -> None:
+        self.base_url = f'http://127.0.0.1:{port}'
+
+    def script(self, *behaviors: dict) -> None:
+        self._post('/_llmock/scenario', {'behaviors': list(behaviors)})
+
+    def reply(self, text: str) -> None:
+        self.script({'type': 'reply', 'text': text})
+
+    def reset(self) -> None:
+        self._post('/_llmock/reset', {})
+
+    def pending(self) -> list[dict]:
+        with urllib.request.urlopen(self.base_url + '/_llmock/scenario', timeout=5) as response:
+            return json.loads(response.read())['pending']
+
+    def _post(self, path: str, body: dict) -> None:
+        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method='POST',
+                                         headers={'Content-Type': 'application/json'})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status in (200, 201), response.read()
+
+
+class App:
+    """`python -m chatapp` as a subprocess on a free port, with its own data folder and working directory."""
+
+    def __init__(self, root: Path, llm: LLM, **extra_env: str) -> None:
+        self.root = root
+        self.data_dir = root / 'data'
+        self.port = free_port()
+        self.base_url = f'http://127.0.0.1:{self.port}'
+        self.log = LogFile('chatapp', root / 'chatapp.log')
+        LOGS.append(self.log)
+        env = {name: value for name, value in os.environ.items()
+               if not name.startswith(('CHATAPP_', 'OPENAI_', 'OIDC_', 'GITHUB_', 'NICEGUI_', 'PYTEST_'))
+               and name != 'DATABASE_URL'}
+        env.update({
+            'CHATAPP_DATA_DIR': str(self.data_dir),
+            'OPENAI_BASE_URL': f'{llm.base_url}/v1',
+            'OPENAI_API_KEY': 'test',
+            'CHATAPP_MODEL': 'gpt-4o-mini',
+            'CHATAPP_LLM_MAX_RETRIES': '0',
+            'CHATAPP_LLM_TIMEOUT': str(LLM_TIMEOUT_SECONDS),
+            'PYTHONUNBUFFERED': '1',
+            # this checkout's chatapp, whatever is installed (an explicit PYTHONPATH still comes first)
+            'PYTHONPATH': os.pathsep.join(filter(None, [os.environ.get('PYTHONPATH'), str(REPO_ROOT)])),
+            **extra_env,
+        })
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    def url(self, path: str = '/') -> str:
+        return self.base_url + path
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.log.path.open('ab') as log:
+            log.write(f'--- starting chatapp on port {self.port}\n'.encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(self.port)],
+                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_http(self.url('/healthz'), self.process, self.log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, *, hard: bool = False) -> None:
+        stop_process(self.process, hard=hard)
+
+    def restart(self, *, hard: bool = True) -> None:
+        """Kill the process (SIGKILL by default: nothing gets a chance to save on the way out) and start again."""
+        self.stop(hard=hard)
+        self.start()
