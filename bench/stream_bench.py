@@ -174,6 +174,14 @@ class Process:
                 self.popen.wait(wait)
         self._log.close()
 
+    def kill(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
+        self._log.close()
+
     def tail(self, lines: int = 20) -> str:
         try:
             return '\n'.join(self.log_path.read_text(errors='replace').splitlines()[-lines:])
@@ -279,6 +287,7 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             await probe.page.evaluate('window.__benchReset()')
             probe.perf0 = await perf_metrics(probe.cdp)
             probe.ws['on'] = True
+        print(f'[{elapsed()}]   page(s) open{"" if args.no_warmup else " and warmed up"}; measuring', flush=True)
         rss0, cpu0, wall0, busy0 = rss_mb(pid), cpu_seconds(pid), time.time(), machine_busy()
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR1)
@@ -303,6 +312,7 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             except PlaywrightTimeout:
                 probe.cut_at = time.time()
         cpu1, wall1, busy1 = cpu_seconds(pid), time.time(), machine_busy()
+        print(f'[{elapsed()}]   done', flush=True)
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR2)
         for probe in probes:
@@ -658,6 +668,7 @@ async def main_async(args) -> dict:
                     app = Process('chatapp', cmd, env=dict(env, CHATAPP_DATA_DIR=str(data)), cwd=tmp, logs=tmp)
                     processes.append(app)
                     wait_http(f'http://127.0.0.1:{port}/healthz', 60, app)
+                    print(f'[{elapsed()}]   app ready', flush=True)
                     try:
                         results['chatapp'] = await run_ui_phase('chatapp', browser, f'http://127.0.0.1:{port}/',
                                                                 CHATAPP_REPLY, app.pid, llm, args, app)
@@ -665,7 +676,7 @@ async def main_async(args) -> dict:
                         print(f'chatapp log (last lines):\n{app.tail(30)}', file=sys.stderr)
                         raise
                     finally:
-                        app.stop()
+                        app.stop(timeout=5.0)
                         if args.keep_logs:
                             shutil.copy(app.log_path, RESULTS / 'chatapp.log')
                     if args.profile and (tmp / 'chatapp.prof').exists():
@@ -679,6 +690,7 @@ async def main_async(args) -> dict:
                                     env=env, cwd=tmp, logs=tmp)
                     processes.append(naive)
                     wait_http(f'http://127.0.0.1:{port}/healthz', 60, naive)
+                    print(f'[{elapsed()}]   app ready', flush=True)
                     try:
                         results['naive'] = await run_ui_phase('naive', browser, f'http://127.0.0.1:{port}/',
                                                               NAIVE_REPLY, naive.pid, llm, args, naive)
@@ -686,7 +698,7 @@ async def main_async(args) -> dict:
                         print(f'naive log (last lines):\n{naive.tail(30)}', file=sys.stderr)
                         raise
                     finally:
-                        naive.stop()
+                        naive.kill()  # it may still be working through its backlog: no graceful shutdown
             finally:
                 await browser.close()
         if 'floor' in args.phases:
@@ -709,8 +721,8 @@ def main() -> None:
     parser.add_argument('--phases', default='chatapp,naive,floor',
                         help='comma-separated subset of chatapp,naive,floor (default: all)')
     parser.add_argument('--no-warmup', action='store_true', help='measure the first reply of a fresh process')
-    parser.add_argument('--grace', type=float, default=20.0,
-                        help='seconds a page may take after the last token before it is cut off (default 20)')
+    parser.add_argument('--grace', type=float, default=15.0,
+                        help='seconds a page may take after the last token before it is cut off (default 15)')
     parser.add_argument('--rev', help='benchmark chatapp as committed at this git revision (default: the work tree)')
     parser.add_argument('--profile', action='store_true',
                         help='also cProfile chatapp during the window (slows it; the table is then not comparable)')
