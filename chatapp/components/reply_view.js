@@ -15,7 +15,8 @@ export default {
   },
   methods: {
     catchUp() {
-      if (this.shownStep !== this.step) this.render();
+      // only a (re)sent snapshot newer than what is shown replaces it; appends move shownStep past the props
+      if (this.shownStep === undefined || this.step > this.shownStep) this.render();
     },
     render() {
       this.$refs.blocks.setHTML(this.html || "");  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)
