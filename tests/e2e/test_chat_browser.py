@@ -154,6 +154,28 @@ def test_conversation_survives_a_restart(page: Page, llm: LLM, app_server: App) 
     expect(reply_md(replies(page).first).locator('strong')).to_have_text('on disk')
 
 
+def test_a_reply_cut_by_a_killed_process_shows_as_interrupted(page: Page, llm: LLM, app_server: App) -> None:
+    full = long_reply(400)
+    llm.script({'type': 'reply', 'text': full},
+               {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 80, 'stall_seconds': 30})
+    open_chat(page)
+    conversation_id = send_new(page, 'Start something long')
+    row = replies(page).first
+    wait_text_length(row, 150)
+    page.wait_for_timeout(1500)  # the growing reply is saved about once a second
+    page.goto('about:blank')
+    app_server.restart()  # SIGKILL mid-reply: no chance to save on the way out
+
+    open_chat(page, f'/c/{conversation_id}')
+    row = replies(page).first
+    expect(row).not_to_have_class(re.compile(r'\bstreaming\b'))
+    expect(row).to_contain_text('Interrupted')
+    expect(row.locator('[data-testid=message-error]')).to_contain_text('server stopped')
+    saved = reply_text(row)
+    assert len(alnum(saved)) > 100 and alnum(full).startswith(alnum(saved)), 'what had been saved is kept'
+    expect(row.locator('[data-testid=retry]')).to_be_visible()
+
+
 # --- safety -------------------------------------------------------------------------------------------------
 
 def test_markup_from_user_and_model_is_inert(page: Page, llm: LLM) -> None:
