@@ -28,6 +28,7 @@ from authlib.integrations.starlette_client import OAuth
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from nicegui import app, ui
+from sqlalchemy.exc import IntegrityError
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from chatapp.services import services
@@ -301,8 +302,11 @@ class Authenticator:
             app.storage.user[REFUSAL_KEY] = {'reason': reason, 'provider': label, 'logout_url': logout_url}
             return RedirectResponse('/login/refused', status_code=303)
         await services().ready()
-        user = await services().store.upsert_user(identity.provider, identity.subject, email=identity.email,
-                                                  name=identity.name, avatar_url=identity.avatar_url)
+        profile = {'email': identity.email, 'name': identity.name, 'avatar_url': identity.avatar_url}
+        try:
+            user = await services().store.upsert_user(identity.provider, identity.subject, **profile)
+        except IntegrityError:  # a first login of the same person in two tabs at once: the other one won
+            user = await services().store.upsert_user(identity.provider, identity.subject, **profile)
         key = secrets.token_urlsafe(32)
         request.session[LOGIN_KEY] = key
         app.storage.user[AUTH_KEY] = {

@@ -170,7 +170,7 @@ def test_foreign_host_return_target_is_ignored(start_app: Callable[..., RunningA
 
 def test_expired_login_mid_chat_offers_relogin_and_keeps_the_draft(start_app: Callable[..., RunningApp],
                                                                    new_context: Callable[[], BrowserContext]) -> None:
-    lifetime = 15.0  # seconds
+    lifetime = 20.0  # seconds
     app = start_app(CHATAPP_SESSION_HOURS=str(lifetime / 3600))
     page = new_context().new_page()
     log_in(page, app, 'alice@example.com')
