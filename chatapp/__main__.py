@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -112,4 +113,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ in {'__main__', '__mp_main__'}:
-    main()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it: no traceback
+        main()

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessageChunk
 
 from chatapp.events import (
     Event,
@@ -249,14 +248,12 @@ class Generations:
 
     async def _stream_once(self, generation: Generation, prompt: list) -> None:
         finished = False
-        stream = self.chat_model.astream(prompt)
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(self.settings.llm_timeout):
-                        chunk: BaseMessageChunk = await anext(stream)
-                except StopAsyncIteration:
-                    break
+        timeout = self.settings.llm_timeout
+        loop = asyncio.get_running_loop()
+        # one stall timer for the whole stream, pushed back at each chunk: no timer object per token
+        async with contextlib.aclosing(self.chat_model.astream(prompt)) as stream, asyncio.timeout(timeout) as stall:
+            async for chunk in stream:
+                stall.reschedule(loop.time() + timeout)
                 if generation.stop_requested:  # the client library may swallow a cancellation
                     raise asyncio.CancelledError()
                 if isinstance(chunk.content, str) and chunk.content:
@@ -266,8 +263,6 @@ class Generations:
                 usage = getattr(chunk, 'usage_metadata', None)
                 if usage:
                     generation.usage = Usage(usage.get('input_tokens'), usage.get('output_tokens'))
-        finally:
-            await stream.aclose()
         if not finished:
             raise StreamTruncated()
 

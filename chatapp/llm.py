@@ -33,6 +33,7 @@ def create_chat_model(settings: Settings) -> BaseChatModel:
         streaming=True,
         stream_usage=True,
         max_retries=0,  # the streaming engine retries itself, so that the person sees it waiting
+        stream_chunk_timeout=None,  # the engine has its own stall timer; this one costs a task per chunk
         timeout=httpx.Timeout(settings.llm_timeout, connect=10.0),
     )
 

@@ -27,7 +27,6 @@ export default {
       this.catchUp();
       if (step <= this.shownStep) return;
       this.shownStep = step;
-      const follow = window.chatappNearBottom ? window.chatappNearBottom() : false;
       if (blocksHtml) {
         const fragment = document.createElement("div");
         fragment.setHTML(blocksHtml);
@@ -35,7 +34,7 @@ export default {
       }
       if (resetTail) this.$refs.tail.textContent = tail;
       else if (tail) this.$refs.tail.append(tail);
-      if (follow) window.chatappScrollToBottom();
+      window.chatappFollow?.();
     },
   },
 };

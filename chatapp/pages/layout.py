@@ -16,9 +16,25 @@ STYLE = (Path(__file__).parent.parent / 'components' / 'chat.css').read_text()
 CODE_STYLE = (HtmlFormatter(nobackground=True).get_style_defs('.codehilite')
               + HtmlFormatter(nobackground=True, style='github-dark').get_style_defs('.body--dark .codehilite'))
 SCROLL_HELPERS = '''<script>
-window.chatappNearBottom = () =>
-  window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
-window.chatappScrollToBottom = () => window.scrollTo({top: document.documentElement.scrollHeight});
+// Follow a growing reply unless the person scrolled up to read. The position is read when the page
+// scrolls, not on every append, and the scroll to the bottom happens at most once a frame.
+(() => {
+  let following = true, scheduled = false;
+  const atBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+  window.addEventListener("scroll", () => { following = atBottom(); }, { passive: true });
+  window.chatappScrollToBottom = () => {
+    following = true;
+    window.scrollTo({ top: document.documentElement.scrollHeight });
+  };
+  window.chatappFollow = () => {
+    if (!following || scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      if (following) window.scrollTo({ top: document.documentElement.scrollHeight });
+    });
+  };
+})();
 </script>'''
 
 
