@@ -286,3 +286,24 @@ async def test_shutdown_lets_running_replies_finish_within_the_grace(llm: Harnes
     with pytest.raises(Refused, match='restarting'):
         await llm.generations.send(llm.user_id, None, 'a new chat')
     assert len(await llm.store.list_conversations(llm.user_id)) == 1
+
+
+async def test_unreachable_endpoint_is_named_and_retried_a_bounded_number_of_times(tmp_path: Path,
+                                                                                  quick_backoff: None) -> None:
+    from tests.conftest import free_port
+    closed = f'http://127.0.0.1:{free_port()}/v1'  # nothing listens there: connection refused
+    harness = await make_harness(tmp_path, Settings(openai_base_url=closed, openai_api_key='k', llm_max_retries=2))
+    sent = await harness.send('Anyone there?')
+    await harness.wait(sent.conversation.id)
+    reply = await harness.reply_of(sent.conversation.id)
+    assert reply.status == Status.ERROR and closed in reply.error and 'failed' in reply.error
+    assert len([e for e in harness.events if isinstance(e, ReplyNotice)]) == 2
+    await harness.store.db.close()
+
+
+async def test_a_slow_first_token_within_the_limit_is_fine(llm: Harness, llmock: LLMock) -> None:
+    llmock.script({'type': 'reply', 'text': 'Worth the wait.'}, {'type': 'slow_first_token', 'seconds': 1.2})
+    sent = await llm.send('Think hard')
+    await llm.wait(sent.conversation.id)
+    reply = await llm.reply_of(sent.conversation.id)
+    assert (reply.status, reply.content) == (Status.COMPLETE, 'Worth the wait.')
