@@ -122,7 +122,7 @@ class ChatPage:
 
     async def build(self) -> None:
         with frame() as drawer, drawer:
-            self.sidebar = Sidebar(self.user_id, self.conversation_id, self.open)
+            self.sidebar = Sidebar(self.user_id, self.conversation_id, self.open, self._login_lapsed)
         messages = None
         if self.conversation_id is not None:
             messages = await services().store.list_messages(self.user_id, self.conversation_id)

@@ -33,10 +33,12 @@ def age_group(updated_at: datetime, now: datetime) -> str:
 class Sidebar:
     """One per page: lists the user's conversations and follows their changes live."""
 
-    def __init__(self, user_id: str, active_id: str | None, on_open: Callable[[str], None]) -> None:
+    def __init__(self, user_id: str, active_id: str | None, on_open: Callable[[str], None],
+                 login_lapsed: Callable[[], bool] = lambda: False) -> None:
         self.user_id = user_id
         self.active_id = active_id
         self.on_open = on_open
+        self.login_lapsed = login_lapsed  # True (and a re-login dialog shown) when the login ended
         self.search = ''
         self.conversations: list[Conversation] = []
         self.has_more = False
@@ -123,6 +125,8 @@ class Sidebar:
                 ui.menu_item('Delete', on_click=lambda c=conversation: self._delete(c)).classes('text-negative')
 
     async def _rename(self, conversation: Conversation) -> None:
+        if self.login_lapsed():
+            return
         # dialogs live in the sidebar's root, which survives the list being re-rendered under them
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Rename conversation').classes('text-lg font-medium')
@@ -139,6 +143,8 @@ class Sidebar:
             ui.notify('This conversation does not exist.', type='warning')
 
     async def _delete(self, conversation: Conversation) -> None:
+        if self.login_lapsed():
+            return
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Delete conversation?').classes('text-lg font-medium')
             ui.label(f'"{conversation.title}" and all its messages will be deleted for good.') \

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chatapp import llm as llm_module
 from chatapp.db import Database
 from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
 from chatapp.generation import Generations, Refused
@@ -212,7 +213,8 @@ def test_demo_answer_names_the_settings() -> None:
 
 @pytest.fixture
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr('chatapp.llm.RETRY_BACKOFF_SECONDS', (0.05, 0.1))
+    # the module object this file imported: NiceGUI's User fixture may have re-imported `chatapp` since
+    monkeypatch.setattr(llm_module, 'RETRY_BACKOFF_SECONDS', (0.05, 0.1))
 
 
 async def retrying(tmp_path: Path, llmock: LLMock, retries: int) -> Harness:
