@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 
@@ -53,6 +54,15 @@ class Services:
         return bool(self.settings.redis_url)
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except Exception:
+            # NiceGUI only logs a failed start-up handler; a half-started instance must not keep running
+            log.critical('chatapp could not start', exc_info=True)
+            logging.shutdown()
+            os._exit(3)
+
+    async def _start(self) -> None:
         await self.database.prepare_schema()
         await self.bus.start()
         # a lone instance knows every other claim is a dead process's; several instances wait for leases

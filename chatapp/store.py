@@ -57,17 +57,24 @@ class ConversationStore:
 
     async def upsert_user(self, provider: str, subject: str, *, email: str = '', name: str = '',
                           avatar_url: str = '') -> User:
-        """Find the user by their stable (provider, subject) id; refresh their profile at each login."""
-        async with self.db.session() as session:
-            query = select(User).where(User.provider == provider, User.subject == subject)
-            user = (await session.exec(query)).first()
-            if user is None:
-                user = User(provider=provider, subject=subject)
-            user.email, user.name, user.avatar_url = email, name, avatar_url
-            user.last_login_at = utcnow()
-            session.add(user)
-            await session.commit()
-            return user
+        """Find the user by their stable (provider, subject) id; refresh their profile at each login.
+
+        Two first logins racing (two instances, two tabs) both try to insert: the loser finds the row.
+        """
+        for attempt in range(2):
+            async with self.db.session() as session:
+                query = select(User).where(User.provider == provider, User.subject == subject)
+                user = (await session.exec(query)).first() or User(provider=provider, subject=subject)
+                user.email, user.name, user.avatar_url = email, name, avatar_url
+                user.last_login_at = utcnow()
+                session.add(user)
+                try:
+                    await session.commit()
+                    return user
+                except IntegrityError:
+                    if attempt:
+                        raise
+        raise AssertionError('unreachable')
 
     async def get_user(self, user_id: str) -> User | None:
         async with self.db.session() as session:

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -57,6 +58,11 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
         return await connection.run_sync(_state)
 
 
+MIGRATION_LOCK = 7_302_215_551  # a PostgreSQL advisory lock: instances starting together upgrade one by one
+
+
 async def upgrade(engine: AsyncEngine, revision: str = 'head') -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == 'postgresql':
+            await connection.execute(text(f'SELECT pg_advisory_xact_lock({MIGRATION_LOCK})'))
         await connection.run_sync(_upgrade, revision)

@@ -3,6 +3,7 @@ scoped to the acting user."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -164,3 +165,14 @@ def test_title_from_first_line() -> None:
     long = 'word ' * 40
     assert title_from(long).endswith('…') and len(title_from(long)) <= 61
     assert title_from('   ') == 'New chat'
+
+
+async def test_first_logins_racing_find_one_user(database_url: str) -> None:
+    databases = [Database(database_url) for _ in range(2)]
+    await databases[0].prepare_schema()
+    stores = [ConversationStore(database, EventBus()) for database in databases]
+    for n in range(5):
+        users = await asyncio.gather(*(store.upsert_user('oidc', f'person-{n}') for store in stores))
+        assert users[0].id == users[1].id
+    for database in databases:
+        await database.close()
