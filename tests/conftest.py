@@ -108,6 +108,11 @@ class LLMock:
     def reset(self) -> None:
         self._post('/_llmock/reset', {})
 
+    def pending(self) -> list[dict]:
+        """Scripted behaviours not used yet."""
+        with urllib.request.urlopen(self.base_url + '/_llmock/scenario', timeout=5) as response:
+            return json.loads(response.read())['pending']
+
     def requests(self) -> list[dict]:
         with urllib.request.urlopen(self.base_url + '/_llmock/requests', timeout=5) as response:
             data = json.loads(response.read())

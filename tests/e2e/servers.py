@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +11,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.conftest import LLMock as LLM
+from tests.conftest import free_port
+
 CHUNK_DELAY_MS = 30      # llmock's pause between streamed words: a 60-word reply takes about two seconds
 LLM_TIMEOUT_SECONDS = 3  # CHATAPP_LLM_TIMEOUT: a stalled stream fails after this; chunks come every 30 ms
 STARTUP_SECONDS = 60
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 LOGS: list[LogFile] = []  # every log a failing test's report should show the new lines of
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_http(url: str, process: subprocess.Popen, log: LogFile, timeout: float = STARTUP_SECONDS) -> None:
@@ -72,32 +67,6 @@ class LogFile:
             return self.path.stat().st_size
         except FileNotFoundError:
             return 0
-
-
-class LLM:
-    """The running llmock: script the next replies and faults over its HTTP control API."""
-
-    def __init__(self, port: int) -> None:
-        self.base_url = f'http://127.0.0.1:{port}'
-
-    def script(self, *behaviors: dict) -> None:
-        self._post('/_llmock/scenario', {'behaviors': list(behaviors)})
-
-    def reply(self, text: str) -> None:
-        self.script({'type': 'reply', 'text': text})
-
-    def reset(self) -> None:
-        self._post('/_llmock/reset', {})
-
-    def pending(self) -> list[dict]:
-        with urllib.request.urlopen(self.base_url + '/_llmock/scenario', timeout=5) as response:
-            return json.loads(response.read())['pending']
-
-    def _post(self, path: str, body: dict) -> None:
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method='POST',
-                                         headers={'Content-Type': 'application/json'})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status in (200, 201), response.read()
 
 
 class App:

@@ -23,6 +23,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / 'docs' / 'deploy'
 NGINX_TEMPLATE = DEPLOY / 'nginx.conf.template'
@@ -36,12 +38,6 @@ TEMPLATE_VARIABLES = ('CHATAPP_SERVER_NAME', 'CHATAPP_PUBLIC_URL', 'NGINX_HTTP_L
                       'TLS_CERTIFICATE', 'TLS_CERTIFICATE_KEY', 'CHATAPP_UPSTREAMS', 'NGINX_LOG_DIR')
 # settings of chatapp.env.example that name real servers or secrets: a test run brings its own
 LOGIN_AND_MODEL_PREFIXES = ('OIDC_', 'GITHUB_', 'OPENAI_', 'CHATAPP_ALLOWED_')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 # --- the deploy files -----------------------------------------------------------------------------------
