@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+from types import FrameType
 
 from dotenv import load_dotenv
 from nicegui import ui
@@ -81,6 +83,19 @@ async def check_redis(url: str) -> None:
         await client.aclose()
 
 
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (systemctl stop) ends the process with status 0.
+
+    uvicorn catches SIGTERM while it serves and shuts down gracefully (our on_shutdown lets running replies
+    finish), then puts back the handler it found and raises the signal again. With Python's default handler
+    that re-raise kills the finished process ("killed by SIGTERM", 143); this handler exits with 0 instead,
+    then as well as when the signal comes before uvicorn has taken over.
+    """
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def main(argv: list[str] | None = None) -> None:
     simulated = os.environ.get('NICEGUI_USER_SIMULATION') == 'true'  # under NiceGUI's pytest User fixture
     args = parse_args([] if simulated else sys.argv[1:] if argv is None else argv)
@@ -96,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         check_exposure(settings)
         if not simulated:
+            exit_cleanly_on_sigterm()
             check_port_free(settings.host, settings.port)
             asyncio.run(check_database(settings.database_url))
             if settings.redis_url:

@@ -92,6 +92,7 @@ class Services:
         await self.generations.shutdown(grace=self.settings.shutdown_grace)
         await self.bus.close()
         await self.database.close()
+        log.info('stopped; every reply is saved')  # journalctl tells a clean stop from a kill by this line
 
 
 _services: Services | None = None

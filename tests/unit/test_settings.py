@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.settings import ConfigError, load_settings, prepare_data_dir
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,10 +48,15 @@ def test_storage_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert (tmp_path / 'data' / 'storage_secret').stat().st_mode & 0o077 == 0
 
 
+def app_environment(tmp_path: Path, **env: str) -> dict[str, str]:
+    """A clean app: none of our settings, and nothing that makes NiceGUI think it runs under pytest."""
+    prefixes = ('CHATAPP_', 'OPENAI_', 'DATABASE_', 'NICEGUI_', 'PYTEST_', 'FORWARDED_')
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return environment | {'CHATAPP_DATA_DIR': str(tmp_path / 'data'), 'PYTHONPATH': str(ROOT)} | env
+
+
 def run_app(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(('CHATAPP_', 'OPENAI_', 'DATABASE_'))}
-    environment |= {'CHATAPP_DATA_DIR': str(tmp_path / 'data'), 'PYTHONPATH': str(ROOT)} | env
-    return subprocess.run([sys.executable, '-m', 'chatapp', *args], cwd=tmp_path, env=environment,
+    return subprocess.run([sys.executable, '-m', 'chatapp', *args], cwd=tmp_path, env=app_environment(tmp_path, **env),
                           capture_output=True, text=True, timeout=60)
 
 
@@ -83,3 +89,18 @@ def test_env_file_in_working_directory_is_read(tmp_path: Path) -> None:
 def test_help_explains_every_flag(tmp_path: Path) -> None:
     result = run_app(tmp_path, '--help')
     assert result.returncode == 0 and '--host' in result.stdout and '--port' in result.stdout
+
+
+def test_sigterm_stops_the_app_with_exit_status_0(tmp_path: Path) -> None:
+    """systemctl stop sends SIGTERM: after the graceful shutdown the process exits 0, not "killed by SIGTERM"."""
+    port = free_port()
+    app = subprocess.Popen([sys.executable, '-m', 'chatapp', '--port', str(port)], cwd=tmp_path,
+                           env=app_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_http(f'http://127.0.0.1:{port}/healthz', timeout=60, process=app)
+        app.send_signal(signal.SIGTERM)
+        output, _ = app.communicate(timeout=30)
+    finally:
+        app.kill()
+    assert app.returncode == 0, output
+    assert 'stopped; every reply is saved' in output and 'Traceback' not in output, output
