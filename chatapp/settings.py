@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_MODEL = 'gpt-4o-mini'
 DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant. Answer in Markdown when it helps.'
 DEFAULT_OIDC_SCOPES = 'openid email profile'
+DEFAULT_FORWARDED_ALLOW_IPS = '127.0.0.1,::1'  # uvicorn's own default
 
 
 class ConfigError(Exception):
@@ -40,6 +42,8 @@ class Settings:
     shutdown_grace: float = 20.0
     redis_url: str = ''  # several instances: live events and NiceGUI's user storage go through Redis
     reconnect_timeout: float = 30.0
+    # whose X-Forwarded-For/-Proto uvicorn believes: the reverse proxy's addresses, or ('*',) for anyone
+    forwarded_allow_ips: tuple[str, ...] = ('127.0.0.1', '::1')
     # login (chatapp/auth.py); with no provider configured the app runs in single-user local mode
     oidc_discovery_url: str = ''
     oidc_client_id: str = ''
@@ -96,6 +100,24 @@ def _http_url(env: dict[str, str], name: str) -> str:
         if parts.scheme not in ('http', 'https') or not parts.hostname or parts.query or parts.fragment:
             raise ConfigError(f'{name}={raw!r} is not an http(s) URL')
     return raw
+
+
+def _forwarded_allow_ips(env: dict[str, str]) -> tuple[str, ...]:
+    """CHATAPP_FORWARDED_ALLOW_IPS, else uvicorn's own FORWARDED_ALLOW_IPS, else uvicorn's default. Checked
+    here because uvicorn takes a malformed entry as a name that never matches, and '*' only on its own."""
+    ours = 'CHATAPP_FORWARDED_ALLOW_IPS'
+    name = ours if env.get(ours, '').strip() else 'FORWARDED_ALLOW_IPS'
+    raw = env.get(name, '').strip() or DEFAULT_FORWARDED_ALLOW_IPS
+    items = tuple(item.strip() for item in raw.split(',') if item.strip())
+    if items == ('*',):
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item) if '/' in item else ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f'{name}={raw!r}: {item!r} is not an IP address or network '
+                              "(comma-separated, e.g. 10.0.0.5,10.1.0.0/16; or * alone for any)") from None
+    return items
 
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
@@ -170,6 +192,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         shutdown_grace=_float(env, 'CHATAPP_SHUTDOWN_GRACE', 20.0),
         redis_url=env.get('REDIS_URL', '').strip(),
         reconnect_timeout=_float(env, 'CHATAPP_RECONNECT_TIMEOUT', 30.0),
+        forwarded_allow_ips=_forwarded_allow_ips(env),
         **_login_settings(env),
     )
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -35,6 +40,11 @@ def test_any_endpoint_setting_turns_the_demo_model_off() -> None:
     ({'CHATAPP_PORT': 'eighty'}, 'CHATAPP_PORT'),
     ({'CHATAPP_PORT': '70000'}, 'CHATAPP_PORT'),
     ({'CHATAPP_LLM_TIMEOUT': 'soon'}, 'CHATAPP_LLM_TIMEOUT'),
+    ({'CHATAPP_FORWARDED_ALLOW_IPS': 'nginx.internal'}, 'CHATAPP_FORWARDED_ALLOW_IPS'),
+    ({'CHATAPP_FORWARDED_ALLOW_IPS': '10.0.0.5;10.0.0.6'}, 'CHATAPP_FORWARDED_ALLOW_IPS'),
+    ({'CHATAPP_FORWARDED_ALLOW_IPS': '10.0.0.5/8'}, 'CHATAPP_FORWARDED_ALLOW_IPS'),  # host bits: uvicorn ignores it
+    ({'CHATAPP_FORWARDED_ALLOW_IPS': '*,10.0.0.5'}, 'CHATAPP_FORWARDED_ALLOW_IPS'),  # '*' means anyone only alone
+    ({'FORWARDED_ALLOW_IPS': 'proxy'}, 'FORWARDED_ALLOW_IPS'),
 ])
 def test_bad_values_name_their_setting(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
@@ -91,16 +101,56 @@ def test_help_explains_every_flag(tmp_path: Path) -> None:
     assert result.returncode == 0 and '--host' in result.stdout and '--port' in result.stdout
 
 
-def test_sigterm_stops_the_app_with_exit_status_0(tmp_path: Path) -> None:
-    """systemctl stop sends SIGTERM: after the graceful shutdown the process exits 0, not "killed by SIGTERM"."""
+@contextlib.contextmanager
+def serving(tmp_path: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m chatapp` on a free port, answering; its output goes to tmp_path/app.log. Killed at the end
+    if the test has not stopped it."""
     port = free_port()
-    app = subprocess.Popen([sys.executable, '-m', 'chatapp', '--port', str(port)], cwd=tmp_path,
-                           env=app_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with (tmp_path / 'app.log').open('w') as log:
+        app = subprocess.Popen([sys.executable, '-m', 'chatapp', '--port', str(port)], cwd=tmp_path,
+                               env=app_environment(tmp_path, **env), stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f'http://127.0.0.1:{port}/healthz', timeout=60, process=app)
-        app.send_signal(signal.SIGTERM)
-        output, _ = app.communicate(timeout=30)
+        yield f'http://127.0.0.1:{port}', app
     finally:
         app.kill()
+        app.wait(10)
+
+
+def test_sigterm_stops_the_app_with_exit_status_0(tmp_path: Path) -> None:
+    """systemctl stop sends SIGTERM: after the graceful shutdown the process exits 0, not "killed by SIGTERM"."""
+    with serving(tmp_path) as (_, app):
+        app.send_signal(signal.SIGTERM)
+        app.wait(30)
+    output = (tmp_path / 'app.log').read_text()
     assert app.returncode == 0, output
     assert 'stopped; every reply is saved' in output and 'Traceback' not in output, output
+
+
+def test_forwarded_allow_ips_defaults_to_uvicorns_and_takes_the_chatapp_prefix() -> None:
+    assert load_settings({}).forwarded_allow_ips == ('127.0.0.1', '::1')
+    assert load_settings({'FORWARDED_ALLOW_IPS': '10.0.0.5'}).forwarded_allow_ips == ('10.0.0.5',)
+    env = {'CHATAPP_FORWARDED_ALLOW_IPS': ' 10.0.0.5, 10.1.0.0/16 ,fd00::1,', 'FORWARDED_ALLOW_IPS': '*'}
+    assert load_settings(env).forwarded_allow_ips == ('10.0.0.5', '10.1.0.0/16', 'fd00::1')
+    assert load_settings({'CHATAPP_FORWARDED_ALLOW_IPS': '*'}).forwarded_allow_ips == ('*',)
+
+
+def test_the_proxy_named_by_chatapp_forwarded_allow_ips_is_believed(tmp_path: Path) -> None:
+    """X-Forwarded-Proto from a trusted address makes the login's redirect URI https. uvicorn's own variable says
+    the opposite here: only our setting reaching ui.run explains an https URI."""
+    with serving(tmp_path, CHATAPP_FORWARDED_ALLOW_IPS='127.0.0.1', FORWARDED_ALLOW_IPS='10.9.9.9',
+                 GITHUB_CLIENT_ID='id', GITHUB_CLIENT_SECRET='secret') as (url, _):
+        request = urllib.request.Request(f'{url}/auth/github/login', headers={
+            'Host': 'chat.example.test', 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.7'})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            opener.open(request, timeout=10)
+    location = answer.value.headers['Location']
+    assert answer.value.code == 302 and location.startswith('https://github.com/login/oauth/authorize?'), location
+    redirect_uri = parse_qs(urlsplit(location).query)['redirect_uri']
+    assert redirect_uri == ['https://chat.example.test/auth/github/callback']
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
