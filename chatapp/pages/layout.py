@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nicegui import app, ui
-from pygments.formatters import HtmlFormatter
 
+from chatapp.components.markdown_stream import code_style_css
 from chatapp.pages.login import account_controls
 from chatapp.services import services
 
 STYLE = (Path(__file__).parent.parent / 'components' / 'chat.css').read_text()
-CODE_STYLE = (HtmlFormatter(nobackground=True).get_style_defs('.codehilite')
-              + HtmlFormatter(nobackground=True, style='github-dark').get_style_defs('.body--dark .codehilite'))
+CODE_STYLE = code_style_css()
 SCROLL_HELPERS = '''<script>
 // Follow a growing reply unless the person scrolled up to read. The position is read when the page
 // scrolls, not on every append, and the scroll to the bottom happens at most once a frame.

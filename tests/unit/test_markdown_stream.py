@@ -102,3 +102,10 @@ def test_tail_stays_short_in_a_long_reply() -> None:
     for word in (paragraph * 700).split(' '):  # about 20,000 tokens
         markdown.feed(word + ' ')
         assert len(markdown.tail) <= 2 * len(paragraph)
+
+
+def test_code_keeps_its_colours_without_spans_that_change_nothing() -> None:
+    html = render_markdown('```python\nif total < limit: print(name)  # why\n```\n')
+    assert '<span class="k">if</span>' in html and '<span class="c1"># why</span>' in html
+    assert 'class="n"' not in html and 'class="p"' not in html and '<span></span>' not in html
+    assert re.sub(r'<[^>]+>', '', html).strip() == 'if total &lt; limit: print(name)  # why'
