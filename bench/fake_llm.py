@@ -168,6 +168,10 @@ def build_app(tokens: int, rate: float, seed: int) -> Starlette:
         return JSONResponse({'tokens': reply, 'visible_alnum': [visible_alnum(t) for t in reply],
                              'rate': rate, 'streams': state.streams})
 
+    async def status(request: Request) -> JSONResponse:  # cheap to poll, whatever the reply's length
+        return JSONResponse({'streams': [{'warmup': s['warmup'], 'done': s['done'], 'written': len(s['times'])}
+                                         for s in state.streams]})
+
     async def reset(request: Request) -> JSONResponse:
         state.streams.clear()
         return JSONResponse({'ok': True})
@@ -178,6 +182,7 @@ def build_app(tokens: int, rate: float, seed: int) -> Starlette:
     return Starlette(routes=[
         Route('/v1/chat/completions', completions, methods=['POST']),
         Route('/tokens', tokens_route, methods=['GET']),
+        Route('/status', status, methods=['GET']),
         Route('/reset', reset, methods=['POST']),
         Route('/healthz', health, methods=['GET']),
     ])

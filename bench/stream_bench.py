@@ -18,10 +18,12 @@ import argparse
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import math
 import os
 import pstats
+import re
 import shutil
 import signal
 import socket
@@ -56,6 +58,24 @@ OBSERVER_JS = '''(() => {
   const state = {events: [], lastLength: -1, finishedAt: null};
   window.__bench = state;
   window.__benchReset = () => { state.events = []; state.lastLength = -1; state.finishedAt = null; };
+  const alnum = (text) => text.replace(FENCE, '').replace(NON_ALNUM, '').length;
+  // chatapp's reply only appends rendered blocks: count each block once, so measuring a 20,000-token
+  // reply costs the page the same per token at the end as at the start (other pages: whole text)
+  let counted = {blocks: null, nodes: 0, alnum: 0, length: 0};
+  const count = (element) => {
+    const blocks = element.children[0], tail = element.querySelector(':scope > .reply-tail');
+    if (!tail) { const text = element.textContent; return [text.length, alnum(text)]; }
+    if (counted.blocks !== blocks || blocks.childNodes.length < counted.nodes) {
+      counted = {blocks, nodes: 0, alnum: 0, length: 0};
+    }
+    for (; counted.nodes < blocks.childNodes.length; counted.nodes++) {
+      const text = blocks.childNodes[counted.nodes].textContent;
+      counted.alnum += alnum(text);
+      counted.length += text.length;
+    }
+    const text = tail.textContent;
+    return [counted.length + text.length, counted.alnum + alnum(text)];
+  };
   const measure = () => {
     const rows = document.querySelectorAll('[data-testid=message-assistant]');
     const row = rows[rows.length - 1];
@@ -65,10 +85,10 @@ OBSERVER_JS = '''(() => {
     const all = document.querySelectorAll(SELECTOR);
     const element = all[all.length - 1];
     if (!element) return;
-    const text = element.textContent;
-    if (text.length === state.lastLength) return;
-    state.lastLength = text.length;
-    state.events.push([Date.now(), text.length, text.replace(FENCE, '').replace(NON_ALNUM, '').length]);
+    const [length, letters] = count(element);
+    if (length === state.lastLength) return;
+    state.lastLength = length;
+    state.events.push([Date.now(), length, letters]);
   };
   new MutationObserver(measure).observe(document, {childList: true, subtree: true, characterData: true,
                                                    attributes: true, attributeFilter: ['class']});
@@ -131,6 +151,24 @@ def rss_mb(pid: int) -> float:
             if line.startswith('VmRSS:'):
                 return int(line.split()[1]) / 1024
     return math.nan
+
+
+def tcp_bytes_sent(port: int) -> dict[str, int]:
+    """TCP payload bytes the server on `port` has sent, per connection (peer address): what browsers received
+    on the wire, after permessage-deflate, before TCP/IP headers."""
+    out = subprocess.run(['ss', '-tinH', 'state', 'established', f'( sport = :{port} )'],
+                         capture_output=True, text=True, timeout=10).stdout
+    sent, peer = {}, None
+    for line in out.splitlines():
+        if not line[:1].isspace():
+            peer = line.split()[-1]
+        elif peer and (match := re.search(r'bytes_sent:(\d+)', line)):
+            sent[peer] = int(match.group(1))
+    return sent
+
+
+def wire_bytes(before: dict[str, int], after: dict[str, int]) -> int:
+    return sum(sent - before.get(peer, 0) for peer, sent in after.items())
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -217,6 +255,8 @@ class PageProbe:
     finished_at: float | None = None
     cut_at: float | None = None  # still not finished --grace seconds after the model's last token
     console: list = field(default_factory=list)
+    navigations: int = 0  # main-frame loads after the window opened: a forced reload loses the page
+    samples: list = field(default_factory=list)  # (time, renderer main-thread seconds) during the window
 
 
 async def perf_metrics(cdp) -> dict[str, float]:
@@ -239,6 +279,7 @@ async def open_page(browser, index: int, url: str, selector: str, prompt: str) -
             probe.ws['frames'] += 1
 
     cdp.on('Network.webSocketFrameReceived', on_frame)
+    page.on('load', lambda _: setattr(probe, 'navigations', probe.navigations + 1) if probe.ws['on'] else None)
     await cdp.send('Network.enable')
     await cdp.send('Performance.enable')
     try:
@@ -288,22 +329,29 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             probe.perf0 = await perf_metrics(probe.cdp)
             probe.ws['on'] = True
         print(f'[{elapsed()}]   page(s) open{"" if args.no_warmup else " and warmed up"}; measuring', flush=True)
+        port = int(url.rsplit(':', 1)[1].split('/')[0])
         rss0, cpu0, wall0, busy0 = rss_mb(pid), cpu_seconds(pid), time.time(), machine_busy()
+        wire0 = tcp_bytes_sent(port)
+        cpu_samples = [(wall0, cpu0)]
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR1)
         await asyncio.gather(*(probe.page.locator('[data-testid=composer]').press('Enter') for probe in probes))
 
         deadline = time.monotonic() + timeout
         while True:  # the model server has written every token of every page's reply
-            state = await asyncio.to_thread(http_json, f'{llm}/tokens')
+            state = await asyncio.to_thread(http_json, f'{llm}/status')
             streams = [s for s in state['streams'] if not s['warmup']]
+            if args.pages <= 2:  # a cost timeline: does the end of a long reply cost more than its start?
+                cpu_samples.append((time.time(), cpu_seconds(pid)))
+                for probe in probes:
+                    probe.samples.append((time.time(), (await perf_metrics(probe.cdp)).get('TaskDuration', 0.0)))
             if len(streams) >= args.pages and all(s['done'] for s in streams):
                 break
             if not process.alive():
                 raise RuntimeError(f'{name} exited:\n{process.tail()}')
             if time.monotonic() > deadline:
                 raise TimeoutError(f'{name}: the model server did not finish {args.pages} stream(s) in time')
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.5)
         cutoff = time.monotonic() + args.grace
         for probe in probes:  # ... and every page shows its reply finished, or is cut off after --grace
             remaining = max(0.5, cutoff - time.monotonic())
@@ -312,11 +360,14 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             except PlaywrightTimeout:
                 probe.cut_at = time.time()
         cpu1, wall1, busy1 = cpu_seconds(pid), time.time(), machine_busy()
+        wire1 = tcp_bytes_sent(port)
+        cpu_samples.append((wall1, cpu1))
         print(f'[{elapsed()}]   done', flush=True)
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR2)
         for probe in probes:
             probe.perf1 = await perf_metrics(probe.cdp)
+            probe.samples.append((time.time(), probe.perf1.get('TaskDuration', 0.0)))
         await asyncio.sleep(0.3)  # CDP events still in flight
         for probe in probes:
             probe.ws['on'] = False
@@ -330,6 +381,10 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
                 await probe.context.close()
     result = analyse(name, args, state, probes, cpu1 - cpu0, wall1 - wall0, rss0, rss1)
     result['machine_cores_busy'] = (busy1 - busy0) / (wall1 - wall0)
+    result['wire_bytes'] = wire_bytes(wire0, wire1)
+    result['wire_ratio'] = result['wire_bytes'] / (result['reply_bytes'] * len(probes))
+    result['reloads'] = sum(probe.navigations for probe in probes)
+    result.update(first_and_last_1k(state, probes, cpu_samples))
     result['console'] = [line for probe in probes for line in probe.console][:50]
     return result
 
@@ -408,6 +463,39 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
     }
 
 
+def stored_replies(database: Path) -> dict[str, int]:
+    """How the app stored the measured replies (warm-ups left out): status -> count."""
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = db.execute("SELECT status, count(*) FROM message WHERE role = 'assistant' AND conversation_id IN "
+                          "(SELECT conversation_id FROM message WHERE role = 'user' AND content LIKE 'bench %') "
+                          "GROUP BY status").fetchall()
+    return dict(rows)
+
+
+def interpolate(samples: list[tuple[float, float]], at: float) -> float:
+    """The cumulative cost at time `at`, read off a list of (time, cumulative cost) samples."""
+    for (t0, v0), (t1, v1) in itertools.pairwise(samples):
+        if t0 <= at <= t1:
+            return v0 + (v1 - v0) * ((at - t0) / (t1 - t0) if t1 > t0 else 1.0)
+    return samples[-1][1] if at > samples[-1][0] else samples[0][1]
+
+
+def first_and_last_1k(state: dict, probes: list[PageProbe], cpu_samples: list[tuple[float, float]]) -> dict:
+    """Server CPU and browser time while the model wrote its first 1,000 tokens and its last 1,000: equal
+    when nothing grows with the length of the reply. Only for long replies of one page."""
+    streams = [s for s in state['streams'] if not s['warmup']]
+    if len(probes) != 1 or len(streams) != 1 or len(streams[0]['times']) < 4000:
+        return {}
+    times = streams[0]['times']
+    windows = {'first': (times[0], times[999]), 'last': (times[-1000], times[-1])}
+
+    def cost(samples: list, window: tuple[float, float]) -> float:
+        return interpolate(samples, window[1]) - interpolate(samples, window[0])
+    return {f'{which}_1k_{what}': cost(samples, window) for which, window in windows.items()
+            for what, samples in (('cpu_s', cpu_samples), ('browser_s', probes[0].samples))}
+
+
 # --- the floor -----------------------------------------------------------------------------------------
 
 def run_floor(args, env: dict[str, str], llm: str) -> dict:
@@ -461,6 +549,7 @@ def print_table(args, results: dict) -> None:
         ('server CPU, s per 1k tokens', 'cpu_per_1k', 3, True, True),
         ('ws payload received, KB', 'ws_kb', 1, False, True),
         ('ws payload / reply text bytes', 'ws_ratio', 2, False, True),
+        ('ws on the wire / reply text bytes', 'wire_ratio', 2, False, True),
         ('ws frames received', 'ws_frames', 0, False, True),
         ('reply updates seen by the page', 'updates', 0, False, True),
         ('token lag p50, ms', 'lag_p50_ms', 0, False, True),
@@ -472,6 +561,11 @@ def print_table(args, results: dict) -> None:
         ('browser main thread, s per 1k tok', 'browser_task_per_1k', 3, False, True),
         ('  of which script, s per 1k tok', 'browser_script_per_1k', 3, False, True),
         ('  of which style+layout, s/1k', 'browser_layout_per_1k', 3, False, True),
+        ('server CPU, first 1k tokens, s', 'first_1k_cpu_s', 3, False, False),
+        ('server CPU, last 1k tokens, s', 'last_1k_cpu_s', 3, False, False),
+        ('browser, first 1k tokens, s', 'first_1k_browser_s', 3, False, False),
+        ('browser, last 1k tokens, s', 'last_1k_browser_s', 3, False, False),
+        ('forced page reloads', 'reloads', 0, False, True),
         ('app RSS before, MB', 'rss_before_mb', 1, False, False),
         ('app RSS after, MB', 'rss_after_mb', 1, False, False),
         ('app RSS growth, MB', 'rss_growth_mb', 1, False, True),
@@ -507,6 +601,8 @@ def print_table(args, results: dict) -> None:
 
     for label, key, digits, has_floor, vs_naive in rows:
         c, n = get(chat, key), get(naive, key)
+        if '_1k_' in key and c is None and n is None:
+            continue  # long replies only
         f = get(floor, key) if has_floor else None
         vs_floor = ratio(c, f) if has_floor and key.endswith('cpu_per_1k') else ''
         print(f'{label:<36}{cell(chat, key, digits):>11}{cell(naive, key, digits):>11}{fmt(f, digits):>9}'
@@ -525,8 +621,11 @@ def print_table(args, results: dict) -> None:
             print(f'{result["name"]}: letters shown {shown} of {result["expected"]}, '
                   f'{result["tokens_matched"] - result.get("lag_censored", 0)}/{result["word_tokens"]} '
                   f'word tokens timed{note}')
+    if chat and 'stored' in chat:
+        print(f'chatapp replies stored: {chat["stored"]} (of {args.pages}); forced page reloads: {chat["reloads"]}')
     print('lag: DOM text (MutationObserver, Date.now()) minus the model server writing the token; same clock.')
-    print('ws payload: decompressed websocket messages (CDP); wire bytes are smaller (permessage-deflate).')
+    print('ws payload: decompressed websocket messages (CDP); on the wire: TCP payload the app sent in the window '
+          '(ss), i.e. after permessage-deflate.')
     print(f'machine busy: all processes incl. Chromium and this harness, of {os.cpu_count()} cores; '
           'other load on the machine shows up here and makes the seconds noisy (compare ratios).')
     for result in (chat, naive):
@@ -677,6 +776,8 @@ async def main_async(args) -> dict:
                         raise
                     finally:
                         app.stop(timeout=5.0)
+                    if 'chatapp' in results:
+                        results['chatapp']['stored'] = stored_replies(data / 'chatapp.db')
                         if args.keep_logs:
                             shutil.copy(app.log_path, RESULTS / 'chatapp.log')
                     if args.profile and (tmp / 'chatapp.prof').exists():
