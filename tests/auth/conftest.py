@@ -7,79 +7,36 @@ the code, the tokens and the ID token from it over HTTP like from any provider.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
-from tests.conftest import IN_CI, free_port, wait_for_http
+from tests.conftest import free_port, wait_for_http
+from tests.oidc_provider import (  # noqa: F401  (log_in, sign_in_at_provider: the tests here import them from here)
+    OIDCProvider,
+    keep_to_loopback,
+    log_in,
+    require,
+    running_oidc_provider,
+    sign_in_at_provider,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-OIDC_DIR = ROOT / 'tests' / 'oidc'
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
-PASSWORD = 'any password'  # the test provider's sign-in page takes any
-
-
-def require(available: bool, what: str) -> None:
-    """Skip outside CI when a tool is missing, with the reason; under CI=true that is a failure."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f'{what} is required under CI=true but is missing')
-    pytest.skip(f'{what} is missing here (install it, or run under CI=true to require it)')
-
-
-@dataclass
-class OIDCProvider:
-    issuer: str
-
-    @property
-    def discovery_url(self) -> str:
-        return f'{self.issuer}/.well-known/openid-configuration'
-
-    def register(self, app_url: str) -> tuple[str, str]:
-        """Dynamic client registration: a client for one app, with its callback and post-logout URIs."""
-        body = {'redirect_uris': [f'{app_url}/auth/oidc/callback'],
-                'post_logout_redirect_uris': [f'{app_url}/login'],
-                'response_types': ['code'], 'grant_types': ['authorization_code'],
-                'token_endpoint_auth_method': 'client_secret_basic'}
-        request = urllib.request.Request(f'{self.issuer}/reg', data=json.dumps(body).encode(), method='POST',
-                                         headers={'Content-Type': 'application/json'})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            client = json.loads(response.read())
-        return client['client_id'], client['client_secret']
 
 
 @pytest.fixture(scope='session')
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OIDCProvider]:
-    node, npm = shutil.which('node'), shutil.which('npm')
-    require(node is not None and npm is not None, 'Node.js with npm (for the test OIDC provider)')
-    if not (OIDC_DIR / 'node_modules' / 'oidc-provider').is_dir():
-        result = subprocess.run([npm, 'ci', '--no-audit', '--no-fund'], cwd=OIDC_DIR, capture_output=True, text=True,
-                                timeout=300)
-        if result.returncode != 0:
-            pytest.fail(f'npm ci in tests/oidc failed:\n{result.stdout}\n{result.stderr}')
-    port = free_port()
-    log = (tmp_path_factory.mktemp('oidc') / 'provider.log').open('w')
-    process = subprocess.Popen([node, 'server.mjs', str(port)], cwd=OIDC_DIR, stdout=log, stderr=subprocess.STDOUT)
-    provider = OIDCProvider(f'http://127.0.0.1:{port}')
-    try:
-        wait_for_http(provider.discovery_url, process=process)
+    with running_oidc_provider(tmp_path_factory.mktemp('oidc')) as provider:
         yield provider
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
 @dataclass
@@ -112,13 +69,10 @@ def start_app(tmp_path: Path, oidc_provider: OIDCProvider) -> Iterator[Callable[
     def start(**settings: str) -> RunningApp:
         port = free_port()
         url = f'http://127.0.0.1:{port}'
-        client_id, client_secret = oidc_provider.register(url)
         workdir = tmp_path / f'app-{port}'
         workdir.mkdir()
-        env = clean_environment() | {
-            'PYTHONPATH': str(ROOT), 'CHATAPP_DATA_DIR': str(workdir / 'data'),
-            'OIDC_DISCOVERY_URL': oidc_provider.discovery_url, 'OIDC_CLIENT_ID': client_id,
-            'OIDC_CLIENT_SECRET': client_secret, 'OIDC_NAME': 'Test IdP'} | settings
+        env = clean_environment() | {'PYTHONPATH': str(ROOT), 'CHATAPP_DATA_DIR': str(workdir / 'data')}
+        env |= oidc_provider.app_settings(url) | settings
         log_path = workdir / 'app.log'
         with log_path.open('w') as log:
             process = subprocess.Popen([sys.executable, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(port)],
@@ -155,27 +109,10 @@ def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
     def create() -> BrowserContext:
         context = browser.new_context(viewport={'width': 1280, 'height': 800})
         context.set_default_timeout(20_000)
-        context.route(lambda url: not url.startswith(('http://127.0.0.1', 'ws://127.0.0.1')),
-                      lambda route: route.abort())
+        keep_to_loopback(context)
         contexts.append(context)
         return context
 
     yield create
     for context in contexts:
         context.close()
-
-
-def sign_in_at_provider(page: Page, login: str) -> None:
-    """On the provider's own Sign-in page: the login name picks the identity."""
-    page.wait_for_selector('input[name=login]')
-    page.fill('input[name=login]', login)
-    page.fill('input[name=password]', PASSWORD)
-    page.click('button[type=submit]')
-
-
-def log_in(page: Page, app: RunningApp, login: str, path: str = '/') -> None:
-    """Open `path` logged out, go through /login and the provider, and arrive back at `path`."""
-    page.goto(app.url + path)
-    page.click('[data-testid=login-oidc]')
-    sign_in_at_provider(page, login)
-    page.wait_for_url(app.url + path)
