@@ -30,6 +30,7 @@ import pytest
 from tests.conftest import POSTGRES_URL, require_service
 from tests.e2e.servers import CHUNK_DELAY_MS, LLM, LLM_TIMEOUT_SECONDS, stop_process, wait_for_http
 from tests.e2e.servers import LogFile as _LogFile
+from tests.oidc_provider import OIDCProvider, running_oidc_provider
 from tests.scale.cluster import (
     NGINX,
     ROUTE_COOKIE,
@@ -144,23 +145,36 @@ class Cluster:
             self.routes[instance.port] = self.nginx.route_to(instance.port)
         self.log_mark = len(self.nginx.access_lines())
 
+    @property
+    def url(self) -> str:
+        """What people open: nginx."""
+        return self.nginx.base_url
+
     def route(self, index: int) -> str:
         return self.routes[self.instances[index].port]
 
 
 @pytest.fixture(scope='module')
-def cluster(tmp_path_factory: pytest.TempPathFactory, llm_server: LLM) -> Iterator[Cluster]:
+def cluster_login() -> OIDCProvider | None:
+    """The login provider of the module's cluster: none (local mode) unless the test module overrides this."""
+    return None
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory: pytest.TempPathFactory, llm_server: LLM,
+            cluster_login: OIDCProvider | None) -> Iterator[Cluster]:
     require_servers()
     with exclusive():
-        yield from _cluster(tmp_path_factory.mktemp('cluster'), llm_server)
+        yield from _cluster(tmp_path_factory.mktemp('cluster'), llm_server, cluster_login)
 
 
-def _cluster(root: Path, llm_server: LLM) -> Iterator[Cluster]:
+def _cluster(root: Path, llm_server: LLM, login: OIDCProvider | None = None) -> Iterator[Cluster]:
     database_url = run_async(fresh_postgres(POSTGRES_URL, SCALE_DATABASE))
     flush_redis(REDIS_URL)
     ports = [free_port() for _ in range(INSTANCES)]
     nginx = Nginx(root / 'nginx', ports)
-    settings = {
+    login_settings = login.app_settings(nginx.base_url) if login is not None else {}
+    settings = login_settings | {
         'DATABASE_URL': database_url,
         'REDIS_URL': REDIS_URL,
         'CHATAPP_STORAGE_SECRET': secrets.token_urlsafe(48),  # one secret, every instance
@@ -193,6 +207,28 @@ def running(cluster: Cluster) -> Cluster:
     return cluster
 
 
+@pytest.fixture(scope='session')
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OIDCProvider]:
+    """The test OpenID Connect provider, for a module whose cluster has a login (see cluster_login)."""
+    with running_oidc_provider(tmp_path_factory.mktemp('oidc')) as provider:
+        yield provider
+
+
+def served_only_by(cluster: Cluster, index: int) -> None:
+    """Every request of the profile pinned to instance `index` (pages, assets, socket.io) went there.
+    nginx logs a WebSocket when it closes: close the profile's pages first."""
+    route, port = cluster.route(index), str(cluster.instances[index].port)
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in cluster.nginx.access_lines()[cluster.log_mark:] if line['route'] == route]
+        if any(line['request'].startswith('GET /_nicegui_ws/socket.io/') and line['status'] == '101'
+               for line in lines):
+            break
+        assert time.monotonic() < deadline, f'no WebSocket through nginx with route {route}: {lines}'
+        time.sleep(0.1)
+    assert {line['upstream'] for line in lines} == {port}, lines
+
+
 # --- the browser -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
@@ -215,9 +251,15 @@ def new_context(browser, cluster: Cluster, route: str | None = None):
     context.set_default_timeout(15_000)
     context.set_default_navigation_timeout(30_000)
     if route is not None:
-        context.add_cookies([{'name': ROUTE_COOKIE, 'value': route, 'url': cluster.nginx.base_url,
-                              'secure': True, 'httpOnly': True, 'sameSite': 'Lax'}])
+        set_route(context, cluster, route)
     return context
+
+
+def set_route(context, cluster: Cluster, route: str) -> None:
+    """Give the browser profile this route cookie (replacing the one it has): nginx sends its next requests to
+    the instance that key hashes to. Pages already connected keep their WebSocket to the instance they have."""
+    context.add_cookies([{'name': ROUTE_COOKIE, 'value': route, 'url': cluster.nginx.base_url,
+                          'secure': True, 'httpOnly': True, 'sameSite': 'Lax'}])
 
 
 @pytest.fixture

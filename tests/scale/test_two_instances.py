@@ -36,7 +36,7 @@ from tests.e2e.helpers import (
 )
 from tests.e2e.servers import LLM
 from tests.scale.cluster import ENV_EXAMPLE, ROUTE_COOKIE, env_file, fetch
-from tests.scale.conftest import Cluster, run_async
+from tests.scale.conftest import Cluster, run_async, served_only_by
 
 pytestmark = pytest.mark.browser
 
@@ -79,21 +79,6 @@ def stored_replies(cluster: Cluster, conversation_id: str) -> list[dict]:
     return run_async(fetch(cluster.database_url,
                            "SELECT id, status, content, error FROM message WHERE conversation_id = $1 "
                            "AND role = 'assistant' ORDER BY id", conversation_id))
-
-
-def served_only_by(cluster: Cluster, index: int) -> None:
-    """Every request of the profile pinned to instance `index` (pages, assets, socket.io) went there.
-    nginx logs a WebSocket when it closes: close the profile's pages first."""
-    route, port = cluster.route(index), str(cluster.instances[index].port)
-    deadline = time.monotonic() + 10
-    while True:
-        lines = [line for line in cluster.nginx.access_lines()[cluster.log_mark:] if line['route'] == route]
-        if any(line['request'].startswith('GET /_nicegui_ws/socket.io/') and line['status'] == '101'
-               for line in lines):
-            break
-        assert time.monotonic() < deadline, f'no WebSocket through nginx with route {route}: {lines}'
-        time.sleep(0.1)
-    assert {line['upstream'] for line in lines} == {port}, lines
 
 
 # --- sticky sessions ---------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""A login made on one instance holds on the other, and so does a logout.
+
+The cluster of test_two_instances.py (two instances from the unit and env file, nginx from the template,
+PostgreSQL, Redis), but with a login: the test OpenID Connect provider (tests/oidc) on loopback, a client
+registered for nginx's address (CHATAPP_PUBLIC_URL). The login lives in NiceGUI's user storage, which
+REDIS_URL puts in Redis; the browser holds only the session cookie, signed with the shared storage secret.
+
+One browser profile signs in at the provider through nginx pinned to the first instance by its route cookie;
+then its route cookie is changed, so nginx sends the same profile (the same session cookie) to the second one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from tests.e2e.helpers import connected, replies, send, send_new, user_bubbles, wait_finished
+from tests.e2e.servers import LLM
+from tests.oidc_provider import OIDCProvider, keep_to_loopback, log_in
+from tests.scale.conftest import Cluster, close_contexts, new_context, served_only_by, set_route
+
+pytestmark = pytest.mark.browser
+
+FIRST_QUESTION = 'Written on the first instance'
+
+
+@pytest.fixture(scope='module')
+def cluster_login(oidc_provider: OIDCProvider) -> OIDCProvider:
+    """This module's cluster requires a login, through the test provider."""
+    return oidc_provider
+
+
+@pytest.fixture
+def profile(browser, running: Cluster, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrowserContext]:
+    """A browser profile pinned to the first instance that reaches nothing beyond loopback (the provider's
+    sign-in page asks for web fonts)."""
+    context = new_context(browser, running, running.route(0))
+    keep_to_loopback(context)
+    try:
+        yield context
+    finally:
+        close_contexts([context], request, tmp_path)
+
+
+def sidebar_item(page: Page, conversation_id: str) -> Locator:
+    return page.locator(f'[data-testid=conversation-item][data-id="{conversation_id}"]')
+
+
+def logged_out(page: Page, cluster: Cluster) -> None:
+    expect(page).to_have_url(re.compile(re.escape(cluster.url) + r'/login(\?.*)?$'))
+
+
+def test_a_login_on_one_instance_holds_on_the_other_and_so_does_its_logout(running: Cluster, profile: BrowserContext,
+                                                                           llm: LLM) -> None:
+    first = profile.new_page()
+    log_in(first, running, 'alice@example.com')  # the provider's callback reaches the first instance
+    connected(first)
+    expect(first.locator('[data-testid=user-name]')).to_have_text('Alice')
+    llm.reply('Noted, on the first instance.')
+    conversation_id = send_new(first, FIRST_QUESTION)
+    wait_finished(replies(first).last)
+
+    set_route(profile, running, running.route(1))  # same session cookie, now to the second instance
+    second = profile.new_page()
+    second.goto('/')
+    assert second.url == running.url + '/', 'the second instance did not know the login made on the first'
+    connected(second)  # the chat and its composer
+    expect(second.locator('[data-testid=user-name]')).to_have_text('Alice')
+    expect(sidebar_item(second, conversation_id)).to_contain_text(FIRST_QUESTION)
+    sidebar_item(second, conversation_id).click()
+    second.wait_for_url(f'{running.url}/c/{conversation_id}')
+    expect(user_bubbles(second)).to_have_text([FIRST_QUESTION])
+
+    second.click('[data-testid=logout]')  # on the second instance
+    second.click('button[value=yes]')  # the provider's own "sign out?" page: its session ends too
+    logged_out(second, running)
+    second.goto(f'/c/{conversation_id}')
+    logged_out(second, running)
+
+    # the first instance knows: its open page is refused at its next action, a new page goes to the login
+    send(first, 'typed after logging out on the other instance')
+    expect(first.locator('[data-testid=login-expired]')).to_be_visible()
+    expect(user_bubbles(first)).to_have_count(1)
+    set_route(profile, running, running.route(0))
+    third = profile.new_page()
+    third.goto(f'/c/{conversation_id}')
+    logged_out(third, running)
+
+    for page in (first, second, third):
+        page.close()
+    served_only_by(running, 0)
+    served_only_by(running, 1)
