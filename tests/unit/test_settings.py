@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chatapp.settings import ConfigError, load_settings, prepare_data_dir
+from tests.auth.test_local_mode import NoRedirect
 from tests.conftest import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,8 +150,3 @@ def test_the_proxy_named_by_chatapp_forwarded_allow_ips_is_believed(tmp_path: Pa
     assert answer.value.code == 302 and location.startswith('https://github.com/login/oauth/authorize?'), location
     redirect_uri = parse_qs(urlsplit(location).query)['redirect_uri']
     assert redirect_uri == ['https://chat.example.test/auth/github/callback']
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
