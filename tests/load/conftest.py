@@ -1,0 +1,111 @@
+"""Load-test fixtures: a paced model server and the app with its test-only diagnostics route, on loopback.
+
+The app is tests/load/diag_app.py (chatapp plus GET /_test/diagnostics) run as a subprocess like
+`python -m chatapp`; the model is bench/fake_llm.py, which streams a fixed Markdown reply at a set pace.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.servers import LOGS, REPO_ROOT, App, LogFile, free_port, stop_process, wait_for_http
+
+DIAG_APP = Path(__file__).with_name('diag_app.py')
+FAKE_LLM = REPO_ROOT / 'bench' / 'fake_llm.py'
+CHROMIUM = '/usr/bin/chromium'
+REPLY_TOKENS = 300
+REPLY_RATE = 30.0          # tokens/s: a reply streams for ten seconds
+# the app's default (30 s) would make the test wait that long for the cleanup; with NiceGUI's 3 s the server
+# drops a socket whose pong is 2 s late (its ping timeout is 0.4 x this), which a loaded 2-core machine often is
+RECONNECT_TIMEOUT = 8.0
+
+
+@dataclass(frozen=True)
+class ModelServer:
+    """What `App` needs of a model endpoint: its base URL (App appends /v1)."""
+    base_url: str
+
+
+class DiagApp(App):
+    """The app under test, started from diag_app.py so that the test can read what the process holds."""
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.log.path.open('ab') as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(DIAG_APP), '--host', '127.0.0.1', '--port', str(self.port)],
+                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_http(self.url('/healthz'), self.process, self.log)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / 'chatapp.db'
+
+
+def require_chromium() -> None:
+    """Skip outside CI when Debian's chromium is missing; under CI=true that is a failure."""
+    if os.path.exists(CHROMIUM):
+        return
+    message = f'{CHROMIUM} is missing (bash tests/run installs it)'
+    if os.environ.get('CI') == 'true':
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope='module')
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    root = tmp_path_factory.mktemp('fake_llm')
+    port = free_port()
+    log = LogFile('fake_llm', root / 'fake_llm.log')
+    LOGS.append(log)
+    with log.path.open('ab') as out:
+        process = subprocess.Popen(
+            [sys.executable, str(FAKE_LLM), '--port', str(port), '--tokens', str(REPLY_TOKENS),
+             '--rate', str(REPLY_RATE)], cwd=root, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(f'http://127.0.0.1:{port}/healthz', process, log)
+        yield ModelServer(f'http://127.0.0.1:{port}')
+    finally:
+        stop_process(process)
+        LOGS.remove(log)
+
+
+@pytest.fixture(scope='module')
+def load_app(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer) -> Iterator[DiagApp]:
+    app = DiagApp(tmp_path_factory.mktemp('chatapp'), model_server,  # type: ignore[arg-type]
+                  CHATAPP_RECONNECT_TIMEOUT=str(RECONNECT_TIMEOUT),
+                  CHATAPP_LLM_TIMEOUT='30')  # 20 replies on two cores: a slow chunk is load, not a stall
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
+        LOGS.remove(app.log)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failing load test shows the end of the app's and the model's logs."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for log in LOGS:
+            text = log.text(log.mark)
+            if text.strip():
+                report.sections.append((f'{log.name} log ({report.when})', text[-20_000:]))

@@ -1,0 +1,179 @@
+"""Many NiceGUI clients without a browser, and what the load tests read about the app process.
+
+A `SocketClient` is what one browser tab is to the server: the page GET builds the page and its NiceGUI
+`Client` (the HTML carries the client id and the socket query), then a Socket.IO connection with the
+query nicegui.js sends (client_id, next_message_id, implicit_handshake, document_id, tab_id) completes
+the implicit handshake, so the server counts it as connected, sends it updates and keeps its page until
+it disconnects and `reconnect_timeout` has passed. Like nicegui.js it acknowledges the messages it got
+every few seconds, so the server can prune its replay history.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import collections
+import contextlib
+import re
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+
+import aiohttp
+import socketio
+
+SOCKET_PATH = '/_nicegui_ws/socket.io'
+ACK_SECONDS = 3.0  # nicegui.js acknowledges received messages on this interval
+DROP_REASONS: collections.Counter[str] = collections.Counter()  # why sockets dropped, over the whole run
+_QUERY = re.compile(r'\bquery:\s*(\{[^{}]*\})')
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (VmRSS), in MB."""
+    with open(f'/proc/{pid}/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f'no VmRSS for process {pid}')
+
+
+async def diagnostics(base_url: str, *, collect: bool = False, trim: bool = False) -> dict:
+    """What the app process holds, from tests/load/diag_app.py's test-only route (see its options)."""
+    params = {'collect': str(int(collect)), 'trim': str(int(trim))}
+    async with aiohttp.ClientSession() as session, \
+            session.get(f'{base_url}/_test/diagnostics', params=params) as response:
+        response.raise_for_status()
+        return await response.json()
+
+
+def socket_query(html: str) -> dict[str, str]:
+    """The socket query nicegui.js would send for the page in `html` (index.html embeds its start)."""
+    match = _QUERY.search(html)
+    if match is None:
+        raise RuntimeError('the page has no NiceGUI socket query; is it a NiceGUI page?')
+    query = ast.literal_eval(match.group(1))  # the template writes the Python dict as it is (repr)
+    # nicegui.js adds these: a fresh document per page load, and the tab's id (a new tab has no old one)
+    query |= {'document_id': str(uuid.uuid4()), 'tab_id': str(uuid.uuid4())}
+    return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in query.items()}
+
+
+@dataclass
+class SocketClient:
+    """One connected page, as the server sees a browser tab."""
+
+    http: aiohttp.ClientSession
+    sio: socketio.AsyncClient
+    client_id: str
+    next_message_id: int = 0
+    acked_message_id: int = -1
+    messages: int = 0
+    drops: int = 0  # disconnections it did not ask for (e.g. a ping answered too late)
+    closing: bool = False
+
+    @classmethod
+    async def open(cls, base_url: str, path: str = '/', *, timeout: float = 30.0) -> SocketClient:
+        # a cookie jar of its own: each client is a separate browser (unsafe=True keeps cookies for 127.0.0.1)
+        http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                     timeout=aiohttp.ClientTimeout(total=timeout))
+        try:
+            async with http.get(base_url + path) as response:
+                response.raise_for_status()
+                html = await response.text()
+            query = socket_query(html)
+            # like socket.io in the browser it reconnects after a drop, within NiceGUI's reconnect_timeout
+            sio = socketio.AsyncClient(reconnection=True, reconnection_attempts=5, reconnection_delay=0.5,
+                                       reconnection_delay_max=1,
+                                       http_session=http, handle_sigint=False)
+            client = cls(http, sio, query['client_id'], int(query['next_message_id']))
+            sio.on('*', client._received)
+            sio.on('disconnect', client._dropped)
+            url = f'{base_url}?{urllib.parse.urlencode(query)}'
+            await sio.connect(url, socketio_path=SOCKET_PATH, transports=['websocket'], wait_timeout=timeout)
+        except BaseException:
+            await http.close()
+            raise
+        return client
+
+    async def _received(self, event: str, *args: object) -> None:
+        """Count every message and remember the next id, as nicegui.js does with `_id`."""
+        self.messages += 1
+        data = args[0] if args else None
+        if not isinstance(data, dict):
+            return
+        if isinstance(data.get('_id'), int) and data['_id'] >= self.next_message_id:
+            self.next_message_id = data['_id'] + 1
+        if event == 'run_javascript' and data.get('request_id'):
+            await self._answer_javascript(data['request_id'], str(data.get('code', '')))
+
+    async def _answer_javascript(self, request_id: str, code: str) -> None:
+        """Answer what the server awaits of the page (no JavaScript runs here): the drawer asks whether it is
+        open, which it is in a desktop-wide window; anything else gets null."""
+        result = True if '__IS_DRAWER_OPEN__' in code else None
+        await self.sio.emit('javascript_response',
+                            {'request_id': request_id, 'client_id': self.client_id, 'result': result})
+
+    def _dropped(self, reason: object = None) -> None:
+        if not self.closing:
+            self.drops += 1
+            DROP_REASONS[str(reason)] += 1
+
+    async def ack(self) -> None:
+        if self.sio.connected and self.next_message_id > self.acked_message_id:
+            await self.sio.emit('ack', {'client_id': self.client_id, 'next_message_id': self.next_message_id})
+            self.acked_message_id = self.next_message_id
+
+    async def close(self) -> None:
+        self.closing = True
+        with contextlib.suppress(Exception):  # already gone is as good as closed
+            await self.sio.disconnect()
+        await self.http.close()
+
+
+@dataclass
+class Crowd:
+    """Many socket clients on one app, opened a few at a time (the server builds each page on one core)."""
+
+    base_url: str
+    clients: list[SocketClient] = field(default_factory=list)
+    _acker: asyncio.Task | None = None
+
+    async def open(self, count: int, path: str = '/', *, concurrency: int = 8) -> float:
+        """Open `count` more clients on `path`; returns the seconds it took."""
+        started = time.monotonic()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> SocketClient:
+            async with gate:
+                return await SocketClient.open(self.base_url, path)
+
+        results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        self.clients += [result for result in results if isinstance(result, SocketClient)]
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise RuntimeError(f'{len(failures)} of {count} clients failed to connect; first: {failures[0]!r}')
+        if self._acker is None:
+            self._acker = asyncio.create_task(self._ack_periodically())
+        return time.monotonic() - started
+
+    async def _ack_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(ACK_SECONDS)
+            await asyncio.gather(*(client.ack() for client in self.clients), return_exceptions=True)
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for client in self.clients if client.sio.connected)
+
+    @property
+    def drops(self) -> int:
+        return sum(client.drops for client in self.clients)
+
+    async def close(self) -> None:
+        if self._acker is not None:
+            self._acker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._acker
+            self._acker = None
+        await asyncio.gather(*(client.close() for client in self.clients), return_exceptions=True)
+        self.clients.clear()

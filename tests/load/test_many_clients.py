@@ -1,0 +1,101 @@
+"""Streaming under load: 200 idle clients and 20 streaming pages on one app process, then nobody.
+
+Every reply must finish and be stored complete; after everyone has left and NiceGUI's reconnect timeout
+has passed, no client, subscription, reply or extra task may be left, and the app's memory must be back
+within 10 % of its baseline. The baseline is taken after a warm-up round of the same shape: the first
+round raises RSS once for good (Python's and glibc's allocators keep freed memory for reuse, measured
+at about +60 MB for 200 clients), so a leak shows as growth from one round to the next.
+
+Run with `pytest tests/load -s` to see the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.e2e.helpers import alnum
+from tests.load.conftest import CHROMIUM, DiagApp, ModelServer, require_chromium
+from tests.load.crowd import diagnostics, rss_mb
+from tests.load.scenario import BROWSER_ARGS, RoundResult, run_round, settle, settled, stored_replies
+
+pytestmark = pytest.mark.browser
+
+IDLE_CLIENTS = 200
+STREAMING_PAGES = 20
+MEMORY_TOLERANCE = 0.10
+
+
+def expected_reply(model: ModelServer) -> str:
+    with urllib.request.urlopen(f'{model.base_url}/tokens', timeout=10) as response:
+        return ''.join(json.loads(response.read())['tokens'])
+
+
+def round_problems(app: DiagApp, result: RoundResult, reply: str, label: str) -> list[str]:
+    """What went wrong in a round: someone not connected at once, a reply that did not finish, was not
+    shown whole, or was not stored complete. Collected, not asserted, so the cleanup is still measured."""
+    peak = result.at_peak
+    problems = [f'{label}: {failure}' for failure in result.failures]
+    if peak['connected'] < result.idle + result.streams:
+        problems.append(f'{label}: NiceGUI counted {peak["connected"]} of {result.idle + result.streams} connected')
+    if peak['socket_clients_still_connected'] != result.idle:
+        problems.append(f'{label}: {result.idle - peak["socket_clients_still_connected"]} idle clients were lost')
+    for conversation, shown in zip(result.conversations, result.shown, strict=True):
+        if alnum(shown) != alnum(reply):
+            problems.append(f'{label}: the page of {conversation} shows another reply than the model wrote')
+    for conversation, (status, content) in stored_replies(app.database, result.conversations).items():
+        if (status, content) != ('complete', reply):
+            problems.append(f'{label}: {conversation} is stored {status} with {len(content)} of {len(reply)} '
+                            'characters')
+    return problems
+
+
+def report(label: str, result: RoundResult) -> None:
+    peak = result.at_peak
+    print(f'\n{label}: {result.idle} idle + {result.streams} streaming; RSS {result.rss_before:.1f} -> peak '
+          f'{result.rss_peak:.1f} MB; idle clients connected in {result.open_seconds:.1f} s, replies done in '
+          f'{result.reply_seconds:.1f} s; at peak NiceGUI had {peak["clients"]} clients '
+          f'({peak["connected"]} connected), {peak["tasks"]} tasks, {peak["subscriptions"]} subscriptions; '
+          f'{peak["socket_client_drops"]} socket drops (reconnected); {len(result.failures)} replies not finished')
+
+
+async def test_many_clients_stream_and_leave_nothing_behind(load_app: DiagApp, model_server: ModelServer) -> None:
+    require_chromium()
+    from playwright.async_api import async_playwright
+    reply = expected_reply(model_server)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        try:
+            warmup = await run_round(browser, load_app.base_url, load_app.pid, idle=IDLE_CLIENTS,
+                                     streams=STREAMING_PAGES, label='warm-up')
+            report('warm-up round', warmup)
+            problems = round_problems(load_app, warmup, reply, 'warm-up')
+            baseline = await settle(load_app.base_url)
+            assert settled(baseline), f'the warm-up round left something behind: {baseline}'
+            baseline_rss = rss_mb(load_app.pid)
+
+            measured = await run_round(browser, load_app.base_url, load_app.pid, idle=IDLE_CLIENTS,
+                                       streams=STREAMING_PAGES, label='measured')
+            report('measured round', measured)
+            problems += round_problems(load_app, measured, reply, 'measured')
+        finally:
+            await browser.close()
+    after = await settle(load_app.base_url, max_tasks=baseline['tasks'])
+    after_rss = rss_mb(load_app.pid)
+    trimmed = await diagnostics(load_app.base_url, trim=True)  # what the allocator keeps, for the record
+    print(f'baseline RSS {baseline_rss:.1f} MB ({baseline["tasks"]} tasks); peak {measured.rss_peak:.1f} MB; '
+          f'after {after_rss:.1f} MB ({after_rss / baseline_rss - 1:+.1%}; {rss_mb(load_app.pid):.1f} MB after '
+          f'malloc_trim); left: {after["clients"]} clients, {after["tasks"]} tasks {after["task_names"]}, '
+          f'{after["subscriptions"]} subscriptions, {after["generations"]} replies; '
+          f'{trimmed["user_storages"]} user storages')
+
+    assert not problems, '\n'.join(problems)
+    assert after['clients'] == 0, f'NiceGUI clients left after everyone disconnected: {after}'
+    assert after['subscriptions'] == 0, f'event-bus subscriptions left: {after}'
+    assert after['generations'] == 0, f'replies still running: {after}'
+    assert after['tasks'] <= baseline['tasks'], \
+        f'asyncio tasks left: {after["task_names"]} (baseline {baseline["task_names"]})'
+    assert after_rss <= baseline_rss * (1 + MEMORY_TOLERANCE), \
+        f'RSS {after_rss:.1f} MB is more than {MEMORY_TOLERANCE:.0%} above the baseline {baseline_rss:.1f} MB'
