@@ -59,22 +59,26 @@ OBSERVER_JS = '''(() => {
   window.__bench = state;
   window.__benchReset = () => { state.events = []; state.lastLength = -1; state.finishedAt = null; };
   const alnum = (text) => text.replace(FENCE, '').replace(NON_ALNUM, '').length;
-  // chatapp's reply only appends rendered blocks: count each block once, so measuring a 20,000-token
-  // reply costs the page the same per token at the end as at the start (other pages: whole text)
-  let counted = {blocks: null, nodes: 0, alnum: 0, length: 0};
+  // chatapp's reply only appends rendered blocks (in sections): count each finished section once, so
+  // measuring a 20,000-token reply costs the page the same per token at the end as at the start
+  const counts = new WeakMap();
   const count = (element) => {
     const blocks = element.children[0], tail = element.querySelector(':scope > .reply-tail');
     if (!tail) { const text = element.textContent; return [text.length, alnum(text)]; }
-    if (counted.blocks !== blocks || blocks.childNodes.length < counted.nodes) {
-      counted = {blocks, nodes: 0, alnum: 0, length: 0};
-    }
-    for (; counted.nodes < blocks.childNodes.length; counted.nodes++) {
-      const text = blocks.childNodes[counted.nodes].textContent;
-      counted.alnum += alnum(text);
-      counted.length += text.length;
+    let length = 0, letters = 0;
+    const nodes = blocks.childNodes;
+    for (let i = 0; i < nodes.length; i++) {
+      let known = counts.get(nodes[i]);
+      if (!known) {
+        const text = nodes[i].textContent;
+        known = [text.length, alnum(text)];
+        if (i < nodes.length - 1) counts.set(nodes[i], known);  // the last section may still grow
+      }
+      length += known[0];
+      letters += known[1];
     }
     const text = tail.textContent;
-    return [counted.length + text.length, counted.alnum + alnum(text)];
+    return [length + text.length, letters + alnum(text)];
   };
   const measure = () => {
     const rows = document.querySelectorAll('[data-testid=message-assistant]');

@@ -5,6 +5,7 @@
 // The server calls ra(id, step, tail[, blocksHtml, resetTail]) for each update: a short global name,
 // because the call is repeated in every websocket message of a streaming reply.
 window.ra = (id, ...args) => getElement(id)?.append(...args);
+const SECTION_BLOCKS = 24;
 
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
@@ -31,14 +32,23 @@ export default {
       this.catchUp();
       if (step <= this.shownStep) return;
       this.shownStep = step;
-      if (blocksHtml) {
-        const fragment = document.createElement("div");
-        fragment.setHTML(blocksHtml);
-        this.$refs.blocks.append(...fragment.childNodes);
-      }
+      if (blocksHtml) this.appendBlocks(blocksHtml);
       if (resetTail) this.$refs.tail.textContent = tail;
       else if (tail) this.$refs.tail.append(tail);
       window.chatappFollow?.();
+    },
+    appendBlocks(html) {
+      // in sections, so the browser can skip laying out and painting the ones scrolled away: without
+      // them every update of a 20,000-token reply cost the page twice what it cost at the start
+      const fragment = document.createElement("div");
+      fragment.setHTML(html);
+      let section = this.$refs.blocks.lastElementChild;
+      if (!section?.classList.contains("reply-section") || section.childElementCount >= SECTION_BLOCKS) {
+        section = document.createElement("div");
+        section.className = "reply-section";
+        this.$refs.blocks.append(section);
+      }
+      section.append(...fragment.childNodes);
     },
   },
 };

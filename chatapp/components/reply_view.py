@@ -15,7 +15,8 @@ class ReplyView(ui.element, component='reply_view.js'):
 
     def __init__(self, text: str = '', *, streaming: bool = False) -> None:
         super().__init__()
-        self.text = text
+        self._parts = [text]  # joined only when the whole text is asked for, not on every append
+        self._length = len(text)
         self._step = 0
         self._stream: MarkdownStream | None = None
         if streaming:
@@ -25,6 +26,16 @@ class ReplyView(ui.element, component='reply_view.js'):
             self._blocks = [render_markdown(text) if text.strip() else '']
 
     @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts[:] = [''.join(self._parts)]
+        return self._parts[0]
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    @property
     def streaming(self) -> bool:
         return self._stream is not None
 
@@ -32,12 +43,13 @@ class ReplyView(ui.element, component='reply_view.js'):
         if self._stream is None:
             self.restart()
         assert self._stream is not None
-        self.text += delta
+        self._parts.append(delta)
+        self._length += len(delta)
         self._send(self._stream.feed(delta))
 
     def append_at(self, offset: int, delta: str) -> bool:
         """Append the part of `delta` (which starts at `offset` of the reply) not shown yet; False on a gap."""
-        shown = len(self.text)
+        shown = self._length
         if offset > shown:
             return False
         if offset + len(delta) > shown:
@@ -53,7 +65,7 @@ class ReplyView(ui.element, component='reply_view.js'):
 
     def restart(self) -> None:
         """Clear the reply for a regeneration."""
-        self.text = ''
+        self._parts, self._length = [''], 0
         self._stream = MarkdownStream()
         self._blocks = []
         self._step += 1

@@ -90,7 +90,7 @@ class ReplyRow:
 
     def finished(self, event: ReplyFinished) -> None:
         self.notice.set_visibility(False)
-        if len(self.view.text) == event.length:
+        if self.view.length == event.length:
             self.view.finish()
         else:  # some of it was missed (written by another instance): the database has all of it
             background_tasks.create(self.reload(), name='reply-reload')
