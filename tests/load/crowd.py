@@ -126,7 +126,7 @@ class SocketClient:
     async def close(self) -> None:
         self.closing = True
         with contextlib.suppress(Exception):  # already gone is as good as closed
-            await self.sio.disconnect()
+            await self.sio.shutdown()  # unlike disconnect(), also ends a reconnection under way after a drop
         await self.http.close()
 
 
