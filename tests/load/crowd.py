@@ -176,4 +176,11 @@ class Crowd:
                 await self._acker
             self._acker = None
         await asyncio.gather(*(client.close() for client in self.clients), return_exceptions=True)
+        for _ in range(3):  # a reconnection already under way after a drop may still complete: close it again
+            stragglers = [client for client in self.clients
+                          if client.sio.connected or client.sio.eio.state != 'disconnected']
+            if not stragglers:
+                break
+            await asyncio.sleep(1.0)
+            await asyncio.gather(*(client.close() for client in stragglers), return_exceptions=True)
         self.clients.clear()
