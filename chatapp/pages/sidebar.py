@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from nicegui import background_tasks, ui
 
@@ -14,6 +15,7 @@ from chatapp.services import services
 from chatapp.store import PAGE_SIZE
 
 SEARCH_DEBOUNCE_SECONDS = 0.3
+E = TypeVar('E', bound=ui.element)
 
 
 def age_group(updated_at: datetime, now: datetime) -> str:
@@ -43,6 +45,11 @@ class Sidebar:
         self.conversations: list[Conversation] = []
         self.has_more = False
         self._reload_task: asyncio.Task | None = None
+        # rendered rows by conversation id, with the title they show: a change re-sends only what changed
+        self._items: dict[str, tuple[ui.row, ui.label, Conversation]] = {}
+        self._group_labels: dict[str, ui.label] = {}
+        self._note: ui.label | None = None
+        self._more: ui.button | None = None
         with ui.column().classes('w-full gap-2 p-3 h-full no-wrap') as self.root:
             ui.button('New chat', icon='edit_square', on_click=lambda: self.on_open('')) \
                 .props('unelevated no-caps align=left data-testid=new-chat').classes('w-full')
@@ -69,8 +76,12 @@ class Sidebar:
         self._render()
 
     def set_active(self, conversation_id: str | None) -> None:
+        for id_, (row, _, _) in self._items.items():
+            if id_ == conversation_id:
+                row.classes(add='active')
+            else:
+                row.classes(remove='active')
         self.active_id = conversation_id
-        self._render()
 
     def _search(self, text: str | None) -> None:
         self.search = text or ''
@@ -94,35 +105,77 @@ class Sidebar:
         self._render()
 
     def _render(self) -> None:
-        self.list.clear()
+        """Bring the list up to date, keeping the rows that did not change (a page of 50 rows is ~120 KB)."""
         now = datetime.now(UTC)
+        wanted: list[ui.element] = []
         with self.list:
-            if not self.conversations:
-                ui.label('No matching conversations.' if self.search else 'No conversations yet.') \
-                    .classes('text-sm text-grey-6 px-2 py-4')
+            self._note = self._keep(self._note, not self.conversations, self._new_note)
+            if self._note:
+                self._note.set_text('No matching conversations.' if self.search else 'No conversations yet.')
+                wanted.append(self._note)
+            groups = list(dict.fromkeys(age_group(c.updated_at, now) for c in self.conversations))
+            for label in set(self._group_labels) - set(groups):
+                self._group_labels.pop(label).delete()
+            for id_ in set(self._items) - {c.id for c in self.conversations}:
+                self._items.pop(id_)[0].delete()
             group = None
             for conversation in self.conversations:
                 label = age_group(conversation.updated_at, now)
                 if label != group:
                     group = label
-                    ui.label(label).classes('text-xs font-medium text-grey-6 px-2 pt-3 pb-1')
-                self._render_item(conversation)
-            if self.has_more:
-                ui.button('Show more', on_click=self.load_more).props('flat dense no-caps').classes('w-full')
+                    wanted.append(self._group_label(label))
+                wanted.append(self._item(conversation))
+            self._more = self._keep(self._more, self.has_more, lambda: ui.button('Show more', on_click=self.load_more)
+                                    .props('flat dense no-caps').classes('w-full'))
+            if self._more:
+                wanted.append(self._more)
+        if self.list.default_slot.children != wanted:
+            self.list.default_slot.children[:] = wanted
+            self.list.update()
 
-    def _render_item(self, conversation: Conversation) -> None:
-        active = conversation.id == self.active_id
+    @staticmethod
+    def _keep(element: E | None, needed: bool, create: Callable[[], E]) -> E | None:
+        """The element if it is needed (created if missing), else None (deleted if present)."""
+        if needed:
+            return element or create()
+        if element:
+            element.delete()
+        return None
+
+    @staticmethod
+    def _new_note() -> ui.label:
+        return ui.label().classes('text-sm text-grey-6 px-2 py-4')
+
+    def _group_label(self, label: str) -> ui.label:
+        if label not in self._group_labels:
+            self._group_labels[label] = ui.label(label).classes('text-xs font-medium text-grey-6 px-2 pt-3 pb-1')
+        return self._group_labels[label]
+
+    def _item(self, conversation: Conversation) -> ui.row:
+        if conversation.id not in self._items:
+            self._items[conversation.id] = self._render_item(conversation)
+        row, title, _ = self._items[conversation.id]
+        if title.text != conversation.title:
+            title.set_text(conversation.title)
+        self._items[conversation.id] = (row, title, conversation)  # the menu acts on the latest version
+        return row
+
+    def _render_item(self, conversation: Conversation) -> tuple[ui.row, ui.label, Conversation]:
+        conversation_id = conversation.id
+        active = conversation_id == self.active_id
         with ui.row().classes('conversation-item w-full items-center no-wrap rounded-lg cursor-pointer gap-0'
                               + (' active' if active else '')) \
-                .props(f'data-testid=conversation-item data-id={conversation.id}') \
-                .on('click', lambda c=conversation: self.on_open(c.id)):
-            ui.label(conversation.title).classes('flex-1 truncate text-sm px-2 py-2')
+                .props(f'data-testid=conversation-item data-id={conversation_id}') \
+                .on('click', lambda: self.on_open(conversation_id)) as row:
+            title = ui.label(conversation.title).classes('flex-1 truncate text-sm px-2 py-2')
             menu_button = ui.button(icon='more_horiz') \
                 .props('flat dense round size=sm data-testid=conversation-menu aria-label="More"') \
                 .classes('item-menu').on('click.stop', lambda: None)
             with menu_button, ui.menu():
-                ui.menu_item('Rename', on_click=lambda c=conversation: self._rename(c))
-                ui.menu_item('Delete', on_click=lambda c=conversation: self._delete(c)).classes('text-negative')
+                ui.menu_item('Rename', on_click=lambda: self._rename(self._items[conversation_id][2]))
+                ui.menu_item('Delete', on_click=lambda: self._delete(self._items[conversation_id][2])) \
+                    .classes('text-negative')
+        return row, title, conversation
 
     async def _rename(self, conversation: Conversation) -> None:
         if self.login_lapsed():

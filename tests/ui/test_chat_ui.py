@@ -90,3 +90,28 @@ async def test_sidebar_groups_and_searches(user: User) -> None:
     await user.should_see('Today')
     user.find('search').type('no such thing')
     await user.should_see('No matching conversations.')
+
+
+async def test_a_change_re_renders_only_the_rows_that_changed(user: User) -> None:
+    def rows() -> dict[str, int]:
+        with user:
+            return {row.props['data-id']: row.id for row in ElementFilter(kind=ui.row)
+                    if row.props.get('data-testid') == 'conversation-item'}
+
+    for question in ('First topic', 'Second topic'):
+        await user.open('/')
+        user.find('composer').type(question)
+        user.find('send').click()
+        await wait_for_reply(user, 'offline demo model')
+    await user.open('/')
+    await user.should_see('Second topic')
+    before = rows()
+    assert len(before) == 2
+
+    user.find('composer').type('Third topic')
+    user.find('send').click()
+    await wait_for_reply(user, 'offline demo model')
+    await asyncio.sleep(0.3)  # the sidebar reloads after a change
+    after = rows()
+    assert len(after) == 3
+    assert {key: after[key] for key in before} == before, 'the older rows were rebuilt'
