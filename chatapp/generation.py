@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 FRAME_SECONDS = 0.03  # deltas are published at most this often (p95 lag ≤ 40 ms); a burst's first goes at once
 SAVE_SECONDS = 1.0    # the growing reply is saved at most this often
+FINAL_SAVE_DELAYS = (1.0, 3.0)  # a final save that fails (a locked or restarting database) is tried again
 
 
 BUSY = 'A reply is still being written in this conversation. Wait for it or stop it first.'
@@ -304,13 +305,24 @@ class Generations:
             except Exception:  # the final save retries; a hiccup must not end the reply
                 log.exception('saving reply %s failed', generation.message_id)
 
+    async def _save_final(self, generation: Generation) -> None:
+        for delay in (*FINAL_SAVE_DELAYS, None):
+            try:
+                await self.store.save_reply(generation.user_id, generation.message_id, generation.text,
+                                            generation.status, generation.error, generation.usage)
+                return
+            except Exception as error:
+                if delay is None:
+                    raise
+                log.warning('saving reply %s failed (%s); trying again in %g s', generation.message_id, error, delay)
+                await asyncio.sleep(delay)
+
     async def _finish(self, generation: Generation) -> None:
         if generation._publish_handle is not None:
             generation._publish_handle.cancel()
         self._publish(generation)
         try:
-            await asyncio.shield(self.store.save_reply(generation.user_id, generation.message_id, generation.text,
-                                                       generation.status, generation.error, generation.usage))
+            await asyncio.shield(self._save_final(generation))
             await asyncio.shield(self.store.release_claim(generation.conversation_id, self.instance_id))
         except Exception:
             log.exception('final save of reply %s failed', generation.message_id)

@@ -309,3 +309,33 @@ async def test_a_slow_first_token_within_the_limit_is_fine(llm: Harness, llmock:
     await llm.wait(sent.conversation.id)
     reply = await llm.reply_of(sent.conversation.id)
     assert (reply.status, reply.content) == (Status.COMPLETE, 'Worth the wait.')
+
+
+
+async def test_the_final_save_outlasts_a_locked_database(tmp_path: Path, llmock: LLMock,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    from chatapp import db as db_module
+    from chatapp import generation as generation_module
+    monkeypatch.setattr(db_module, 'SQLITE_BUSY_TIMEOUT_MS', 0)  # fail at once instead of waiting 5 s
+    monkeypatch.setattr(generation_module, 'FINAL_SAVE_DELAYS', (0.5, 0.5))
+    harness = await make_harness(tmp_path, Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test',
+                                                    llm_max_retries=0, llm_timeout=5.0))
+    llmock.script({'type': 'reply', 'text': 'Saved in the end.'},
+                  {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 2, 'stall_seconds': 1.0})
+    try:
+        sent = await harness.send('Go')
+        blocker = sqlite3.connect(tmp_path / 'g.db', timeout=0)  # another writer holds the lock meanwhile
+        blocker.execute('BEGIN IMMEDIATE')
+        await asyncio.sleep(1.3)  # the reply ends (at ~1 s) while the database is locked
+        blocker.rollback()
+        blocker.close()
+        await harness.wait(sent.conversation.id)
+        reply = await harness.reply_of(sent.conversation.id)
+        assert (reply.content, reply.status) == ('Saved in the end.', Status.COMPLETE)
+        assert 'trying again' in caplog.text
+    finally:
+        await harness.generations.shutdown()
+        await harness.store.db.close()
