@@ -12,6 +12,7 @@ Run with `pytest tests/load -s` to see the numbers.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -26,6 +27,12 @@ pytestmark = pytest.mark.browser
 IDLE_CLIENTS = 200
 STREAMING_PAGES = 20
 MEMORY_TOLERANCE = 0.10
+FENCE = re.compile(r'`{3,}[A-Za-z0-9_-]*')
+
+
+def visible(text: str) -> str:
+    """Letters and digits a reply shows, raw or rendered: a code fence's language tag is not shown."""
+    return alnum(FENCE.sub('', text))
 
 
 def expected_reply(model: ModelServer) -> str:
@@ -43,7 +50,7 @@ def round_problems(app: DiagApp, result: RoundResult, reply: str, label: str) ->
     if peak['socket_clients_still_connected'] != result.idle:
         problems.append(f'{label}: {result.idle - peak["socket_clients_still_connected"]} idle clients were lost')
     for conversation, shown in zip(result.conversations, result.shown, strict=True):
-        if alnum(shown) != alnum(reply):
+        if visible(shown) != visible(reply):
             problems.append(f'{label}: the page of {conversation} shows another reply than the model wrote')
     for conversation, (status, content) in stored_replies(app.database, result.conversations).items():
         if (status, content) != ('complete', reply):
