@@ -14,7 +14,7 @@ from chatapp.models import Conversation
 from chatapp.services import services
 from chatapp.store import PAGE_SIZE
 
-SEARCH_DEBOUNCE_SECONDS = 0.3
+RELOAD_DELAY_SECONDS = 0.3  # changes within this time cost one reload (20 tabs sending at once: not 20 each)
 E = TypeVar('E', bound=ui.element)
 
 
@@ -59,6 +59,7 @@ class Sidebar:
             self.list = ui.column().classes('w-full gap-0 overflow-y-auto flex-1 no-wrap')
         unsubscribe = services().bus.subscribe(user_topic(user_id), self._on_event)
         ui.context.client.on_delete(unsubscribe)
+        ui.context.client.on_delete(self._cancel_reload)
 
     async def load(self) -> None:
         self.conversations = await services().store.list_conversations(self.user_id, search=self.search)
@@ -85,21 +86,29 @@ class Sidebar:
 
     def _search(self, text: str | None) -> None:
         self.search = text or ''
-        self._schedule_reload()
+        self._schedule_reload(delay=0.0)  # the input already debounces typing
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ConversationChanged):
             self._schedule_reload()
 
-    def _schedule_reload(self) -> None:
+    def _schedule_reload(self, delay: float = RELOAD_DELAY_SECONDS) -> None:
         # several changes in a burst (send + rename, a search being typed) cost one query
         if self._reload_task is None or self._reload_task.done():
-            self._reload_task = background_tasks.create(self._reload_soon(), name='sidebar-reload')
+            self._reload_task = background_tasks.create(self._reload_soon(delay), name='sidebar-reload')
 
-    async def _reload_soon(self) -> None:
-        await asyncio.sleep(0.05)
+    def _cancel_reload(self) -> None:
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+
+    async def _reload_soon(self, delay: float) -> None:
+        await asyncio.sleep(delay)
         shown = max(len(self.conversations), PAGE_SIZE)
-        rows = await services().store.list_conversations(self.user_id, search=self.search, limit=shown)
+        while True:  # a search typed while the query ran is the one to show
+            search = self.search
+            rows = await services().store.list_conversations(self.user_id, search=search, limit=shown)
+            if search == self.search:
+                break
         self.conversations = rows
         self.has_more = len(rows) == shown
         self._render()
