@@ -35,6 +35,8 @@ from chatapp.store import Busy, ConversationStore, Usage
 log = logging.getLogger(__name__)
 
 FRAME_SECONDS = 0.03  # deltas are published at most this often (p95 lag ≤ 40 ms); a burst's first goes at once
+FRAMES_PER_SECOND = 100  # for all replies of this process together: many replies at once get longer frames,
+                         # so the server and the browsers do less work per token when they are busiest
 SAVE_SECONDS = 1.0    # the growing reply is saved at most this often
 FINAL_SAVE_DELAYS = (1.0, 3.0)  # a final save that fails (a locked or restarting database) is tried again
 
@@ -272,7 +274,8 @@ class Generations:
         generation.pending.append(text)
         if generation._publish_handle is not None:
             return
-        wait = generation._last_publish + FRAME_SECONDS - time.monotonic()
+        frame = max(FRAME_SECONDS, len(self._running) / FRAMES_PER_SECOND)
+        wait = generation._last_publish + frame - time.monotonic()
         if wait <= 0:
             self._publish(generation)
         else:
