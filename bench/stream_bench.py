@@ -780,10 +780,10 @@ async def main_async(args) -> dict:
                         raise
                     finally:
                         app.stop(timeout=5.0)
-                    if 'chatapp' in results:
-                        results['chatapp']['stored'] = stored_replies(data / 'chatapp.db')
                         if args.keep_logs:
                             shutil.copy(app.log_path, RESULTS / 'chatapp.log')
+                    if 'chatapp' in results:
+                        results['chatapp']['stored'] = stored_replies(data / 'chatapp.db')
                     if args.profile and (tmp / 'chatapp.prof').exists():
                         RESULTS.mkdir(exist_ok=True)
                         shutil.copy(tmp / 'chatapp.prof', RESULTS / 'chatapp.prof')
