@@ -30,14 +30,16 @@ from chatapp.events import (
 from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
 from chatapp.models import Conversation, Message, Status
 from chatapp.settings import Settings
-from chatapp.store import Busy, ConversationStore, Usage
+from chatapp.store import Busy, Claim, ConversationStore, Usage
 
 log = logging.getLogger(__name__)
 
 FRAME_SECONDS = 0.03  # deltas are published at most this often (p95 lag ≤ 40 ms); a burst's first goes at once
 FRAMES_PER_SECOND = 100  # for all replies of this process together: many replies at once get longer frames,
                          # so the server and the browsers do less work per token when they are busiest
-SAVE_SECONDS = 1.0    # the growing reply is saved at most this often
+SAVE_SECONDS = 1.0    # the growing reply is saved at most this often ...
+SAVES_PER_SECOND = 10  # ... and all replies of this process together at most this often (SQLite has one writer)
+MAX_SAVE_SECONDS = 5.0  # well inside the claim's lease
 FINAL_SAVE_DELAYS = (1.0, 3.0)  # a final save that fails (a locked or restarting database) is tried again
 
 
@@ -297,14 +299,17 @@ class Generations:
     async def _save_periodically(self, generation: Generation) -> None:
         """Save the growing reply and renew this process's claim on it, about once a second."""
         saved = ''
+        claim = Claim(generation.conversation_id, self.instance_id)
         while True:
-            await asyncio.sleep(SAVE_SECONDS)
+            await asyncio.sleep(min(MAX_SAVE_SECONDS, max(SAVE_SECONDS, len(self._running) / SAVES_PER_SECOND)))
             text = generation.text
             try:
                 if len(text) != len(saved):
-                    await self.store.save_reply(generation.user_id, generation.message_id, text, Status.STREAMING)
+                    await self.store.save_reply(generation.user_id, generation.message_id, text, Status.STREAMING,
+                                                claim=claim)
                     saved = text
-                await self.store.renew_claim(generation.conversation_id, self.instance_id)
+                else:
+                    await self.store.renew_claim(claim.conversation_id, claim.instance_id)
             except Exception:  # the final save retries; a hiccup must not end the reply
                 log.exception('saving reply %s failed', generation.message_id)
 
@@ -312,7 +317,8 @@ class Generations:
         for delay in (*FINAL_SAVE_DELAYS, None):
             try:
                 await self.store.save_reply(generation.user_id, generation.message_id, generation.text,
-                                            generation.status, generation.error, generation.usage)
+                                            generation.status, generation.error, generation.usage,
+                                            claim=Claim(generation.conversation_id, self.instance_id))
                 return
             except Exception as error:
                 if delay is None:
@@ -325,8 +331,7 @@ class Generations:
             generation._publish_handle.cancel()
         self._publish(generation)
         try:
-            await asyncio.shield(self._save_final(generation))
-            await asyncio.shield(self.store.release_claim(generation.conversation_id, self.instance_id))
+            await asyncio.shield(self._save_final(generation))  # releases the claim too
         except Exception:
             log.exception('final save of reply %s failed', generation.message_id)
         finally:

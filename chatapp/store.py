@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import Delete, Update, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +25,13 @@ LEASE_SECONDS = 15.0  # a claim the writing process stops renewing is free again
 
 class Busy(Exception):
     """The conversation already has a reply being written, by this or another app instance."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This instance writes the reply of this conversation (a row of reply_claim)."""
+    conversation_id: str
+    instance_id: str
 
 
 @dataclass(frozen=True)
@@ -191,21 +198,20 @@ class ConversationStore:
 
     async def renew_claim(self, conversation_id: str, instance_id: str) -> None:
         async with self.db.session() as session:
-            await session.exec(update(ReplyClaim)
-                               .where(col(ReplyClaim.conversation_id) == conversation_id,
-                                      col(ReplyClaim.instance_id) == instance_id)
-                               .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+            await session.exec(_renewal(Claim(conversation_id, instance_id)))
             await session.commit()
 
     async def release_claim(self, conversation_id: str, instance_id: str) -> None:
         async with self.db.session() as session:
-            await session.exec(delete(ReplyClaim).where(col(ReplyClaim.conversation_id) == conversation_id,
-                                                        col(ReplyClaim.instance_id) == instance_id))
+            await session.exec(_release(Claim(conversation_id, instance_id)))
             await session.commit()
 
     async def save_reply(self, user_id: str, message_id: int, content: str, status: Status,
-                         error: str = '', usage: Usage | None = None) -> None:
-        """Save a reply's text so far and its status; a no-op if it is not the user's (or was deleted)."""
+                         error: str = '', usage: Usage | None = None, *, claim: Claim | None = None) -> None:
+        """Save a reply's text so far and its status; a no-op if it is not the user's (or was deleted).
+
+        With `claim`, the same transaction renews that claim while the reply streams and releases it once
+        the status is final: one write a second per reply, not two."""
         values: dict[str, object] = {'content': content, 'status': status, 'error': error[:1000],
                                      'updated_at': utcnow()}
         if usage is not None:
@@ -215,6 +221,8 @@ class ConversationStore:
             await session.exec(update(Message)
                                .where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned))
                                .values(**values))
+            if claim is not None:
+                await session.exec(_renewal(claim) if status == Status.STREAMING else _release(claim))
             await session.commit()
 
     async def interrupt_orphaned_replies(self, *, alive: set[str] | None = None) -> list[Message]:
@@ -243,6 +251,17 @@ class ConversationStore:
 
 
 INTERRUPTED_BY_SERVER = 'The server stopped while this reply was being written.'
+
+
+def _renewal(claim: Claim) -> Update:
+    return update(ReplyClaim).where(col(ReplyClaim.conversation_id) == claim.conversation_id,
+                                    col(ReplyClaim.instance_id) == claim.instance_id) \
+        .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS))
+
+
+def _release(claim: Claim) -> Delete:
+    return delete(ReplyClaim).where(col(ReplyClaim.conversation_id) == claim.conversation_id,
+                                    col(ReplyClaim.instance_id) == claim.instance_id)
 
 
 async def _claim(session: AsyncSession, conversation_id: str, instance_id: str) -> None:

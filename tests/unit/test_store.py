@@ -13,7 +13,7 @@ from sqlalchemy import update
 from chatapp.db import Database
 from chatapp.events import ConversationChanged, EventBus, user_topic
 from chatapp.models import ReplyClaim, Role, Status, utcnow
-from chatapp.store import PAGE_SIZE, Busy, ConversationStore, Usage, title_from
+from chatapp.store import PAGE_SIZE, Busy, Claim, ConversationStore, Usage, title_from
 
 
 @pytest.fixture
@@ -144,6 +144,20 @@ async def test_an_expired_lease_makes_a_reply_an_orphan(store: ConversationStore
     assert await store.interrupt_orphaned_replies() == []
     await expire_claims(store)
     assert [m.id for m in await store.interrupt_orphaned_replies()] == [reply.id]
+
+
+async def test_saving_a_reply_renews_its_claim_and_the_final_save_releases_it(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    conversation = await store.create_conversation(alice.id, 'q')
+    _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'instance-a')
+    claim = Claim(conversation.id, 'instance-a')
+    await expire_claims(store)
+    await store.save_reply(alice.id, reply.id, 'half', Status.STREAMING, claim=claim)
+    assert await store.interrupt_orphaned_replies() == [], 'the save renewed the lease'
+    with pytest.raises(Busy):
+        await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
+    await store.save_reply(alice.id, reply.id, 'half and the rest', Status.COMPLETE, claim=claim)
+    await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')  # released
 
 
 async def expire_claims(store: ConversationStore) -> None:
