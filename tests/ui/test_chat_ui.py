@@ -115,3 +115,30 @@ async def test_a_change_re_renders_only_the_rows_that_changed(user: User) -> Non
     after = rows()
     assert len(after) == 3
     assert {key: after[key] for key in before} == before, 'the older rows were rebuilt'
+
+
+async def test_sidebars_reloading_together_share_one_query(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from chatapp.pages.sidebar import list_once
+    from chatapp.services import services
+    await user.open('/')
+    store = services().store
+    calls: list[str] = []
+    real = store.list_conversations
+
+    async def counted(user_id: str, **kwargs: object) -> list:
+        calls.append(user_id)
+        await asyncio.sleep(0.05)
+        return await real(user_id, **kwargs)
+
+    monkeypatch.setattr(store, 'list_conversations', counted)
+    user_id = services().local_user.id
+    heard = time.monotonic()
+    await asyncio.gather(*(list_once(user_id, '', 50, changed_at=heard) for _ in range(5)))
+    assert len(calls) == 1
+    first = asyncio.ensure_future(list_once(user_id, '', 50, changed_at=heard))
+    await asyncio.sleep(0.01)
+    await list_once(user_id, '', 50, changed_at=time.monotonic())  # a change heard after that query began
+    await first
+    assert len(calls) == 3
