@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chatapp import migrations
 from chatapp.migrations import SchemaState
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = 20_000  # under load a writer waits its turn; SQLite has one writer at a time
 
 
 class SchemaError(Exception):

@@ -12,10 +12,11 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 from langchain_core.language_models.chat_models import BaseChatModel
+from sqlalchemy.exc import SQLAlchemyError
 
 from chatapp.events import (
     Event,
@@ -48,6 +49,17 @@ BUSY = 'A reply is still being written in this conversation. Wait for it or stop
 
 class Refused(Exception):
     """The request cannot be carried out; the message says why, in words for the person."""
+
+
+@contextlib.contextmanager
+def _storage_refusal(what_happened: str) -> Iterator[None]:
+    """A database that is overloaded, locked or away refuses the request in words, instead of failing it."""
+    try:
+        yield
+    except (SQLAlchemyError, TimeoutError) as error:
+        log.warning('%s: the database failed (%s)', what_happened, error)
+        raise Refused(f'{what_happened}: the server could not store it just now. '
+                      'Try again in a moment.') from error
 
 
 @dataclass
@@ -115,26 +127,28 @@ class Generations:
             raise Refused(f'The message has {len(text):,} characters; the limit is '
                           f'{self.settings.max_message_chars:,}. Shorten it and send again.')
         self._check_accepting()  # before anything is stored
-        if conversation_id is None:
-            conversation = await self.store.create_conversation(user_id, text)
-            conversation_id = conversation.id
-        async with self._reserved(conversation_id):
-            stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
-                                                   self.instance_id)
-            conversation = await self.store.get_conversation(user_id, conversation_id)
-            if stored is None or conversation is None:
-                raise Refused('This conversation does not exist.')
+        with _storage_refusal('Your message was not sent'):
+            if conversation_id is None:
+                conversation = await self.store.create_conversation(user_id, text)
+                conversation_id = conversation.id
+            async with self._reserved(conversation_id):
+                stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
+                                                       self.instance_id)
+                conversation = await self.store.get_conversation(user_id, conversation_id)
+        if stored is None or conversation is None:
+            raise Refused('This conversation does not exist.')
         question, reply = stored
         self._start(user_id, conversation_id, reply)
         return Sent(conversation, question, reply)
 
     async def retry(self, user_id: str, conversation_id: str, message_id: int) -> Message:
         """Generate a failed, stopped or interrupted reply again, in place."""
-        async with self._reserved(conversation_id):
-            reply = await self.store.restart_reply(user_id, conversation_id, message_id, self.model_label,
-                                                   self.instance_id)
-            if reply is None:
-                raise Refused('This reply does not exist.')
+        with _storage_refusal('The reply was not retried'):
+            async with self._reserved(conversation_id):
+                reply = await self.store.restart_reply(user_id, conversation_id, message_id, self.model_label,
+                                                       self.instance_id)
+        if reply is None:
+            raise Refused('This reply does not exist.')
         self._start(user_id, conversation_id, reply)
         return reply
 

@@ -26,13 +26,18 @@ STATUS_TEXT = {
 }
 
 
-@ui.page('/')
+# NiceGUI cancels a page not built within 3 s and leaves the browser an empty one; under load (hundreds of
+# pages on two cores) the database reads can take longer: a slow page beats a broken one
+PAGE_TIMEOUT_SECONDS = 30.0
+
+
+@ui.page('/', response_timeout=PAGE_TIMEOUT_SECONDS)
 async def new_chat() -> None:
     await services().ready()
     await ChatPage(acting_user_id(), None).build()
 
 
-@ui.page('/c/{conversation_id}')
+@ui.page('/c/{conversation_id}', response_timeout=PAGE_TIMEOUT_SECONDS)
 async def conversation(conversation_id: str) -> None:
     await services().ready()
     await ChatPage(acting_user_id(), conversation_id).build()

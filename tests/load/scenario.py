@@ -161,3 +161,11 @@ def stored_replies(database: Path, conversation_ids: list[str]) -> dict[str, tup
             'SELECT conversation_id, status, content FROM message WHERE role = ? ORDER BY id', ('assistant',))
         stored = {conversation: (status, content) for conversation, status, content in rows}
     return {conversation: stored.get(conversation, ('missing', '')) for conversation in conversation_ids}
+
+
+def forget_conversations(database: Path) -> None:
+    """Delete every conversation, so that the next round's pages list as many as this round's did (a sidebar
+    grows with them). Safe to do behind the app's back once nobody is connected: it caches none of them."""
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
+        for table in ('reply_claim', 'message', 'conversation'):
+            connection.execute(f'DELETE FROM {table}')

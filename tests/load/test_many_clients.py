@@ -20,7 +20,15 @@ import pytest
 from tests.e2e.helpers import alnum
 from tests.load.conftest import CHROMIUM, DiagApp, ModelServer, require_chromium
 from tests.load.crowd import diagnostics, rss_mb
-from tests.load.scenario import BROWSER_ARGS, RoundResult, run_round, settle, settled, stored_replies
+from tests.load.scenario import (
+    BROWSER_ARGS,
+    RoundResult,
+    forget_conversations,
+    run_round,
+    settle,
+    settled,
+    stored_replies,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +89,7 @@ async def test_many_clients_stream_and_leave_nothing_behind(load_app: DiagApp, m
             problems = round_problems(load_app, warmup, reply, 'warm-up')
             baseline = await settle(load_app.base_url)
             assert settled(baseline), f'the warm-up round left something behind: {baseline}'
+            forget_conversations(load_app.database)  # the measured round's sidebars are as long as these were
             baseline_rss = rss_mb(load_app.pid)
 
             measured = await run_round(browser, load_app.base_url, load_app.pid, idle=IDLE_CLIENTS,

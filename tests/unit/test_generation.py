@@ -339,3 +339,23 @@ async def test_the_final_save_outlasts_a_locked_database(tmp_path: Path, llmock:
     finally:
         await harness.generations.shutdown()
         await harness.store.db.close()
+
+
+async def test_a_locked_database_refuses_a_send_in_words(tmp_path: Path, llmock: LLMock,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from chatapp import db as db_module
+    monkeypatch.setattr(db_module, 'SQLITE_BUSY_TIMEOUT_MS', 0)
+    harness = await make_harness(tmp_path, Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test'))
+    blocker = sqlite3.connect(tmp_path / 'g.db', timeout=0)
+    blocker.execute('BEGIN IMMEDIATE')
+    try:
+        with pytest.raises(Refused, match='Your message was not sent: the server could not store it'):
+            await harness.send('Hello?')
+        assert not harness.generations._running, 'nothing is left reserved'
+    finally:
+        blocker.rollback()
+        blocker.close()
+        await harness.generations.shutdown()
+        await harness.store.db.close()
