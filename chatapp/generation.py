@@ -225,7 +225,8 @@ class Generations:
             self.stop(event.user_id, event.conversation_id)
 
     async def _run(self, generation: Generation) -> None:
-        saver = asyncio.create_task(self._save_periodically(generation))
+        saving_done = asyncio.Event()
+        saver = asyncio.create_task(self._save_periodically(generation, saving_done))
         try:
             await self._stream(generation)
             generation.status = Status.COMPLETE
@@ -242,9 +243,9 @@ class Generations:
                                                     timeout=self.settings.llm_timeout)
                 log.warning('reply %s failed: %r', generation.message_id, error)
         finally:
-            saver.cancel()
+            saving_done.set()
             with contextlib.suppress(asyncio.CancelledError):
-                await saver
+                await asyncio.shield(saver)  # a save under way finishes before the final one
             await self._finish(generation)
 
     async def _stream(self, generation: Generation) -> None:
@@ -310,12 +311,18 @@ class Generations:
         self.bus.publish(conversation_topic(generation.conversation_id),
                          ReplyDelta(generation.conversation_id, generation.message_id, delta, offset))
 
-    async def _save_periodically(self, generation: Generation) -> None:
-        """Save the growing reply and renew this process's claim on it, about once a second."""
+    async def _save_periodically(self, generation: Generation, done: asyncio.Event) -> None:
+        """Save the growing reply and renew this process's claim on it, about once a second, until `done`.
+
+        It is told to stop, never cancelled: a transaction cancelled halfway can leave SQLite locked."""
         saved = ''
         claim = Claim(generation.conversation_id, self.instance_id)
         while True:
-            await asyncio.sleep(min(MAX_SAVE_SECONDS, max(SAVE_SECONDS, len(self._running) / SAVES_PER_SECOND)))
+            interval = min(MAX_SAVE_SECONDS, max(SAVE_SECONDS, len(self._running) / SAVES_PER_SECOND))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+            if done.is_set():
+                return
             text = generation.text
             try:
                 if len(text) != len(saved):
