@@ -217,10 +217,11 @@ class ConversationStore:
         if usage is not None:
             values |= {'prompt_tokens': usage.prompt_tokens, 'completion_tokens': usage.completion_tokens}
         owned = select(Conversation.id).where(Conversation.user_id == user_id)
+        saving = update(Message).where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned))
+        if status == Status.STREAMING:  # a late save of the growing text never undoes the final one
+            saving = saving.where(col(Message.status) == Status.STREAMING)
         async with self.db.session() as session:
-            await session.exec(update(Message)
-                               .where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned))
-                               .values(**values))
+            await session.exec(saving.values(**values))
             if claim is not None:
                 await session.exec(_renewal(claim) if status == Status.STREAMING else _release(claim))
             await session.commit()

@@ -158,6 +158,9 @@ async def test_saving_a_reply_renews_its_claim_and_the_final_save_releases_it(st
         await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
     await store.save_reply(alice.id, reply.id, 'half and the rest', Status.COMPLETE, claim=claim)
     await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')  # released
+    await store.save_reply(alice.id, reply.id, 'half and', Status.STREAMING)  # a save that came late
+    saved = (await store.list_messages(alice.id, conversation.id))[1]
+    assert (saved.content, saved.status) == ('half and the rest', Status.COMPLETE)
 
 
 async def expire_claims(store: ConversationStore) -> None:
