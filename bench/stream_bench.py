@@ -108,6 +108,8 @@ LAST_REPLY_DONE_JS = '''() => {
   return !!row && !row.classList.contains('streaming');
 }'''
 
+STEADY_AFTER_SECONDS = 2.0  # a second p95 leaves out the start, where N pages sending at once queue up
+
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 try:
@@ -404,6 +406,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
     reply_bytes = len(''.join(tokens).encode())
     streams = {s['prompt']: s for s in state['streams'] if not s['warmup']}
     lags, first, last, finished, checks, raw = [], [], [], [], [], []
+    steady: list[float] = []  # lags of tokens written once the replies were under way
     censored = 0
     for probe in probes:
         stream = streams.get(probe.prompt)
@@ -426,6 +429,8 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
                     continue
                 break  # never shown
             page_lags.append(events[e - 1][0] / 1000 - times[i])
+            if times[i] - times[0] >= STEADY_AFTER_SECONDS:
+                steady.append(page_lags[-1])
         first_word = next(i for i, w in enumerate(weights) if w)
         first_shown = next((ev[0] / 1000 for ev in events if ev[2] >= cumulative[first_word]), math.nan)
         first.append(first_shown - times[0])
@@ -455,6 +460,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         'ws_ratio': ws_bytes / (reply_bytes * len(probes)),
         'lag_p50_ms': percentile(lags, 50) * 1000, 'lag_p95_ms': percentile(lags, 95) * 1000,
         'lag_max_ms': max(lags, default=math.nan) * 1000,
+        'lag_steady_p95_ms': percentile(steady, 95) * 1000 if lags else math.nan,
         'first_ms': statistics.median(first) * 1000, 'last_ms': max(last) * 1000,
         'finished_ms': max(finished) * 1000,
         'browser_task_per_1k': task / n_tokens * 1000, 'browser_script_per_1k': script / n_tokens * 1000,
@@ -559,6 +565,7 @@ def print_table(args, results: dict) -> None:
         ('token lag p50, ms', 'lag_p50_ms', 0, False, True),
         ('token lag p95, ms', 'lag_p95_ms', 0, False, True),
         ('token lag max, ms', 'lag_max_ms', 0, False, True),
+        (f'token lag p95 after {STEADY_AFTER_SECONDS:g} s, ms', 'lag_steady_p95_ms', 0, False, True),
         ('first token shown - sent, ms', 'first_ms', 0, False, True),
         ('last token shown - sent, ms', 'last_ms', 0, False, True),
         ('reply finished - last sent, ms', 'finished_ms', 0, False, True),

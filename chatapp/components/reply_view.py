@@ -81,7 +81,7 @@ class ReplyView(ui.element, component='reply_view.js'):
             args += [update.blocks_html, int(update.reset_tail)]
         # `ra` (reply_view.js) instead of run_method: this call goes out up to 30 times a second, and its
         # envelope, not the text, used to be most of the bytes
-        self.client.run_javascript(f'ra({json.dumps(args, ensure_ascii=False)[1:-1]})')
+        self.client.run_javascript(f'ra({json.dumps(args, ensure_ascii=False, separators=(",", ":"))[1:-1]})')
 
     def _to_dict(self) -> dict[str, Any]:
         # props are materialized only when the element is (re)sent, never per token

@@ -261,7 +261,9 @@ class ChatPage:
             self._follow(self.conversation_id)
             ui.navigate.history.replace(f'/c/{self.conversation_id}')
             self.sidebar.set_active(self.conversation_id)
-        await self.sync()
+            await self.sync([sent.question, sent.reply])  # all there is: no read on the way to the first token
+        else:
+            await self.sync()  # with whatever another tab sent meanwhile
         self._update_busy()
         ui.run_javascript('chatappScrollToBottom()')
 
