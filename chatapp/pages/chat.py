@@ -51,32 +51,52 @@ class ReplyRow:
         self.message_id = message.id
         with ui.column().classes('reply-row w-full gap-1').props('data-testid=message-assistant') as self.row:
             self.view = ReplyView(text, streaming=streaming)
-            self.notice = ui.label().classes('reply-notice').props('data-testid=message-notice')
-            self.notice.set_visibility(False)
-            self.problem = ui.label().classes('reply-problem').props('data-testid=message-error')
-            with ui.row().classes('reply-actions items-center gap-1'):
+            with ui.row().classes('reply-actions items-center gap-1') as self.actions:
                 ui.button(icon='content_copy', on_click=self.copy) \
                     .props('flat round dense size=sm aria-label="Copy reply" data-testid=copy')
-                self.retry_button = ui.button('Retry', icon='refresh', on_click=self.retry) \
-                    .props('flat dense no-caps size=sm data-testid=retry')
-                self.state = ui.label().classes('text-xs text-grey-6')
+        # made when first needed: most replies never show them, and every element of a long conversation
+        # costs each open page memory on the server
+        self.notice: ui.label | None = None
+        self.problem: ui.label | None = None
+        self.retry_button: ui.button | None = None
+        self.state: ui.label | None = None
         self.show(Status.STREAMING if streaming else message.status, message.error)
 
     def show(self, status: Status, error: str) -> None:
         streaming = status == Status.STREAMING
         self.row.classes(add='streaming' if streaming else '', remove='' if streaming else 'streaming')
-        self.problem.set_text(error)
-        self.problem.set_visibility(bool(error) and not streaming)
-        self.retry_button.set_visibility(status in (Status.ERROR, Status.INTERRUPTED, Status.STOPPED))
-        self.state.set_text(STATUS_TEXT.get(status, ''))
+        if error and not streaming and self.problem is None:
+            with self.row:
+                self.problem = ui.label().classes('reply-problem').props('data-testid=message-error')
+            self.problem.move(target_index=self.row.default_slot.children.index(self.actions))
+        if self.problem is not None:
+            self.problem.set_text(error)
+            self.problem.set_visibility(bool(error) and not streaming)
+        retry = status in (Status.ERROR, Status.INTERRUPTED, Status.STOPPED)
+        if retry and self.retry_button is None:
+            with self.actions:
+                self.retry_button = ui.button('Retry', icon='refresh', on_click=self.retry) \
+                    .props('flat dense no-caps size=sm data-testid=retry')
+            self.retry_button.move(target_index=1)  # after Copy, before the state
+        if self.retry_button is not None:
+            self.retry_button.set_visibility(retry)
+        if STATUS_TEXT.get(status) and self.state is None:
+            with self.actions:
+                self.state = ui.label().classes('text-xs text-grey-6')
+        if self.state is not None:
+            self.state.set_text(STATUS_TEXT.get(status, ''))
 
     def waiting(self, text: str) -> None:
         """A passing state while the reply has not begun, e.g. a rate limit being waited out."""
+        if self.notice is None:
+            with self.row:
+                self.notice = ui.label().classes('reply-notice').props('data-testid=message-notice')
+            self.notice.move(target_index=1)  # under the reply, above any error
         self.notice.set_text(text)
         self.notice.set_visibility(True)
 
     def grow(self, offset: int, text: str) -> None:
-        if self.notice.visible:
+        if self.notice is not None and self.notice.visible:
             self.notice.set_visibility(False)
         if not self.view.append_at(offset, text):
             background_tasks.create(self.catch_up(), name='reply-catch-up')
@@ -94,7 +114,8 @@ class ReplyRow:
         self.show(Status.STREAMING, '')
 
     def finished(self, event: ReplyFinished) -> None:
-        self.notice.set_visibility(False)
+        if self.notice is not None:
+            self.notice.set_visibility(False)
         if self.view.length == event.length:
             self.view.finish()
         else:  # some of it was missed (written by another instance): the database has all of it
@@ -180,8 +201,7 @@ class ChatPage:
         assert message.id is not None
         self.last_message_id = max(self.last_message_id, message.id)
         if message.role == Role.USER:
-            with ui.row().classes('w-full justify-end'):
-                ui.label(message.content).classes('user-bubble').props('data-testid=message-user')
+            ui.label(message.content).classes('user-bubble self-end').props('data-testid=message-user')
             return
         generation = services().generations.running(message.conversation_id)
         if generation is not None and generation.message_id == message.id:
