@@ -69,7 +69,7 @@ class ConversationStore:
         Two first logins racing (two instances, two tabs) both try to insert: the loser finds the row.
         """
         for attempt in range(2):
-            async with self.db.session() as session:
+            async with self.db.writing() as session:
                 query = select(User).where(User.provider == provider, User.subject == subject)
                 user = (await session.exec(query)).first() or User(provider=provider, subject=subject)
                 user.email, user.name, user.avatar_url = email, name, avatar_url
@@ -114,7 +114,7 @@ class ConversationStore:
 
     async def create_conversation(self, user_id: str, first_message: str) -> Conversation:
         conversation = Conversation(user_id=user_id, title=title_from(first_message))
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             session.add(conversation)
             await session.commit()
         self._changed(user_id, conversation.id)
@@ -124,7 +124,7 @@ class ConversationStore:
         title = ' '.join(title.split())[:200]
         if not title:
             return None
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return None
@@ -135,7 +135,7 @@ class ConversationStore:
         return conversation
 
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return False
@@ -159,7 +159,7 @@ class ConversationStore:
                            instance_id: str) -> tuple[Message, Message] | None:
         """Store the user's message and an empty, streaming reply to it, claimed for `instance_id`, in one
         transaction; raises Busy when another reply of the conversation is being written."""
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return None
@@ -181,7 +181,7 @@ class ConversationStore:
     async def restart_reply(self, user_id: str, conversation_id: str, message_id: int, model: str,
                             instance_id: str) -> Message | None:
         """Empty a finished reply so that it can be generated again (Retry), claimed for `instance_id`."""
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             if await _owned(session, user_id, conversation_id) is None:
                 return None
             reply = await session.get(Message, message_id)
@@ -197,12 +197,12 @@ class ConversationStore:
             return reply
 
     async def renew_claim(self, conversation_id: str, instance_id: str) -> None:
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             await session.exec(_renewal(Claim(conversation_id, instance_id)))
             await session.commit()
 
     async def release_claim(self, conversation_id: str, instance_id: str) -> None:
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             await session.exec(_release(Claim(conversation_id, instance_id)))
             await session.commit()
 
@@ -220,7 +220,7 @@ class ConversationStore:
         saving = update(Message).where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned))
         if status == Status.STREAMING:  # a late save of the growing text never undoes the final one
             saving = saving.where(col(Message.status) == Status.STREAMING)
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             await session.exec(saving.values(**values))
             if claim is not None:
                 await session.exec(_renewal(claim) if status == Status.STREAMING else _release(claim))
@@ -233,7 +233,7 @@ class ConversationStore:
         instances known to be running, as at the start of a lone instance) it belongs to none of them.
         """
         now = utcnow()
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             live = select(ReplyClaim.message_id).where(col(ReplyClaim.lease_until) >= now)
             if alive is not None:
                 live = live.where(col(ReplyClaim.instance_id).in_(alive))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -192,4 +193,21 @@ async def test_first_logins_racing_find_one_user(database_url: str) -> None:
         users = await asyncio.gather(*(store.upsert_user('oidc', f'person-{n}') for store in stores))
         assert users[0].id == users[1].id
     for database in databases:
+        await database.close()
+
+
+async def test_writers_of_one_process_take_turns_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatapp import db as db_module
+    monkeypatch.setattr(db_module, 'SQLITE_BUSY_TIMEOUT_MS', 0)  # any collision would fail at once
+    database = Database(f'sqlite+aiosqlite:///{tmp_path / "turns.db"}')
+    await database.prepare_schema()
+    store = ConversationStore(database, EventBus())
+    try:
+        alice = await store.upsert_user('test', 'alice')
+        conversations = await asyncio.gather(*(store.create_conversation(alice.id, f'q{n}') for n in range(20)))
+        exchanges = await asyncio.gather(*(store.add_exchange(alice.id, c.id, 'q', 'm', 'i') for c in conversations))
+        await asyncio.gather(*(store.save_reply(alice.id, reply.id, 'done', Status.COMPLETE)
+                               for _, reply in exchanges))
+        assert len(await store.list_conversations(alice.id)) == 20
+    finally:
         await database.close()
