@@ -108,6 +108,7 @@ LAST_REPLY_DONE_JS = '''() => {
   return !!row && !row.classList.contains('streaming');
 }'''
 
+REPLY_FRAME = re.compile(r'"ra\(')  # a chatapp frame with reply text (an append)
 STEADY_AFTER_SECONDS = 2.0  # a second p95 leaves out the start, where N pages sending at once queue up
 
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -261,6 +262,8 @@ class PageProbe:
     finished_at: float | None = None
     cut_at: float | None = None  # still not finished --grace seconds after the model's last token
     console: list = field(default_factory=list)
+    clock: tuple[float, float] | None = None  # (CDP monotonic, wall) at the websocket handshake
+    first_frame_at: float | None = None  # wall time the first frame with reply text arrived
     navigations: int = 0  # main-frame loads after the window opened: a forced reload loses the page
     samples: list = field(default_factory=list)  # (time, renderer main-thread seconds) during the window
 
@@ -281,10 +284,17 @@ async def open_page(browser, index: int, url: str, selector: str, prompt: str) -
 
     def on_frame(params: dict) -> None:
         if probe.ws['on']:
-            probe.ws['bytes'] += len(params['response'].get('payloadData', '').encode())
+            payload = params['response'].get('payloadData', '')
+            probe.ws['bytes'] += len(payload.encode())
             probe.ws['frames'] += 1
+            if probe.first_frame_at is None and probe.clock and REPLY_FRAME.search(payload):
+                probe.first_frame_at = probe.clock[1] + params['timestamp'] - probe.clock[0]
+
+    def on_handshake(params: dict) -> None:  # CDP stamps frames on a monotonic clock: map it to wall time
+        probe.clock = (params['timestamp'], params['wallTime'])
 
     cdp.on('Network.webSocketFrameReceived', on_frame)
+    cdp.on('Network.webSocketWillSendHandshakeRequest', on_handshake)
     page.on('load', lambda _: setattr(probe, 'navigations', probe.navigations + 1) if probe.ws['on'] else None)
     await cdp.send('Network.enable')
     await cdp.send('Performance.enable')
@@ -406,6 +416,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
     reply_bytes = len(''.join(tokens).encode())
     streams = {s['prompt']: s for s in state['streams'] if not s['warmup']}
     lags, first, last, finished, checks, raw = [], [], [], [], [], []
+    first_received: list[float] = []  # the browser received the first reply text (before showing it)
     steady: list[float] = []  # lags of tokens written once the replies were under way
     censored = 0
     for probe in probes:
@@ -434,6 +445,8 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         first_word = next(i for i, w in enumerate(weights) if w)
         first_shown = next((ev[0] / 1000 for ev in events if ev[2] >= cumulative[first_word]), math.nan)
         first.append(first_shown - times[0])
+        if probe.first_frame_at is not None:
+            first_received.append(probe.first_frame_at - times[0])
         last.append(events[-1][0] / 1000 - times[-1] if events and not probe.cut_at
                     else probe.cut_at - times[-1] if probe.cut_at else math.nan)
         finished.append(probe.finished_at / 1000 - times[-1] if probe.finished_at
@@ -462,6 +475,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         'lag_max_ms': max(lags, default=math.nan) * 1000,
         'lag_steady_p95_ms': percentile(steady, 95) * 1000 if lags else math.nan,
         'first_ms': statistics.median(first) * 1000, 'last_ms': max(last) * 1000,
+        'first_received_ms': statistics.median(first_received) * 1000 if first_received else math.nan,
         'finished_ms': max(finished) * 1000,
         'browser_task_per_1k': task / n_tokens * 1000, 'browser_script_per_1k': script / n_tokens * 1000,
         'browser_layout_per_1k': layout / n_tokens * 1000, 'browser_task_s': task,
@@ -566,6 +580,7 @@ def print_table(args, results: dict) -> None:
         ('token lag p95, ms', 'lag_p95_ms', 0, False, True),
         ('token lag max, ms', 'lag_max_ms', 0, False, True),
         (f'token lag p95 after {STEADY_AFTER_SECONDS:g} s, ms', 'lag_steady_p95_ms', 0, False, True),
+        ('first token received - sent, ms', 'first_received_ms', 0, False, True),
         ('first token shown - sent, ms', 'first_ms', 0, False, True),
         ('last token shown - sent, ms', 'last_ms', 0, False, True),
         ('reply finished - last sent, ms', 'finished_ms', 0, False, True),
@@ -600,7 +615,8 @@ def print_table(args, results: dict) -> None:
     print(header)
     print('-' * len(header))
     # a page cut off before it finished did not do all its work: its costs and lags are lower bounds
-    not_bounded = {'first_ms', 'rss_before_mb', 'rss_after_mb', 'rss_growth_mb', 'wall_s', 'machine_cores_busy'}
+    not_bounded = {'first_ms', 'first_received_ms', 'rss_before_mb', 'rss_after_mb', 'rss_growth_mb', 'wall_s',
+                   'machine_cores_busy'}
 
     def cell(result: dict | None, key: str, digits: int) -> str:
         text = fmt(get(result, key), digits)
