@@ -29,7 +29,7 @@ from chatapp.events import (
     conversation_topic,
 )
 from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
-from chatapp.models import Conversation, Message, Status
+from chatapp.models import Message, Status
 from chatapp.settings import Settings
 from chatapp.store import Busy, Claim, ConversationStore, Usage
 
@@ -93,7 +93,7 @@ class Generation:
 
 @dataclass(frozen=True)
 class Sent:
-    conversation: Conversation
+    conversation_id: str
     question: Message
     reply: Message
 
@@ -128,18 +128,17 @@ class Generations:
                           f'{self.settings.max_message_chars:,}. Shorten it and send again.')
         self._check_accepting()  # before anything is stored
         with _storage_refusal('Your message was not sent'):
-            if conversation_id is None:
-                conversation = await self.store.create_conversation(user_id, text)
-                conversation_id = conversation.id
-            async with self._reserved(conversation_id):
-                stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
-                                                       self.instance_id)
-                conversation = await self.store.get_conversation(user_id, conversation_id)
-        if stored is None or conversation is None:
+            if conversation_id is None:  # a new conversation: nobody else can be writing in it
+                stored = await self.store.add_exchange(user_id, None, text, self.model_label, self.instance_id)
+            else:
+                async with self._reserved(conversation_id):
+                    stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
+                                                           self.instance_id)
+        if stored is None:
             raise Refused('This conversation does not exist.')
         question, reply = stored
-        self._start(user_id, conversation_id, reply)
-        return Sent(conversation, question, reply)
+        self._start(user_id, question.conversation_id, reply)
+        return Sent(question.conversation_id, question, reply)
 
     async def retry(self, user_id: str, conversation_id: str, message_id: int) -> Message:
         """Generate a failed, stopped or interrupted reply again, in place."""

@@ -155,27 +155,27 @@ class ConversationStore:
             query = select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
             return list((await session.exec(query)).all())
 
-    async def add_exchange(self, user_id: str, conversation_id: str, text: str, model: str,
+    async def add_exchange(self, user_id: str, conversation_id: str | None, text: str, model: str,
                            instance_id: str) -> tuple[Message, Message] | None:
         """Store the user's message and an empty, streaming reply to it, claimed for `instance_id`, in one
-        transaction; raises Busy when another reply of the conversation is being written."""
+        transaction (in a new conversation when `conversation_id` is None); raises Busy when another reply
+        of the conversation is being written. Few round trips: under load each one waits for the loop."""
         async with self.db.writing() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            if conversation_id is None:
+                conversation: Conversation | None = Conversation(user_id=user_id, title=title_from(text))
+            else:
+                conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return None
-            await _claim(session, conversation_id, instance_id)
-            question = Message(conversation_id=conversation_id, role=Role.USER, content=text)
-            session.add(question)
-            await session.flush()  # the question gets the lower id, so order by id is order of speech
-            reply = Message(conversation_id=conversation_id, role=Role.ASSISTANT, status=Status.STREAMING,
-                            model=model)
-            session.add(reply)
-            await session.flush()
-            await _bind_claim(session, conversation_id, reply.id)
             conversation.updated_at = utcnow()
-            session.add(conversation)
+            question = Message(conversation_id=conversation.id, role=Role.USER, content=text)
+            reply = Message(conversation_id=conversation.id, role=Role.ASSISTANT, status=Status.STREAMING,
+                            model=model)
+            session.add_all([conversation, question, reply])
+            await session.flush()  # inserted in this order: the question gets the lower id (order of speech)
+            await _claim(session, conversation.id, instance_id, reply.id)
             await session.commit()
-        self._changed(user_id, conversation_id)
+        self._changed(user_id, conversation.id)
         return question, reply
 
     async def restart_reply(self, user_id: str, conversation_id: str, message_id: int, model: str,
@@ -187,8 +187,7 @@ class ConversationStore:
             reply = await session.get(Message, message_id)
             if reply is None or reply.conversation_id != conversation_id or reply.role != Role.ASSISTANT:
                 return None
-            await _claim(session, conversation_id, instance_id)
-            await _bind_claim(session, conversation_id, message_id)
+            await _claim(session, conversation_id, instance_id, message_id)
             reply.content, reply.error, reply.model = '', '', model
             reply.status, reply.updated_at = Status.STREAMING, utcnow()
             reply.prompt_tokens = reply.completion_tokens = None
@@ -265,30 +264,25 @@ def _release(claim: Claim) -> Delete:
                                     col(ReplyClaim.instance_id) == claim.instance_id)
 
 
-async def _claim(session: AsyncSession, conversation_id: str, instance_id: str) -> None:
-    """Take the conversation's reply claim, new or expired; raises Busy while another one holds it.
+async def _claim(session: AsyncSession, conversation_id: str, instance_id: str, message_id: int | None) -> None:
+    """Take the conversation's reply claim, expired or new; raises Busy while another one holds it.
 
-    Both ways are atomic across processes: the insert by the primary key, the takeover by a conditional update.
+    Both ways are atomic across processes: the takeover by a conditional update, the insert by the primary
+    key (a conflict rolls back the whole transaction, so nothing of the refused exchange is stored).
     """
     now = utcnow()
-    values = {'instance_id': instance_id, 'lease_until': now + timedelta(seconds=LEASE_SECONDS), 'message_id': 0}
-    if await session.get(ReplyClaim, conversation_id) is None:
-        session.add(ReplyClaim(conversation_id=conversation_id, **values))
-        try:
-            await session.flush()
-        except IntegrityError:
-            await session.rollback()
-            raise Busy() from None
-        return
+    values = {'instance_id': instance_id, 'lease_until': now + timedelta(seconds=LEASE_SECONDS),
+              'message_id': message_id}
     taken = await session.exec(update(ReplyClaim).where(col(ReplyClaim.conversation_id) == conversation_id,
                                                         col(ReplyClaim.lease_until) < now).values(**values))
-    if taken.rowcount != 1:
-        raise Busy()
-
-
-async def _bind_claim(session: AsyncSession, conversation_id: str, message_id: int | None) -> None:
-    await session.exec(update(ReplyClaim).where(col(ReplyClaim.conversation_id) == conversation_id)
-                       .values(message_id=message_id))
+    if taken.rowcount == 1:
+        return
+    session.add(ReplyClaim(conversation_id=conversation_id, **values))
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise Busy() from None
 
 
 async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:

@@ -277,7 +277,7 @@ class ChatPage:
             return  # the text stays in the input
         self.input.value = ''
         if self.conversation_id is None:
-            self.conversation_id = sent.conversation.id
+            self.conversation_id = sent.conversation_id
             self._follow(self.conversation_id)
             ui.navigate.history.replace(f'/c/{self.conversation_id}')
             self.sidebar.set_active(self.conversation_id)

@@ -34,7 +34,7 @@ class Harness:
 
     async def send(self, text: str, conversation_id: str | None = None):
         sent = await self.generations.send(self.user_id, conversation_id, text)
-        self.watch(sent.conversation.id)
+        self.watch(sent.conversation_id)
         return sent
 
     async def wait(self, conversation_id: str, timeout: float = 20) -> None:
@@ -69,14 +69,14 @@ async def llm(tmp_path: Path, llmock: LLMock) -> AsyncIterator[Harness]:
 async def test_reply_streams_in_frames_and_is_stored(llm: Harness, llmock: LLMock) -> None:
     llmock.reply(LONG_REPLY)
     sent = await llm.send('Count for me')
-    await llm.wait(sent.conversation.id)
+    await llm.wait(sent.conversation_id)
 
     deltas = [e.text for e in llm.events if isinstance(e, ReplyDelta)]
     assert len(deltas) > 3, 'the reply should reach views in several frames'
     assert ''.join(deltas) == LONG_REPLY
     finished = [e for e in llm.events if isinstance(e, ReplyFinished)]
     assert [(e.status, e.error) for e in finished] == [(Status.COMPLETE, '')]
-    reply = await llm.reply_of(sent.conversation.id)
+    reply = await llm.reply_of(sent.conversation_id)
     assert (reply.content, reply.status, reply.model) == (LONG_REPLY, Status.COMPLETE, 'gpt-4o-mini')
     assert reply.completion_tokens
 
@@ -84,10 +84,10 @@ async def test_reply_streams_in_frames_and_is_stored(llm: Harness, llmock: LLMoc
 async def test_prompt_is_built_from_stored_history(llm: Harness, llmock: LLMock) -> None:
     llmock.reply('Paris.')
     sent = await llm.send('Capital of France?')
-    await llm.wait(sent.conversation.id)
+    await llm.wait(sent.conversation_id)
     llmock.reply('About 2 million.')
-    await llm.send('And its population?', sent.conversation.id)
-    await llm.wait(sent.conversation.id)
+    await llm.send('And its population?', sent.conversation_id)
+    await llm.wait(sent.conversation_id)
 
     prompt = llmock.requests()[-1]['body']['messages']
     assert [(m['role'], m['content']) for m in prompt] == [
@@ -100,10 +100,10 @@ async def test_growing_reply_is_saved_while_streaming(llm: Harness, llmock: LLMo
                                                           'after_chunks': 50, 'stall_seconds': 1.5})
     sent = await llm.send('Go')
     await asyncio.sleep(1.3)
-    saved = await llm.reply_of(sent.conversation.id)
+    saved = await llm.reply_of(sent.conversation_id)
     assert saved.status == Status.STREAMING and saved.content and LONG_REPLY.startswith(saved.content)
-    await llm.wait(sent.conversation.id)
-    assert (await llm.reply_of(sent.conversation.id)).content == LONG_REPLY
+    await llm.wait(sent.conversation_id)
+    assert (await llm.reply_of(sent.conversation_id)).content == LONG_REPLY
 
 
 @pytest.mark.parametrize(('text', 'reason'), [('   \n ', 'empty'), ('x' * 1001, 'limit is 1,000')])
@@ -117,9 +117,9 @@ async def test_one_reply_per_conversation_at_a_time(llm: Harness, llmock: LLMock
     llmock.reply(LONG_REPLY)
     sent = await llm.send('first')
     with pytest.raises(Refused, match='still being written'):
-        await llm.generations.send(llm.user_id, sent.conversation.id, 'second')
-    await llm.wait(sent.conversation.id)
-    messages = await llm.store.list_messages(llm.user_id, sent.conversation.id)
+        await llm.generations.send(llm.user_id, sent.conversation_id, 'second')
+    await llm.wait(sent.conversation_id)
+    messages = await llm.store.list_messages(llm.user_id, sent.conversation_id)
     assert [m.content for m in messages] == ['first', LONG_REPLY]
 
 
@@ -141,9 +141,9 @@ async def test_stop_keeps_the_partial_reply(llm: Harness, llmock: LLMock) -> Non
     async with asyncio.timeout(5):
         while not any(isinstance(e, ReplyDelta) for e in llm.events):
             await asyncio.sleep(0.01)
-    llm.generations.stop(llm.user_id, sent.conversation.id)
-    await llm.wait(sent.conversation.id)
-    reply = await llm.reply_of(sent.conversation.id)
+    llm.generations.stop(llm.user_id, sent.conversation_id)
+    await llm.wait(sent.conversation_id)
+    reply = await llm.reply_of(sent.conversation_id)
     assert reply.status == Status.STOPPED and reply.content and LONG_REPLY.startswith(reply.content)
 
 
@@ -162,8 +162,8 @@ async def test_model_failures_end_in_a_clear_state(llm: Harness, llmock: LLMock,
                                                    message: str) -> None:
     llmock.script({'type': 'reply', 'text': LONG_REPLY}, behavior)
     sent = await llm.send('Go')
-    await llm.wait(sent.conversation.id)
-    reply = await llm.reply_of(sent.conversation.id)
+    await llm.wait(sent.conversation_id)
+    reply = await llm.reply_of(sent.conversation_id)
     assert reply.status == status
     assert message in reply.error
     assert LONG_REPLY.startswith(reply.content)
@@ -174,11 +174,11 @@ async def test_model_failures_end_in_a_clear_state(llm: Harness, llmock: LLMock,
 async def test_retry_regenerates_in_place(llm: Harness, llmock: LLMock) -> None:
     llmock.script({'type': 'fail', 'status': 500})
     sent = await llm.send('Go')
-    await llm.wait(sent.conversation.id)
+    await llm.wait(sent.conversation_id)
     llmock.reply('Second time lucky.')
-    await llm.generations.retry(llm.user_id, sent.conversation.id, sent.reply.id)
-    await llm.wait(sent.conversation.id)
-    messages = await llm.store.list_messages(llm.user_id, sent.conversation.id)
+    await llm.generations.retry(llm.user_id, sent.conversation_id, sent.reply.id)
+    await llm.wait(sent.conversation_id)
+    messages = await llm.store.list_messages(llm.user_id, sent.conversation_id)
     assert [(m.content, m.status, m.error) for m in messages[1:]] == [('Second time lucky.', Status.COMPLETE, '')]
     assert sum(isinstance(e, ReplyStarted) for e in llm.events) == 1  # watched after the first start
 
@@ -189,7 +189,7 @@ async def test_shutdown_saves_running_replies_as_interrupted(llm: Harness, llmoc
     sent = await llm.send('Go')
     await asyncio.sleep(0.3)
     await llm.generations.shutdown()
-    reply = await llm.reply_of(sent.conversation.id)
+    reply = await llm.reply_of(sent.conversation_id)
     assert reply.status == Status.INTERRUPTED and reply.content
 
 
@@ -197,8 +197,8 @@ async def test_demo_model_streams_through_the_same_path(tmp_path: Path) -> None:
     harness = await make_harness(tmp_path, Settings())
     harness.generations.chat_model = DemoChatModel(delay=0.001)
     sent = await harness.send('Hello demo')
-    await harness.wait(sent.conversation.id)
-    reply = await harness.reply_of(sent.conversation.id)
+    await harness.wait(sent.conversation_id)
+    reply = await harness.reply_of(sent.conversation_id)
     assert reply.status == Status.COMPLETE
     assert reply.content.startswith('**This is the offline demo model.**') and '> Hello demo' in reply.content
     assert ''.join(e.text for e in harness.events if isinstance(e, ReplyDelta)) == reply.content
@@ -227,8 +227,8 @@ async def test_rate_limit_is_waited_out_as_asked_and_shown(tmp_path: Path, llmoc
     harness = await retrying(tmp_path, llmock, retries=2)
     llmock.script({'type': 'fail', 'status': 429, 'retry_after': 1}, {'type': 'reply', 'text': 'Done waiting.'})
     sent = await harness.send('Go')
-    await harness.wait(sent.conversation.id)
-    reply = await harness.reply_of(sent.conversation.id)
+    await harness.wait(sent.conversation_id)
+    reply = await harness.reply_of(sent.conversation_id)
     assert (reply.content, reply.status) == ('Done waiting.', Status.COMPLETE)
     notices = [e.text for e in harness.events if isinstance(e, ReplyNotice)]
     assert notices == ['The model endpoint is rate limiting requests; trying again in 1 s…']
@@ -242,8 +242,8 @@ async def test_server_errors_are_retried_a_bounded_number_of_times(tmp_path: Pat
     harness = await retrying(tmp_path, llmock, retries=2)
     llmock.script({'type': 'fail', 'status': 503, 'times': None})
     sent = await harness.send('Go')
-    await harness.wait(sent.conversation.id)
-    reply = await harness.reply_of(sent.conversation.id)
+    await harness.wait(sent.conversation_id)
+    reply = await harness.reply_of(sent.conversation_id)
     assert reply.status == Status.ERROR and 'HTTP 503' in reply.error
     assert len(llmock.requests()) == 3, 'one try and two retries, no storm'
     await harness.store.db.close()
@@ -253,8 +253,8 @@ async def test_a_bad_key_is_not_retried(tmp_path: Path, llmock: LLMock, quick_ba
     harness = await retrying(tmp_path, llmock, retries=2)
     llmock.script({'type': 'fail', 'status': 401, 'times': None})
     sent = await harness.send('Go')
-    await harness.wait(sent.conversation.id)
-    assert (await harness.reply_of(sent.conversation.id)).status == Status.ERROR
+    await harness.wait(sent.conversation_id)
+    assert (await harness.reply_of(sent.conversation_id)).status == Status.ERROR
     assert len(llmock.requests()) == 1
     await harness.store.db.close()
 
@@ -267,7 +267,7 @@ async def test_a_long_conversation_is_trimmed_to_the_context_budget(tmp_path: Pa
     for n in range(6):
         llmock.reply(f'answer {n} ' + 'filler ' * 40)
         sent = await harness.send(f'question {n} ' + 'padding ' * 40, conversation_id)
-        conversation_id = sent.conversation.id
+        conversation_id = sent.conversation_id
         await harness.wait(conversation_id)
     prompt = llmock.requests()[-1]['body']['messages']
     assert prompt[0] == {'role': 'system', 'content': 'Be brief.'}
@@ -281,10 +281,10 @@ async def test_shutdown_lets_running_replies_finish_within_the_grace(llm: Harnes
     llmock.reply('short and sweet ' * 10)
     sent = await llm.send('Go')
     await llm.generations.shutdown(grace=10)
-    reply = await llm.reply_of(sent.conversation.id)
+    reply = await llm.reply_of(sent.conversation_id)
     assert (reply.status, reply.content) == (Status.COMPLETE, 'short and sweet ' * 10)
     with pytest.raises(Refused, match='restarting'):
-        await llm.generations.send(llm.user_id, sent.conversation.id, 'one more')
+        await llm.generations.send(llm.user_id, sent.conversation_id, 'one more')
     with pytest.raises(Refused, match='restarting'):
         await llm.generations.send(llm.user_id, None, 'a new chat')
     assert len(await llm.store.list_conversations(llm.user_id)) == 1
@@ -296,8 +296,8 @@ async def test_unreachable_endpoint_is_named_and_retried_a_bounded_number_of_tim
     closed = f'http://127.0.0.1:{free_port()}/v1'  # nothing listens there: connection refused
     harness = await make_harness(tmp_path, Settings(openai_base_url=closed, openai_api_key='k', llm_max_retries=2))
     sent = await harness.send('Anyone there?')
-    await harness.wait(sent.conversation.id)
-    reply = await harness.reply_of(sent.conversation.id)
+    await harness.wait(sent.conversation_id)
+    reply = await harness.reply_of(sent.conversation_id)
     assert reply.status == Status.ERROR and closed in reply.error and 'failed' in reply.error
     assert len([e for e in harness.events if isinstance(e, ReplyNotice)]) == 2
     await harness.store.db.close()
@@ -306,8 +306,8 @@ async def test_unreachable_endpoint_is_named_and_retried_a_bounded_number_of_tim
 async def test_a_slow_first_token_within_the_limit_is_fine(llm: Harness, llmock: LLMock) -> None:
     llmock.script({'type': 'reply', 'text': 'Worth the wait.'}, {'type': 'slow_first_token', 'seconds': 1.2})
     sent = await llm.send('Think hard')
-    await llm.wait(sent.conversation.id)
-    reply = await llm.reply_of(sent.conversation.id)
+    await llm.wait(sent.conversation_id)
+    reply = await llm.reply_of(sent.conversation_id)
     assert (reply.status, reply.content) == (Status.COMPLETE, 'Worth the wait.')
 
 
@@ -332,8 +332,8 @@ async def test_the_final_save_outlasts_a_locked_database(tmp_path: Path, llmock:
         await asyncio.sleep(1.3)  # the reply ends (at ~1 s) while the database is locked
         blocker.rollback()
         blocker.close()
-        await harness.wait(sent.conversation.id)
-        reply = await harness.reply_of(sent.conversation.id)
+        await harness.wait(sent.conversation_id)
+        reply = await harness.reply_of(sent.conversation_id)
         assert (reply.content, reply.status) == ('Saved in the end.', Status.COMPLETE)
         assert 'trying again' in caplog.text
     finally:

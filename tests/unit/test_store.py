@@ -211,3 +211,14 @@ async def test_writers_of_one_process_take_turns_on_sqlite(tmp_path: Path, monke
         assert len(await store.list_conversations(alice.id)) == 20
     finally:
         await database.close()
+
+
+async def test_a_first_message_starts_its_conversation_in_the_same_transaction(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    question, reply = await store.add_exchange(alice.id, None, '# Plan the offsite\nin May', 'm', 'instance-a')
+    [conversation] = await store.list_conversations(alice.id)
+    assert conversation.id == question.conversation_id == reply.conversation_id
+    assert conversation.title == 'Plan the offsite'
+    assert question.id < reply.id
+    with pytest.raises(Busy):  # claimed for its reply like any other exchange
+        await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
