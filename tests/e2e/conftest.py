@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import CHUNK_DELAY_MS, LLM, LOGS, App, LogFile, free_port, stop_process, wait_for_http
+from tests.e2e.servers import CHUNK_DELAY_MS, LLM, LOGS, App, free_port, serving
 
 CHROMIUM = '/usr/bin/chromium'
 BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -27,22 +26,11 @@ BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
 
 @pytest.fixture(scope='module')
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLM]:
-    root = tmp_path_factory.mktemp('llmock')
     port = free_port()
-    log = LogFile('llmock', root / 'llmock.log')
-    LOGS.append(log)
-    with log.path.open('ab') as out:
-        process = subprocess.Popen(
-            [sys.executable, '-c', 'from llmock.cli import app; app()', 'serve', '--host', '127.0.0.1',
-             '--port', str(port), '--stream-chunk-delay-ms', str(CHUNK_DELAY_MS), '--log-level', 'warning'],
-            cwd=root, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_http(f'http://127.0.0.1:{port}/health', process, log)
-        log.mark = log.size()  # the start-up banner is no help in a failure report
+    command = [sys.executable, '-c', 'from llmock.cli import app; app()', 'serve', '--host', '127.0.0.1',
+               '--port', str(port), '--stream-chunk-delay-ms', str(CHUNK_DELAY_MS), '--log-level', 'warning']
+    with serving('llmock', command, tmp_path_factory.mktemp('llmock'), f'http://127.0.0.1:{port}/health'):
         yield LLM(port)
-    finally:
-        stop_process(process)
-        LOGS.remove(log)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import LLMock as LLM
@@ -46,6 +48,22 @@ def stop_process(process: subprocess.Popen | None, *, hard: bool = False) -> Non
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+
+
+@contextlib.contextmanager
+def serving(name: str, command: list[str], root: Path, health_url: str) -> Iterator[subprocess.Popen]:
+    """A helper server (the model) run for a test module, its log shown in failure reports."""
+    log = LogFile(name, root / f'{name}.log')
+    LOGS.append(log)
+    with log.path.open('ab') as out:
+        process = subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(health_url, process, log)
+        log.mark = log.size()  # the start-up banner is no help in a failure report
+        yield process
+    finally:
+        stop_process(process)
+        LOGS.remove(log)
 
 
 class LogFile:
@@ -100,14 +118,16 @@ class App:
     def url(self, path: str = '/') -> str:
         return self.base_url + path
 
+    def command(self) -> list[str]:
+        return [sys.executable, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(self.port)]
+
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with self.log.path.open('ab') as log:
             log.write(f'--- starting chatapp on port {self.port}\n'.encode())
             log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(self.port)],
-                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command(), cwd=self.root, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT)
         try:
             wait_for_http(self.url('/healthz'), self.process, self.log)
         except BaseException:

@@ -7,7 +7,6 @@ The app is tests/load/diag_app.py (chatapp plus GET /_test/diagnostics) run as a
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import LOGS, REPO_ROOT, App, LogFile, free_port, stop_process, wait_for_http
+from tests.e2e.servers import LOGS, REPO_ROOT, App, free_port, serving
 
 DIAG_APP = Path(__file__).with_name('diag_app.py')
 FAKE_LLM = REPO_ROOT / 'bench' / 'fake_llm.py'
@@ -36,17 +35,8 @@ class ModelServer:
 class DiagApp(App):
     """The app under test, started from diag_app.py so that the test can read what the process holds."""
 
-    def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self.log.path.open('ab') as log:
-            self.process = subprocess.Popen(
-                [sys.executable, str(DIAG_APP), '--host', '127.0.0.1', '--port', str(self.port)],
-                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_for_http(self.url('/healthz'), self.process, self.log)
-        except BaseException:
-            self.stop()
-            raise
+    def command(self) -> list[str]:
+        return [sys.executable, str(DIAG_APP), '--host', '127.0.0.1', '--port', str(self.port)]
 
     @property
     def pid(self) -> int:
@@ -70,20 +60,11 @@ def require_chromium() -> None:
 
 @pytest.fixture(scope='module')
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
-    root = tmp_path_factory.mktemp('fake_llm')
     port = free_port()
-    log = LogFile('fake_llm', root / 'fake_llm.log')
-    LOGS.append(log)
-    with log.path.open('ab') as out:
-        process = subprocess.Popen(
-            [sys.executable, str(FAKE_LLM), '--port', str(port), '--tokens', str(REPLY_TOKENS),
-             '--rate', str(REPLY_RATE)], cwd=root, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_http(f'http://127.0.0.1:{port}/healthz', process, log)
+    command = [sys.executable, str(FAKE_LLM), '--port', str(port), '--tokens', str(REPLY_TOKENS),
+               '--rate', str(REPLY_RATE)]
+    with serving('fake_llm', command, tmp_path_factory.mktemp('fake_llm'), f'http://127.0.0.1:{port}/healthz'):
         yield ModelServer(f'http://127.0.0.1:{port}')
-    finally:
-        stop_process(process)
-        LOGS.remove(log)
 
 
 @pytest.fixture(scope='module')
