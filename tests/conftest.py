@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ['tests.e2e.servers']  # a failing test's report shows what the servers it used logged
+
 IN_CI = os.environ.get('CI') == 'true'
 POSTGRES_URL = os.environ.get('TEST_POSTGRES_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
 REDIS_URL = os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379/15')

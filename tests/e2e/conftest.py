@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import CHUNK_DELAY_MS, LLM, LOGS, App, free_port, serving
+from tests.e2e.servers import (
+    CHUNK_DELAY_MS,
+    LLM,
+    App,
+    free_port,
+    serving,
+)
 
 CHROMIUM = '/usr/bin/chromium'
 BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -43,13 +49,8 @@ def llm(llm_server: LLM) -> LLM:
 @pytest.fixture(scope='module')
 def app_server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLM) -> Iterator[App]:
     """One app for the module; tests tell their conversations apart by id."""
-    app = App(tmp_path_factory.mktemp('chatapp'), llm_server)
-    app.start()
-    try:
+    with App(tmp_path_factory.mktemp('chatapp'), llm_server) as app:
         yield app
-    finally:
-        app.stop()
-        LOGS.remove(app.log)
 
 
 # --- browser ----------------------------------------------------------------------------------------------
@@ -91,23 +92,3 @@ def context(browser, app_server: App, request: pytest.FixtureRequest, tmp_path: 
 def page(context):
     return context.new_page()
 
-
-# --- logs of a failing test -------------------------------------------------------------------------------
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    for log in LOGS:
-        log.mark = log.size()
-    yield
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f'rep_{report.when}', report)
-    if report.failed:
-        for log in LOGS:
-            text = log.text(log.mark)
-            if text.strip():
-                report.sections.append((f'{log.name} log ({report.when})', text[-20_000:]))

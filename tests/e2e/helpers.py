@@ -140,5 +140,17 @@ def assert_grows_as_prefixes(snaps: list[dict], final: str, *, at_least: int) ->
     return streaming
 
 
+def sidebar_item(page: Page, conversation_id: str) -> Locator:
+    return page.locator(f'[data-testid=conversation-item][data-id="{conversation_id}"]')
+
+
+def open_item_menu(page: Page, conversation_id: str, action: str) -> None:
+    """Rename or Delete from a sidebar row's menu."""
+    row = sidebar_item(page, conversation_id)
+    row.hover()
+    row.locator('[data-testid=conversation-menu]').click()
+    page.locator('.q-menu').get_by_text(action, exact=True).click()
+
+
 def notification(page: Page) -> Locator:
     return page.locator('.q-notification')

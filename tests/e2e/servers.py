@@ -12,6 +12,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
+
+import pytest
 
 from tests.conftest import LLMock as LLM
 from tests.conftest import free_port
@@ -137,7 +140,37 @@ class App:
     def stop(self, *, hard: bool = False) -> None:
         stop_process(self.process, hard=hard)
 
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        LOGS.remove(self.log)
+
     def restart(self, *, hard: bool = True) -> None:
         """Kill the process (SIGKILL by default: nothing gets a chance to save on the way out) and start again."""
         self.stop(hard=hard)
         self.start()
+
+
+# --- logs of a failing test (a plugin: tests/conftest.py names this module in pytest_plugins) --------------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    for log in LOGS:
+        log.mark = log.size()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failing test's report shows what each server logged while it ran."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f'rep_{report.when}', report)
+    if report.failed:
+        for log in LOGS:
+            text = log.text(log.mark)
+            if text.strip():
+                report.sections.append((f'{log.name} log ({report.when})', text[-20_000:]))

@@ -20,6 +20,7 @@ from tests.e2e.helpers import (
     long_reply,
     notification,
     open_chat,
+    open_item_menu,
     record_reply,
     recorded,
     reload,
@@ -28,6 +29,7 @@ from tests.e2e.helpers import (
     reply_text,
     send,
     send_new,
+    sidebar_item,
     user_bubbles,
     wait_finished,
     wait_streaming,
@@ -59,17 +61,6 @@ INERT_JS = '''(root) => {
   }
   return found;
 }'''
-
-
-def item(page: Page, conversation_id: str):
-    return page.locator(f'[data-testid=conversation-item][data-id="{conversation_id}"]')
-
-
-def open_item_menu(page: Page, conversation_id: str, action: str) -> None:
-    row = item(page, conversation_id)
-    row.hover()
-    row.locator('[data-testid=conversation-menu]').click()
-    page.locator('.q-menu').get_by_text(action, exact=True).click()
 
 
 # --- streaming ----------------------------------------------------------------------------------------------
@@ -143,7 +134,7 @@ def test_conversation_survives_a_restart(page: Page, llm: LLM, app_server: App) 
     app_server.restart()  # SIGKILL, then a new process on the same data folder and port
 
     open_chat(page, '/')
-    entry = item(page, conversation_id)
+    entry = sidebar_item(page, conversation_id)
     expect(entry).to_contain_text('Remember me across restarts')
     entry.click()
     page.wait_for_url(f'**/c/{conversation_id}')
@@ -191,7 +182,7 @@ def test_markup_from_user_and_model_is_inert(page: Page, llm: LLM) -> None:
         expect(bubble).to_have_text(XSS)  # the literal text, not markup
         expect(reply_md(row)).to_contain_text('Once more')
         for name, element in (('user bubble', bubble), ('reply', reply_md(row)),
-                              ('sidebar entry', item(page, conversation_id))):
+                              ('sidebar entry', sidebar_item(page, conversation_id))):
             assert element.evaluate(INERT_JS) == [], f'{stage}: live markup in the {name}'
         for link in reply_md(row).locator('a').all():
             href = (link.get_attribute('href') or '').strip().lower()
@@ -370,17 +361,17 @@ def test_sidebar_lists_live_renames_and_deletes(context, page: Page, llm: LLM) -
     llm.reply('Sidebar reply.')
     conversation_id = send_new(page, title)
 
-    expect(item(other, conversation_id)).to_contain_text(title)  # appeared live in the other tab
-    expect(item(page, conversation_id)).to_have_class(re.compile(r'\bactive\b'))
+    expect(sidebar_item(other, conversation_id)).to_contain_text(title)  # appeared live in the other tab
+    expect(sidebar_item(page, conversation_id)).to_have_class(re.compile(r'\bactive\b'))
 
     search = other.locator('input[data-testid=search]')
     search.fill(tag)
     expect(other.locator('[data-testid=conversation-item]')).to_have_count(1)
-    expect(item(other, conversation_id)).to_be_visible()
+    expect(sidebar_item(other, conversation_id)).to_be_visible()
     search.fill('no conversation is called this ' + tag[::-1])
     expect(other.locator('[data-testid=conversation-item]')).to_have_count(0)
     search.fill('')
-    expect(item(other, conversation_id)).to_be_visible()
+    expect(sidebar_item(other, conversation_id)).to_be_visible()
 
     new_title = f'Renamed {tag}'
     open_item_menu(other, conversation_id, 'Rename')
@@ -389,12 +380,12 @@ def test_sidebar_lists_live_renames_and_deletes(context, page: Page, llm: LLM) -
     rename.fill(new_title)
     rename.press('Enter')
     for tab in (other, page):
-        expect(item(tab, conversation_id)).to_contain_text(new_title)
+        expect(sidebar_item(tab, conversation_id)).to_contain_text(new_title)
 
     open_item_menu(other, conversation_id, 'Delete')
     other.locator('[data-testid=confirm-delete]').click()
     for tab in (other, page):
-        expect(item(tab, conversation_id)).to_have_count(0)
+        expect(sidebar_item(tab, conversation_id)).to_have_count(0)
 
     other.goto(f'/c/{conversation_id}')
     expect(other.locator('[data-testid=not-found]')).to_be_visible()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import LOGS, REPO_ROOT, App, free_port, serving
+from tests.e2e.servers import REPO_ROOT, App, free_port, serving
 
 DIAG_APP = Path(__file__).with_name('diag_app.py')
 FAKE_LLM = REPO_ROOT / 'bench' / 'fake_llm.py'
@@ -69,24 +69,8 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServ
 
 @pytest.fixture(scope='module')
 def load_app(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer) -> Iterator[DiagApp]:
-    app = DiagApp(tmp_path_factory.mktemp('chatapp'), model_server,  # type: ignore[arg-type]
-                  CHATAPP_RECONNECT_TIMEOUT=str(RECONNECT_TIMEOUT),
-                  CHATAPP_LLM_TIMEOUT='30')  # 20 replies on two cores: a slow chunk is load, not a stall
-    app.start()
-    try:
+    with DiagApp(tmp_path_factory.mktemp('chatapp'), model_server,  # type: ignore[arg-type]
+                 CHATAPP_RECONNECT_TIMEOUT=str(RECONNECT_TIMEOUT),
+                 CHATAPP_LLM_TIMEOUT='30') as app:  # 20 replies on two cores: a slow chunk is load, not a stall
         yield app
-    finally:
-        app.stop()
-        LOGS.remove(app.log)
 
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    """A failing load test shows the end of the app's and the model's logs."""
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed:
-        for log in LOGS:
-            text = log.text(log.mark)
-            if text.strip():
-                report.sections.append((f'{log.name} log ({report.when})', text[-20_000:]))

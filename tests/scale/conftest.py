@@ -298,23 +298,3 @@ def close_contexts(contexts: list, request: pytest.FixtureRequest, tmp_path: Pat
         with contextlib.suppress(Exception):
             context.close()
 
-
-# --- logs of a failing test ------------------------------------------------------------------------------
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    for log in LOGS:
-        log.mark = log.size()
-    yield
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f'rep_{report.when}', report)
-    if report.failed:
-        for log in LOGS:
-            text = log.text(log.mark)
-            if text.strip():
-                report.sections.append((f'{log.name} log ({report.when})', text[-20_000:]))

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.helpers import connected, replies, send, send_new, user_bubbles, wait_finished
+from tests.e2e.helpers import connected, replies, send, send_new, sidebar_item, user_bubbles, wait_finished
 from tests.e2e.servers import LLM
 from tests.oidc_provider import OIDCProvider, keep_to_loopback, log_in
 from tests.scale.conftest import Cluster, close_contexts, new_context, served_only_by, set_route
@@ -44,10 +44,6 @@ def profile(browser, running: Cluster, request: pytest.FixtureRequest, tmp_path:
         yield context
     finally:
         close_contexts([context], request, tmp_path)
-
-
-def sidebar_item(page: Page, conversation_id: str) -> Locator:
-    return page.locator(f'[data-testid=conversation-item][data-id="{conversation_id}"]')
 
 
 def logged_out(page: Page, cluster: Cluster) -> None:

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, expect
 
 from tests.e2e.helpers import (
     alnum,
@@ -23,6 +23,7 @@ from tests.e2e.helpers import (
     connected,
     long_reply,
     open_chat,
+    open_item_menu,
     record_reply,
     recorded,
     reload,
@@ -30,6 +31,7 @@ from tests.e2e.helpers import (
     reply_text,
     send,
     send_new,
+    sidebar_item,
     wait_finished,
     wait_streaming,
     wait_text_length,
@@ -43,17 +45,6 @@ pytestmark = pytest.mark.browser
 LEASE_AND_SWEEP_SECONDS = 30  # LEASE_SECONDS (15) + the sweeper's period (5) + slack for a loaded machine
 SHUTDOWN_GRACE = float(env_file(ENV_EXAMPLE)['CHATAPP_SHUTDOWN_GRACE'])
 INTERRUPTED_TEXT = 'The server stopped while this reply was being written.'
-
-
-def item(page: Page, conversation_id: str) -> Locator:
-    return page.locator(f'[data-testid=conversation-item][data-id="{conversation_id}"]')
-
-
-def open_item_menu(page: Page, conversation_id: str, action: str) -> None:
-    row = item(page, conversation_id)
-    row.hover()
-    row.locator('[data-testid=conversation-menu]').click()
-    page.locator('.q-menu').get_by_text(action, exact=True).click()
 
 
 def wait_reply(row: Locator, text: str, timeout: float = 20_000) -> None:
@@ -134,7 +125,7 @@ def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(runni
     rename.fill(new_title)
     rename.press('Enter')
     for page in (second, first):
-        expect(item(page, conversation_id)).to_contain_text(new_title)
+        expect(sidebar_item(page, conversation_id)).to_contain_text(new_title)
 
     for page in (first, second):
         page.close()
