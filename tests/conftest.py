@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -52,8 +53,8 @@ def require_service(reachable: bool, what: str) -> None:
     pytest.skip(f'{what} is not reachable here (set it up, or run under CI=true to require it)')
 
 
-def _reachable(url: str, default_port: int) -> bool:
-    from urllib.parse import urlsplit
+def reachable(url: str, default_port: int) -> bool:
+    """A TCP connection to the server a database or Redis URL names can be opened."""
     parts = urlsplit(url.replace('+asyncpg', ''))
     try:
         with socket.create_connection((parts.hostname or '127.0.0.1', parts.port or default_port), timeout=1):
@@ -65,7 +66,7 @@ def _reachable(url: str, default_port: int) -> bool:
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
     """A real Redis (a database of its own, emptied before each test)."""
-    require_service(_reachable(REDIS_URL, 6379), 'Redis (TEST_REDIS_URL)')
+    require_service(reachable(REDIS_URL, 6379), 'Redis (TEST_REDIS_URL)')
     import redis.asyncio as redis
     client = redis.from_url(REDIS_URL)
     await client.flushdb()
@@ -79,7 +80,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == 'sqlite':
         yield f'sqlite+aiosqlite:///{tmp_path / "test.db"}'
         return
-    require_service(_reachable(POSTGRES_URL, 5432), 'PostgreSQL (TEST_POSTGRES_URL)')
+    require_service(reachable(POSTGRES_URL, 5432), 'PostgreSQL (TEST_POSTGRES_URL)')
     await reset_postgres()
     yield POSTGRES_URL
 

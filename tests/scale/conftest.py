@@ -15,7 +15,6 @@ import fcntl
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, require_service
+from tests.conftest import POSTGRES_URL, reachable, require_service
 from tests.e2e.servers import CHUNK_DELAY_MS, LLM, LLM_TIMEOUT_SECONDS, stop_process, wait_for_http
 from tests.e2e.servers import LogFile as _LogFile
 from tests.oidc_provider import OIDCProvider, running_oidc_provider
@@ -59,15 +57,6 @@ def run_async(coroutine):
     """Run a coroutine to the end from sync code, beside Playwright's own loop."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def reachable(url: str, default_port: int) -> bool:
-    parts = urlsplit(url.replace('+asyncpg', ''))
-    try:
-        with socket.create_connection((parts.hostname or '127.0.0.1', parts.port or default_port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def require_servers() -> None:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from chatapp.settings import load_settings
-from tests.conftest import POSTGRES_URL, require_service
+from tests.conftest import POSTGRES_URL, reachable, require_service
 from tests.scale.cluster import (
     BACKUP_SCRIPT,
     DEPLOY,
@@ -36,7 +36,7 @@ from tests.scale.cluster import (
     unit_environment,
     unit_value,
 )
-from tests.scale.conftest import exclusive, reachable, run_async
+from tests.scale.conftest import exclusive, run_async
 
 DEPLOY_MD = DEPLOY.parent / 'deploy.md'
 
