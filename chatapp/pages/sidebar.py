@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import TypeVar
 
 from nicegui import background_tasks, ui
 
+from chatapp.components.conversation_list import ConversationList
 from chatapp.events import ConversationChanged, Event, user_topic
 from chatapp.models import Conversation
 from chatapp.services import services
@@ -17,20 +17,6 @@ from chatapp.store import PAGE_SIZE
 
 RELOAD_DELAY_SECONDS = 0.3  # changes within this time cost one reload (20 tabs sending at once: not 20 each)
 E = TypeVar('E', bound=ui.element)
-
-
-def age_group(updated_at: datetime, now: datetime) -> str:
-    """Today / Yesterday / Previous 7 days / Older, by the server's local calendar."""
-    local = updated_at.replace(tzinfo=UTC).astimezone()
-    today = now.astimezone().date()
-    days = (today - local.date()).days
-    if days <= 0:
-        return 'Today'
-    if days == 1:
-        return 'Yesterday'
-    if days <= 7:
-        return 'Previous 7 days'
-    return 'Older'
 
 
 _queries: dict[tuple[str, str, int], tuple[float, asyncio.Future[list[Conversation]]]] = {}
@@ -65,9 +51,6 @@ class Sidebar:
         self.has_more = False
         self._reload_task: asyncio.Task | None = None
         self._changed_at = 0.0  # when the last change this sidebar must show was heard of
-        # rendered rows by conversation id, with the title they show: a change re-sends only what changed
-        self._items: dict[str, tuple[ui.row, ui.label, Conversation]] = {}
-        self._group_labels: dict[str, ui.label] = {}
         self._note: ui.label | None = None
         self._more: ui.button | None = None
         with ui.column().classes('w-full gap-2 p-3 h-full no-wrap') as self.root:
@@ -76,13 +59,10 @@ class Sidebar:
             ui.input(placeholder='Search conversations', on_change=lambda e: self._search(e.value)) \
                 .props('dense outlined clearable debounce=300 data-testid=search').classes('w-full').mark('search') \
                 .add_slot('prepend', '<q-icon name="search" />')
-            self.list = ui.column().classes('w-full gap-0 overflow-y-auto flex-1 no-wrap')
-            # one menu for all rows, opened at the row's button: a row is 3 elements instead of 8, which
-            # is most of what a connected page costs the server when the sidebar is full
-            with ui.menu().props('no-parent-event') as self.menu:
-                ui.menu_item('Rename', on_click=lambda: self._on_menu(self._rename))
-                ui.menu_item('Delete', on_click=lambda: self._on_menu(self._delete)).classes('text-negative')
-        self._menu_for = ''
+            with ui.column().classes('w-full gap-0 overflow-y-auto flex-1 no-wrap') as self.list:
+                self.rows = ConversationList(on_open=self.on_open, on_rename=self._on_rename,
+                                             on_delete=self._on_delete).classes('w-full')
+        self.rows.set_active(active_id)
         unsubscribe = services().bus.subscribe(user_topic(user_id), self._on_event)
         ui.context.client.on_delete(unsubscribe)
         ui.context.client.on_delete(self._cancel_reload)
@@ -103,12 +83,8 @@ class Sidebar:
         self._render()
 
     def set_active(self, conversation_id: str | None) -> None:
-        for id_, (row, _, _) in self._items.items():
-            if id_ == conversation_id:
-                row.classes(add='active')
-            else:
-                row.classes(remove='active')
         self.active_id = conversation_id
+        self.rows.set_active(conversation_id)
 
     def _search(self, text: str | None) -> None:
         self.search = text or ''
@@ -141,33 +117,14 @@ class Sidebar:
         self._render()
 
     def _render(self) -> None:
-        """Bring the list up to date, keeping the rows that did not change (a page of 50 rows is ~120 KB)."""
-        now = datetime.now(UTC)
-        wanted: list[ui.element] = []
+        """Bring the list up to date: one property of one element, whatever changed."""
         with self.list:
             self._note = self._keep(self._note, not self.conversations, self._new_note)
             if self._note:
                 self._note.set_text('No matching conversations.' if self.search else 'No conversations yet.')
-                wanted.append(self._note)
-            groups = list(dict.fromkeys(age_group(c.updated_at, now) for c in self.conversations))
-            for label in set(self._group_labels) - set(groups):
-                self._group_labels.pop(label).delete()
-            for id_ in set(self._items) - {c.id for c in self.conversations}:
-                self._items.pop(id_)[0].delete()
-            group = None
-            for conversation in self.conversations:
-                label = age_group(conversation.updated_at, now)
-                if label != group:
-                    group = label
-                    wanted.append(self._group_label(label))
-                wanted.append(self._item(conversation))
+            self.rows.show(self.conversations)
             self._more = self._keep(self._more, self.has_more, lambda: ui.button('Show more', on_click=self.load_more)
-                                    .props('flat dense no-caps').classes('w-full'))
-            if self._more:
-                wanted.append(self._more)
-        if self.list.default_slot.children != wanted:
-            self.list.default_slot.children[:] = wanted
-            self.list.update()
+                                    .props('flat dense no-caps data-testid=show-more').classes('w-full'))
 
     @staticmethod
     def _keep(element: E | None, needed: bool, create: Callable[[], E]) -> E | None:
@@ -182,42 +139,17 @@ class Sidebar:
     def _new_note() -> ui.label:
         return ui.label().classes('text-sm text-grey-6 px-2 py-4')
 
-    def _group_label(self, label: str) -> ui.label:
-        if label not in self._group_labels:
-            self._group_labels[label] = ui.label(label).classes('text-xs font-medium text-grey-6 px-2 pt-3 pb-1')
-        return self._group_labels[label]
+    async def _on_rename(self, conversation_id: str) -> None:
+        if conversation := self._conversation(conversation_id):
+            await self._rename(conversation)
 
-    def _item(self, conversation: Conversation) -> ui.row:
-        if conversation.id not in self._items:
-            self._items[conversation.id] = self._render_item(conversation)
-        row, title, _ = self._items[conversation.id]
-        if title.text != conversation.title:
-            title.set_text(conversation.title)
-        self._items[conversation.id] = (row, title, conversation)  # the menu acts on the latest version
-        return row
+    async def _on_delete(self, conversation_id: str) -> None:
+        if conversation := self._conversation(conversation_id):
+            await self._delete(conversation)
 
-    def _render_item(self, conversation: Conversation) -> tuple[ui.row, ui.label, Conversation]:
-        conversation_id = conversation.id
-        active = conversation_id == self.active_id
-        with ui.row().classes('conversation-item w-full items-center no-wrap rounded-lg cursor-pointer gap-0'
-                              + (' active' if active else '')) \
-                .props(f'data-testid=conversation-item data-id={conversation_id}') \
-                .on('click', lambda: self.on_open(conversation_id)) as row:
-            title = ui.label(conversation.title).classes('flex-1 truncate text-sm px-2 py-2')
-            button = ui.button(icon='more_horiz') \
-                .props('flat dense round size=sm data-testid=conversation-menu aria-label="More"') \
-                .classes('item-menu')
-            button.on('click.stop', lambda: self._open_menu(conversation_id, button))
-        return row, title, conversation
-
-    def _open_menu(self, conversation_id: str, button: ui.button) -> None:
-        self._menu_for = conversation_id
-        self.menu.props(f'target="#{button.html_id}"')
-        self.menu.open()
-
-    async def _on_menu(self, action: Callable[[Conversation], Awaitable[None]]) -> None:
-        if self._menu_for in self._items:  # not deleted meanwhile (in another tab)
-            await action(self._items[self._menu_for][2])
+    def _conversation(self, conversation_id: str) -> Conversation | None:
+        """The row's latest version, unless it was deleted meanwhile (in another tab)."""
+        return next((c for c in self.conversations if c.id == conversation_id), None)
 
     async def _rename(self, conversation: Conversation) -> None:
         if self.login_lapsed():

@@ -1,0 +1,39 @@
+"""The sidebar's list of conversations: one element, whatever the number of rows."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC
+
+from nicegui import ui
+
+from chatapp.models import Conversation
+
+Handler = Callable[[str], Awaitable[None] | None]
+
+
+class ConversationList(ui.element, component='conversation_list.js'):
+    """Rows drawn in the browser from a list of {id, title, at}; `open`, `rename` and `delete` name a row's id.
+
+    A change re-sends the list (about 100 bytes a row) instead of creating elements: with one person's
+    20 tabs open, a burst of new conversations cost the server 3 elements per row in every tab."""
+
+    def __init__(self, *, on_open: Handler, on_rename: Handler, on_delete: Handler) -> None:
+        super().__init__()
+        self._props['rows'] = []
+        self._props['active'] = ''
+        self.on('open', lambda e: on_open(e.args))
+        self.on('rename', lambda e: on_rename(e.args))
+        self.on('delete', lambda e: on_delete(e.args))
+
+    def show(self, conversations: Sequence[Conversation]) -> None:
+        rows = [{'id': c.id, 'title': c.title, 'at': _epoch_ms(c)} for c in conversations]
+        if rows != self._props['rows']:
+            self._props['rows'] = rows  # the browser groups them by age, in its own time zone
+
+    def set_active(self, conversation_id: str | None) -> None:
+        self._props['active'] = conversation_id or ''
+
+
+def _epoch_ms(conversation: Conversation) -> int:
+    return int(conversation.updated_at.replace(tzinfo=UTC).timestamp() * 1000)  # stored as naive UTC

@@ -1,0 +1,103 @@
+"""The history sidebar in a real browser: rows drawn from the server's list, grouped by age in the browser's
+own time zone, paged with Show more, opened by click or keyboard. This module has its own app, seeded
+with more conversations than one page of the sidebar holds."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import open_chat, sidebar_item
+from tests.e2e.servers import App
+
+SEEDED = {'Today': 3, 'Yesterday': 2, 'Previous 7 days': 4, 'Older': 51}  # 60: more than a page of 50
+AGES = {'Today': timedelta(minutes=5), 'Yesterday': timedelta(days=1), 'Previous 7 days': timedelta(days=4),
+        'Older': timedelta(days=30)}
+ACTIVE = re.compile(r'\bactive\b')
+
+
+@pytest.fixture(scope='module')
+def seeded(app_server: App) -> dict[str, list[str]]:
+    """Conversations of the local user written straight into the app's database, newest first per group."""
+    open_db = sqlite3.connect(app_server.data_dir / 'chatapp.db')
+    try:
+        (user_id,) = open_db.execute("SELECT id FROM user WHERE provider = 'local'").fetchone()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        titles: dict[str, list[str]] = {}
+        for group, count in SEEDED.items():
+            titles[group] = []
+            for number in range(count):
+                title = f'{group} #{number}'
+                at = now - AGES[group] - timedelta(minutes=number)
+                open_db.execute('INSERT INTO conversation (id, user_id, title, created_at, updated_at) '
+                                'VALUES (?, ?, ?, ?, ?)', (str(uuid.uuid4()), user_id, title, at, at))
+                titles[group].append(title)
+        open_db.commit()
+    finally:
+        open_db.close()
+    return titles
+
+
+def rows(page: Page):
+    return page.locator('[data-testid=conversation-item]')
+
+
+def titles(page: Page) -> list[str]:
+    return rows(page).locator('.conversation-title').all_inner_texts()
+
+
+def test_rows_are_grouped_by_age_and_paged(page: Page, seeded: dict[str, list[str]]) -> None:
+    open_chat(page)
+    expect(rows(page)).to_have_count(50)
+    order = [title for group in SEEDED for title in seeded[group]]
+    assert titles(page)[:10] == order[:10]
+    groups = page.locator('[data-testid=conversation-list] > :not([data-testid=conversation-item])')
+    expect(groups).to_have_text(list(SEEDED))
+
+    page.locator('[data-testid=show-more]').click()
+    expect(rows(page)).to_have_count(60)
+    assert titles(page) == order
+    expect(page.locator('[data-testid=show-more]')).to_have_count(0)
+
+
+def test_a_row_opens_by_click_and_by_keyboard(page: Page, seeded: dict[str, list[str]]) -> None:
+    open_chat(page)
+    first = rows(page).filter(has_text=seeded['Today'][0])
+    first.click()
+    page.wait_for_url('**/c/*')
+    conversation_id = page.url.rsplit('/', 1)[1]
+    expect(sidebar_item(page, conversation_id)).to_have_class(ACTIVE)
+    expect(rows(page).and_(page.locator('.active'))).to_have_count(1)
+
+    second = rows(page).filter(has_text=seeded['Yesterday'][0])
+    second.focus()
+    page.keyboard.press('Enter')
+    expect(second).to_have_class(ACTIVE)
+    assert page.url.rsplit('/', 1)[1] == second.get_attribute('data-id')
+    expect(rows(page).and_(page.locator('.active'))).to_have_count(1)
+
+
+@pytest.mark.parametrize('zone', ['Europe/Berlin', 'Pacific/Kiritimati'])
+def test_age_groups_follow_the_browsers_calendar(browser, app_server: App, zone: str) -> None:
+    context = browser.new_context(base_url=app_server.base_url, timezone_id=zone)
+    try:
+        page = context.new_page()
+        open_chat(page)
+        group = '(args) => window.chatappAgeGroup(new Date(...args[0]).getTime(), new Date(...args[1]))'
+        cases = [  # (then, now) as local calendar times, month 2 = March; Berlin moves clocks on 29 March 2026
+            ([2026, 2, 29, 0, 5], [2026, 2, 29, 23, 55], 'Today'),
+            ([2026, 2, 28, 23, 55], [2026, 2, 29, 0, 5], 'Yesterday'),
+            ([2026, 2, 28, 12, 0], [2026, 2, 29, 12, 0], 'Yesterday'),  # 23 hours in Berlin
+            ([2026, 2, 22, 0, 0], [2026, 2, 29, 23, 0], 'Previous 7 days'),
+            ([2026, 2, 21, 23, 0], [2026, 2, 29, 1, 0], 'Older'),
+            ([2026, 2, 30, 9, 0], [2026, 2, 29, 9, 0], 'Today'),  # a clock running ahead of the browser's
+        ]
+        for then, now, expected in cases:
+            assert page.evaluate(group, [then, now]) == expected, (zone, then, now)
+    finally:
+        context.close()
