@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from fastapi.responses import JSONResponse
 from nicegui import app
@@ -18,6 +19,7 @@ def setup(settings: Settings) -> Services:
     services = Services.create(settings)
     services_module.install(services)
     app.on_startup(services.start)
+    app.on_startup(_calm_the_garbage_collector)
     app.on_shutdown(services.stop)
 
     @app.get('/healthz', include_in_schema=False)
@@ -34,3 +36,15 @@ def setup(settings: Settings) -> Services:
     auth.setup(settings)  # the login routes, and the login every page needs when a provider is configured
     from chatapp.pages import chat  # noqa: F401  (registers the pages)
     return services
+
+
+GC_YOUNG_OBJECTS = 20_000  # Python's default, 700, starts a collection every few hundred allocations
+
+
+def _calm_the_garbage_collector() -> None:
+    """Fewer, shorter pauses of the event loop: a collection stops every streaming reply of this process.
+
+    What start-up created (modules, classes, the app) lives as long as the process, so it is moved out of
+    the collector's sight; measured under 20 streams, a single collection used to take 0.2-0.3 s."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])

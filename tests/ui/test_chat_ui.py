@@ -151,3 +151,12 @@ async def test_sidebars_reloading_together_share_one_query(user: User, monkeypat
     await list_once(user_id, '', 50, changed_at=time.monotonic())  # a change heard after that query began
     await first
     assert len(calls) == 3
+
+
+async def test_start_up_calms_the_garbage_collector(user: User) -> None:
+    import gc
+
+    from chatapp.app import GC_YOUNG_OBJECTS
+    await user.open('/')
+    assert gc.get_threshold()[0] == GC_YOUNG_OBJECTS  # not every 700 allocations: each collection pauses replies
+    assert gc.get_freeze_count() > 10_000  # start-up's objects (modules, classes) are never scanned again
