@@ -53,8 +53,11 @@ def frame() -> Iterator[ui.left_drawer]:
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
             .props('flat round dense aria-label="Toggle dark mode"')
         account_controls()  # avatar, name and Log out; or the local-mode marker
-    drawer = ui.left_drawer(bordered=True, bottom_corner=True).classes('app-drawer p-0').props('width=290')
-    drawer_button.on_click(drawer.toggle)
+    # open on a wide window, closed on a phone, as the browser decides (show-if-above). With value=None,
+    # NiceGUI asks every page whether its drawer is open as it connects, which times out under load
+    drawer = ui.left_drawer(value=False, bordered=True, bottom_corner=True).classes('app-drawer p-0') \
+        .props('width=290 show-if-above')
+    drawer_button.on('click', js_handler=f'() => getElement({drawer.id}).toggle()')  # the browser knows its state
     yield drawer
 
 

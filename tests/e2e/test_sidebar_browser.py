@@ -101,3 +101,22 @@ def test_age_groups_follow_the_browsers_calendar(browser, app_server: App, zone:
             assert page.evaluate(group, [then, now]) == expected, (zone, then, now)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(('width', 'open_at_first'), [(1280, True), (390, False)])
+def test_the_history_drawer_opens_on_a_wide_window_and_toggles(browser, app_server: App, width: int,
+                                                               open_at_first: bool) -> None:
+    context = browser.new_context(base_url=app_server.base_url, viewport={'width': width, 'height': 800})
+    try:
+        page = context.new_page()
+        open_chat(page)
+        new_chat = page.locator('[data-testid=new-chat]')
+        toggle = page.get_by_label('Toggle history')
+        for expected in (open_at_first, not open_at_first, open_at_first):
+            expect(new_chat).to_be_in_viewport() if expected else expect(new_chat).not_to_be_in_viewport()
+            if expected and not open_at_first:
+                page.mouse.click(width - 10, 400)  # a phone's open drawer covers the page: a tap beside it closes it
+            else:
+                toggle.click()
+    finally:
+        context.close()

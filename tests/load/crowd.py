@@ -104,14 +104,12 @@ class SocketClient:
         if isinstance(data.get('_id'), int) and data['_id'] >= self.next_message_id:
             self.next_message_id = data['_id'] + 1
         if event == 'run_javascript' and data.get('request_id'):
-            await self._answer_javascript(data['request_id'], str(data.get('code', '')))
+            await self._answer_javascript(data['request_id'])
 
-    async def _answer_javascript(self, request_id: str, code: str) -> None:
-        """Answer what the server awaits of the page (no JavaScript runs here): the drawer asks whether it is
-        open, which it is in a desktop-wide window; anything else gets null."""
-        result = True if '__IS_DRAWER_OPEN__' in code else None
+    async def _answer_javascript(self, request_id: str) -> None:
+        """Answer what the server awaits of the page (no JavaScript runs here) with null."""
         await self.sio.emit('javascript_response',
-                            {'request_id': request_id, 'client_id': self.client_id, 'result': result})
+                            {'request_id': request_id, 'client_id': self.client_id, 'result': None})
 
     def _dropped(self, reason: object = None) -> None:
         if not self.closing:
