@@ -60,8 +60,8 @@ class Sidebar:
                 .props('dense outlined clearable debounce=300 data-testid=search').classes('w-full').mark('search') \
                 .add_slot('prepend', '<q-icon name="search" />')
             with ui.column().classes('w-full gap-0 overflow-y-auto flex-1 no-wrap') as self.list:
-                self.rows = ConversationList(on_open=self.on_open, on_rename=self._on_rename,
-                                             on_delete=self._on_delete).classes('w-full')
+                self.rows = ConversationList(on_open=self.on_open, on_rename=self._rename,
+                                             on_delete=self._delete).classes('w-full')
         self.rows.set_active(active_id)
         unsubscribe = services().bus.subscribe(user_topic(user_id), self._on_event)
         ui.context.client.on_delete(unsubscribe)
@@ -139,20 +139,13 @@ class Sidebar:
     def _new_note() -> ui.label:
         return ui.label().classes('text-sm text-grey-6 px-2 py-4')
 
-    async def _on_rename(self, conversation_id: str) -> None:
-        if conversation := self._conversation(conversation_id):
-            await self._rename(conversation)
-
-    async def _on_delete(self, conversation_id: str) -> None:
-        if conversation := self._conversation(conversation_id):
-            await self._delete(conversation)
-
     def _conversation(self, conversation_id: str) -> Conversation | None:
         """The row's latest version, unless it was deleted meanwhile (in another tab)."""
         return next((c for c in self.conversations if c.id == conversation_id), None)
 
-    async def _rename(self, conversation: Conversation) -> None:
-        if self.login_lapsed():
+    async def _rename(self, conversation_id: str) -> None:
+        conversation = self._conversation(conversation_id)
+        if conversation is None or self.login_lapsed():
             return
         # dialogs live in the sidebar's root, which survives the list being re-rendered under them
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
@@ -169,8 +162,9 @@ class Sidebar:
         if await services().store.rename_conversation(self.user_id, conversation.id, new_title) is None:
             ui.notify('This conversation does not exist.', type='warning')
 
-    async def _delete(self, conversation: Conversation) -> None:
-        if self.login_lapsed():
+    async def _delete(self, conversation_id: str) -> None:
+        conversation = self._conversation(conversation_id)
+        if conversation is None or self.login_lapsed():
             return
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Delete conversation?').classes('text-lg font-medium')
