@@ -10,13 +10,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.helpers import open_chat, sidebar_item
 from tests.e2e.servers import App
 
 SEEDED = {'Today': 3, 'Yesterday': 2, 'Previous 7 days': 4, 'Older': 51}  # 60: more than a page of 50
-AGES = {'Today': timedelta(minutes=5), 'Yesterday': timedelta(days=1), 'Previous 7 days': timedelta(days=4),
+AGES = {'Today': timedelta(seconds=1), 'Yesterday': timedelta(days=1), 'Previous 7 days': timedelta(days=4),
         'Older': timedelta(days=30)}
 ACTIVE = re.compile(r'\bactive\b')
 
@@ -33,7 +33,7 @@ def seeded(app_server: App) -> dict[str, list[str]]:
             titles[group] = []
             for number in range(count):
                 title = f'{group} #{number}'
-                at = now - AGES[group] - timedelta(minutes=number)
+                at = now - AGES[group] - timedelta(seconds=number)  # 'Today' holds unless run at midnight
                 open_db.execute('INSERT INTO conversation (id, user_id, title, created_at, updated_at) '
                                 'VALUES (?, ?, ?, ?, ?)', (str(uuid.uuid4()), user_id, title, at, at))
                 titles[group].append(title)
@@ -43,7 +43,7 @@ def seeded(app_server: App) -> dict[str, list[str]]:
     return titles
 
 
-def rows(page: Page):
+def rows(page: Page) -> Locator:
     return page.locator('[data-testid=conversation-item]')
 
 
