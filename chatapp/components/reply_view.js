@@ -36,6 +36,17 @@ export default {
       if (resetTail) this.$refs.tail.textContent = tail;
       else if (tail) this.$refs.tail.append(tail);
       window.chatappFollow?.();
+      this.confirmWhenDrawn();
+    },
+    confirmWhenDrawn() {
+      // the server sends the next update once this one is drawn (flow control): a frame, not the
+      // websocket, sets the pace, and a hidden tab, which draws no frames, is sent nothing meanwhile
+      if (this.confirming) return;
+      this.confirming = true;
+      requestAnimationFrame(() => {
+        this.confirming = false;
+        this.$emit("shown", this.shownStep);
+      });
     },
     appendBlocks(html) {
       // in sections, so the browser can skip laying out and painting the ones scrolled away: without

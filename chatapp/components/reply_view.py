@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from nicegui import ui
+from nicegui import events, ui
 
 from chatapp.components.markdown_stream import MarkdownStream, StreamUpdate, render_markdown
 
+# an update the page has not confirmed after this long is taken as lost (a dropped connection): send on
+LOST_UPDATE_SECONDS = 2.0
+
 
 class ReplyView(ui.element, component='reply_view.js'):
-    """Rendered Markdown that can grow: `append` sends only what was added."""
+    """Rendered Markdown that can grow: `append` sends only what was added.
+
+    Flow control: while the page has not yet drawn the last update, new text waits on the server and
+    goes out as one update when the page confirms. A busy or slow page gets fewer, larger updates
+    instead of a growing backlog of small ones; a hidden tab (no frames) gets none until it is shown.
+    """
 
     def __init__(self, text: str = '', *, streaming: bool = False) -> None:
         super().__init__()
         self._parts = [text]  # joined only when the whole text is asked for, not on every append
         self._length = len(text)
         self._step = 0
+        self._waiting: list[str] = []  # text appended while the page still draws the last update
+        self._unconfirmed_since: float | None = None  # when the update the page has not drawn yet went out
         self._stream: MarkdownStream | None = None
+        self.on('shown', self._on_shown)
         if streaming:
             self._stream = MarkdownStream()
             self._blocks = [self._stream.feed(text).blocks_html]
@@ -45,7 +57,10 @@ class ReplyView(ui.element, component='reply_view.js'):
         assert self._stream is not None
         self._parts.append(delta)
         self._length += len(delta)
-        self._send(self._stream.feed(delta))
+        self._waiting.append(delta)
+        since = self._unconfirmed_since
+        if since is None or time.monotonic() - since > LOST_UPDATE_SECONDS:
+            self._send_waiting()
 
     def append_at(self, offset: int, delta: str) -> bool:
         """Append the part of `delta` (which starts at `offset` of the reply) not shown yet; False on a gap."""
@@ -59,8 +74,12 @@ class ReplyView(ui.element, component='reply_view.js'):
     def finish(self) -> None:
         """Render the rest once; the reply is complete (or stopped) and will not grow."""
         if self._stream is not None:
+            waiting = self._stream.feed(''.join(self._waiting)) if self._waiting else None
             update = self._stream.finish()
+            if waiting is not None:
+                update = StreamUpdate(waiting.blocks_html + update.blocks_html, '', reset_tail=True)
             self._stream = None
+            self._waiting.clear()
             self._send(update)
 
     def restart(self) -> None:
@@ -68,14 +87,29 @@ class ReplyView(ui.element, component='reply_view.js'):
         self._parts, self._length = [''], 0
         self._stream = MarkdownStream()
         self._blocks = []
+        self._waiting.clear()
+        self._unconfirmed_since = None
         self._step += 1
         self.update()
+
+    def _on_shown(self, event: events.GenericEventArguments) -> None:
+        if isinstance(event.args, int) and event.args >= self._step:  # the page drew everything sent
+            self._unconfirmed_since = None
+            if self._waiting and self._stream is not None:
+                self._send_waiting()
+
+    def _send_waiting(self) -> None:
+        assert self._stream is not None
+        text = ''.join(self._waiting)
+        self._waiting.clear()
+        self._send(self._stream.feed(text))
 
     def _send(self, update: StreamUpdate) -> None:
         self._step += 1
         self._blocks.append(update.blocks_html)
         if not self._is_safe_to_interact():
             return
+        self._unconfirmed_since = time.monotonic()
         args: list[Any] = [self.id, self._step, update.tail]
         if update.blocks_html or update.reset_tail:
             args += [update.blocks_html, int(update.reset_tail)]
@@ -85,6 +119,11 @@ class ReplyView(ui.element, component='reply_view.js'):
 
     def _to_dict(self) -> dict[str, Any]:
         # props are materialized only when the element is (re)sent, never per token
+        if self._waiting and self._stream is not None:  # a snapshot shows all there is
+            self._blocks.append(self._stream.feed(''.join(self._waiting)).blocks_html)
+            self._waiting.clear()
+            self._step += 1
+        self._unconfirmed_since = None
         with self._props.suspend_updates():
             self._blocks = [''.join(self._blocks)]
             self._props['html'] = self._blocks[0]

@@ -5,21 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from nicegui import ElementFilter, ui
 from nicegui.testing import User
-
-
-@pytest.fixture(autouse=True)
-def local_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets its own data folder and the offline demo model."""
-    for name in ('OPENAI_API_KEY', 'OPENAI_BASE_URL', 'DATABASE_URL', 'CHATAPP_STORAGE_SECRET'):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv('CHATAPP_DATA_DIR', str(tmp_path / 'data'))
-    monkeypatch.setenv('CHATAPP_MAX_MESSAGE_CHARS', '200')
-    monkeypatch.chdir(tmp_path)
 
 
 def replies(user: User, *, finished: bool = False) -> list[str]:

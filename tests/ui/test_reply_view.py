@@ -1,0 +1,93 @@
+"""The reply element's flow control: a page is sent the next update only once it has drawn the last one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from nicegui import context, events
+from nicegui.testing import User
+
+from chatapp.components import reply_view
+from chatapp.components.reply_view import ReplyView
+
+
+@pytest.fixture
+async def view(user: User, monkeypatch: pytest.MonkeyPatch) -> tuple[ReplyView, list[list]]:
+    """A streaming reply on an open page, and the updates (`ra(...)` arguments) the page was sent."""
+    await user.open('/')
+    sent: list[list] = []
+    with user, context.client.layout:
+        element = ReplyView(streaming=True)
+    monkeypatch.setattr(element, '_is_safe_to_interact', lambda: True)
+    monkeypatch.setattr(element.client, 'run_javascript',
+                        lambda code, **_: sent.append(json.loads(f'[{code[3:-1]}]')))
+    return element, sent
+
+
+def shown(element: ReplyView, step: int) -> None:
+    """What the page reports after drawing the update with this step."""
+    element._on_shown(events.GenericEventArguments(sender=element, client=element.client, args=step))
+
+
+def tails(sent: list[list]) -> list[str]:
+    return [update[2] for update in sent]
+
+
+async def test_text_waits_while_the_page_draws_and_goes_out_as_one_update(view) -> None:
+    element, sent = view
+    element.append('one')
+    element.append(' two')
+    element.append(' three')
+    assert tails(sent) == ['one']  # the rest waits for the page
+    shown(element, sent[-1][1])
+    assert tails(sent) == ['one', ' two three']
+    shown(element, sent[-1][1])
+    element.append(' four')
+    assert tails(sent) == ['one', ' two three', ' four']
+    assert element.text == 'one two three four'
+
+
+async def test_a_report_for_an_older_update_does_not_release_the_next(view) -> None:
+    element, sent = view
+    element.append('a')
+    shown(element, sent[-1][1])
+    element.append('b')
+    element.append('c')
+    shown(element, sent[0][1])  # late report of the first update: the second is still being drawn
+    assert tails(sent) == ['a', 'b']
+
+
+async def test_finish_sends_what_waited_with_the_rest(view) -> None:
+    element, sent = view
+    element.append('First paragraph.\n\n')
+    element.append('Second')
+    element.append(' paragraph.')
+    element.finish()
+    final = sent[-1]
+    assert final[2] == '' and final[4] == 1  # tail cleared
+    assert 'First paragraph.' in ''.join(str(update[3]) for update in sent if len(update) > 3)
+    assert 'Second paragraph.' in final[3]
+    assert not element.streaming
+
+
+async def test_an_update_never_confirmed_is_taken_as_lost(view, monkeypatch: pytest.MonkeyPatch) -> None:
+    element, sent = view
+    now = [1000.0]
+    monkeypatch.setattr(reply_view.time, 'monotonic', lambda: now[0])
+    element.append('a')
+    element.append('b')
+    assert tails(sent) == ['a']
+    now[0] += reply_view.LOST_UPDATE_SECONDS + 0.1  # e.g. the report was lost with a dropped connection
+    element.append('c')
+    assert tails(sent) == ['a', 'bc']
+
+
+async def test_a_snapshot_includes_the_waiting_text(view) -> None:
+    element, sent = view
+    element.append('a')
+    element.append('b')
+    props = element._to_dict()['props']
+    assert props['tail'] == 'ab' and props['step'] > sent[-1][1]
+    element.append('c')  # after a snapshot the page is up to date: no need to wait
+    assert tails(sent) == ['a', 'c']
