@@ -123,9 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     setup(settings)
     Storage.path = settings.data_dir / 'sessions'  # NiceGUI's per-user storage, beside our other data
     Storage.redis_url = settings.redis_url or Storage.redis_url  # shared by every instance when scaled out
+    # no in-browser Tailwind: chatapp/components/base_style.py says why
     ui.run(host=settings.host, port=settings.port, title='chatapp', favicon='💬', reload=False, show=False,
            storage_secret=settings.storage_secret, reconnect_timeout=settings.reconnect_timeout,
-           show_welcome_message=False, session_middleware_kwargs=session_cookie_options(settings),
+           show_welcome_message=False, tailwind=False, session_middleware_kwargs=session_cookie_options(settings),
            proxy_headers=True, forwarded_allow_ips=list(settings.forwarded_allow_ips))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nicegui import app, ui
 
+from chatapp.components.base_style import add_base_style
 from chatapp.components.markdown_stream import code_style_css
 from chatapp.pages.login import account_controls
 from chatapp.services import services
@@ -40,6 +41,7 @@ SCROLL_HELPERS = '''<script>
 @contextmanager
 def frame() -> Iterator[ui.left_drawer]:
     """Header and an empty drawer; the page fills the drawer (yielded) and the main area."""
+    add_base_style()
     ui.add_css(STYLE + CODE_STYLE)
     ui.add_head_html(SCROLL_HELPERS)
     ui.colors(primary='#4f46e5')

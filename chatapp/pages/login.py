@@ -19,6 +19,7 @@ from chatapp.auth import (
     safe_return_path,
     still_logged_in,
 )
+from chatapp.components.base_style import add_base_style
 
 DRAFT_PREFIX = 'chatapp-draft:'
 PAGE_STYLE = '''
@@ -31,6 +32,7 @@ body { background: #f4f4f8; }
 
 def _card_page() -> ui.card:
     ui.colors(primary='#4f46e5')
+    add_base_style()
     ui.add_css(PAGE_STYLE)
     ui.dark_mode(app.storage.user.get('dark'))
     with ui.column().classes('w-full min-h-screen items-center justify-center'):
