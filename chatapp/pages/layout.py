@@ -16,12 +16,17 @@ from chatapp.services import services
 STYLE = (Path(__file__).parent.parent / 'components' / 'chat.css').read_text()
 CODE_STYLE = code_style_css()
 SCROLL_HELPERS = '''<script>
-// Follow a growing reply unless the person scrolled up to read. The position is read when the page
-// scrolls, not on every append, and the scroll to the bottom happens at most once a frame.
+// Follow a growing reply unless the person scrolled up to read. Only a move up stops following (a reply
+// growing below never does, however large the update); reaching the end again resumes it. The scroll
+// to the bottom happens at most once a frame.
 (() => {
-  let following = true, scheduled = false;
-  const atBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
-  window.addEventListener("scroll", () => { following = atBottom(); }, { passive: true });
+  let following = true, scheduled = false, lastY = window.scrollY;
+  const nearEnd = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+  window.addEventListener("scroll", () => {
+    if (window.scrollY < lastY) following = nearEnd();
+    else if (nearEnd()) following = true;
+    lastY = window.scrollY;
+  }, { passive: true });
   window.chatappScrollToBottom = () => {
     following = true;
     window.scrollTo({ top: document.documentElement.scrollHeight });

@@ -92,6 +92,40 @@ def test_reply_grows_in_steps_and_renders_markdown(page: Page, llm: LLM) -> None
     expect(page.locator('[data-testid=send]')).to_be_visible()
 
 
+AT_END_JS = 'window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2'
+
+
+def test_the_page_follows_a_reply_until_the_reader_scrolls_up(page: Page, llm: LLM) -> None:
+    open_chat(page)
+    llm.reply(long_reply(160, paragraph_every=4))  # several screens
+    send_new(page, 'A long answer, please')
+    row = replies(page).first
+    wait_finished(row)
+    page.wait_for_function(AT_END_JS)
+
+    # an update that grows the page a lot at once, arriving while the page still scrolls to the end:
+    # the scroll that reports that move must not be taken for the reader leaving the end
+    page.evaluate('window.scrollTo(0, 0)')
+    page.wait_for_timeout(200)
+    page.evaluate("""() => {
+      chatappScrollToBottom();
+      document.querySelector('[data-testid=messages]').append(
+        Object.assign(document.createElement('div'), { style: 'height: 2000px' }));
+      chatappFollow();
+    }""")
+    page.wait_for_function(AT_END_JS)
+
+    llm.reply(long_reply(160, paragraph_every=4))
+    send(page, 'And another one')
+    wait_text_length(replies(page).nth(1), 200)
+    page.mouse.wheel(0, -1500)  # the reader scrolls up to read: the page stays where they are
+    page.wait_for_timeout(300)
+    position = page.evaluate('window.scrollY')
+    wait_finished(replies(page).nth(1))
+    assert page.evaluate('window.scrollY') == position
+    assert not page.evaluate(AT_END_JS)
+
+
 def test_reload_mid_reply_shows_the_partial_text_then_the_rest(page: Page, llm: LLM) -> None:
     text = long_reply(120)
     llm.reply(text)
