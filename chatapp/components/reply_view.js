@@ -40,7 +40,7 @@ export default {
     },
     confirmWhenDrawn() {
       // the server sends the next update once this one is drawn (flow control): a frame, not the
-      // websocket, sets the pace, and a hidden tab, which draws no frames, is sent nothing meanwhile
+      // websocket, sets the pace, and a hidden tab, which draws no frames, is sent little meanwhile
       if (this.confirming) return;
       this.confirming = true;
       requestAnimationFrame(() => {

@@ -19,7 +19,8 @@ class ReplyView(ui.element, component='reply_view.js'):
 
     Flow control: while the page has not yet drawn the last update, new text waits on the server and
     goes out as one update when the page confirms. A busy or slow page gets fewer, larger updates
-    instead of a growing backlog of small ones; a hidden tab (no frames) gets none until it is shown.
+    instead of a growing backlog of small ones; a hidden tab, which draws no frames, gets one every
+    LOST_UPDATE_SECONDS, and the rest once it is shown.
     """
 
     def __init__(self, text: str = '', *, streaming: bool = False) -> None:
