@@ -71,6 +71,9 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServ
 def load_app(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer) -> Iterator[DiagApp]:
     with DiagApp(tmp_path_factory.mktemp('chatapp'), model_server,  # type: ignore[arg-type]
                  CHATAPP_RECONNECT_TIMEOUT=str(RECONNECT_TIMEOUT),
-                 CHATAPP_LLM_TIMEOUT='30') as app:  # 20 replies on two cores: a slow chunk is load, not a stall
+                 CHATAPP_LLM_TIMEOUT='30',  # 20 replies on two cores: a slow chunk is load, not a stall
+                 # retries as deployed: a pooled connection the model server closes just as it is reused
+                 # (its keep-alive ran out) fails one request now and then, which a retry takes care of
+                 CHATAPP_LLM_MAX_RETRIES='2') as app:
         yield app
 

@@ -163,6 +163,13 @@ class Crowd:
     def connected(self) -> int:
         return sum(1 for client in self.clients if client.sio.connected)
 
+    async def reconnected(self, timeout: float) -> int:
+        """How many are connected once the ones that dropped have had `timeout` seconds to reconnect."""
+        deadline = time.monotonic() + timeout
+        while self.connected < len(self.clients) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        return self.connected
+
     @property
     def drops(self) -> int:
         return sum(client.drops for client in self.clients)
