@@ -20,14 +20,15 @@ class ConversationList(ui.element, component='conversation_list.js'):
 
     def __init__(self, *, on_open: Handler, on_rename: Handler, on_delete: Handler) -> None:
         super().__init__()
-        self._props['rows'] = []
+        self._props['rows'] = ()
         self._props['active'] = ''
         self.on('open', lambda e: on_open(e.args))
         self.on('rename', lambda e: on_rename(e.args))
         self.on('delete', lambda e: on_delete(e.args))
 
     def show(self, conversations: Sequence[Conversation]) -> None:
-        rows = [{'id': c.id, 'title': c.title, 'at': _epoch_ms(c)} for c in conversations]
+        # a tuple: NiceGUI leaves it as it is, where it would wrap a list and each row in an observable
+        rows = tuple({'id': c.id, 'title': c.title, 'at': _epoch_ms(c)} for c in conversations)
         if rows != self._props['rows']:
             self._props['rows'] = rows  # the browser groups them by age, in its own time zone
 

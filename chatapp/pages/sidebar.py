@@ -16,6 +16,7 @@ from chatapp.services import services
 from chatapp.store import PAGE_SIZE
 
 RELOAD_DELAY_SECONDS = 0.3  # changes within this time cost one reload (20 tabs sending at once: not 20 each)
+RELOAD_INTERVAL_SECONDS = 1.0  # and a longer burst of changes costs one reload a second, not one per change
 E = TypeVar('E', bound=ui.element)
 
 
@@ -51,6 +52,7 @@ class Sidebar:
         self.has_more = False
         self._reload_task: asyncio.Task | None = None
         self._changed_at = 0.0  # when the last change this sidebar must show was heard of
+        self._reloaded_at = 0.0
         self._note: ui.label | None = None
         self._more: ui.button | None = None
         with ui.column().classes('w-full gap-2 p-3 h-full no-wrap') as self.root:
@@ -94,8 +96,12 @@ class Sidebar:
         if isinstance(event, ConversationChanged):
             self._schedule_reload()
 
-    def _schedule_reload(self, delay: float = RELOAD_DELAY_SECONDS) -> None:
-        self._changed_at = time.monotonic()
+    def _schedule_reload(self, delay: float | None = None) -> None:
+        """Reload after `delay`; by default (a change heard of) soon, but at most once a second: one
+        person's 20 tabs sending at once re-send each tab's list a few times, not 20 times."""
+        self._changed_at = now = time.monotonic()
+        if delay is None:
+            delay = max(RELOAD_DELAY_SECONDS, self._reloaded_at + RELOAD_INTERVAL_SECONDS - now)
         # several changes in a burst (send + rename, a search being typed) cost one query
         if self._reload_task is None or self._reload_task.done():
             self._reload_task = background_tasks.create(self._reload_soon(delay), name='sidebar-reload')
@@ -114,6 +120,7 @@ class Sidebar:
                 break
         self.conversations = rows
         self.has_more = len(rows) == shown
+        self._reloaded_at = time.monotonic()
         self._render()
 
     def _render(self) -> None:

@@ -72,7 +72,7 @@ async def test_unknown_conversation_shows_not_found(user: User) -> None:
     await user.should_not_see(kind=ui.textarea)
 
 
-def sidebar_rows(user: User) -> list[dict]:
+def sidebar_rows(user: User) -> tuple[dict, ...]:
     from chatapp.components.conversation_list import ConversationList
     with user:
         (rows,) = ElementFilter(kind=ConversationList)
@@ -94,7 +94,7 @@ async def test_sidebar_lists_and_searches(user: User) -> None:
     assert abs(row['at'] / 1000 - time.time()) < 60  # when it last changed: the browser groups by age
     user.find('search').type('no such thing')
     await user.should_see('No matching conversations.')
-    assert sidebar_rows(user) == []
+    assert not sidebar_rows(user)
 
 
 async def test_the_sidebar_is_one_element_whatever_its_length(user: User) -> None:
@@ -140,6 +140,35 @@ async def test_sidebars_reloading_together_share_one_query(user: User, monkeypat
     await list_once(user_id, '', 50, changed_at=time.monotonic())  # a change heard after that query began
     await first
     assert len(calls) == 3
+
+
+async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: User,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatapp.components.conversation_list import ConversationList
+    from chatapp.events import ConversationChanged, user_topic
+    from chatapp.pages.sidebar import RELOAD_INTERVAL_SECONDS
+    from chatapp.services import services
+    await user.open('/')
+    await user.should_see('No conversations yet.')
+    reloads: list[float] = []
+    real = ConversationList.show
+
+    def counted(self: ConversationList, conversations: list) -> None:
+        reloads.append(time.monotonic())
+        real(self, conversations)
+
+    monkeypatch.setattr(ConversationList, 'show', counted)
+    store, user_id = services().store, services().local_user.id
+    start = time.monotonic()
+    for _ in range(40):  # 3 s of changes, as when one person's 20 tabs send at once
+        services().bus.publish(user_topic(user_id), ConversationChanged(user_id, 'elsewhere'))
+        await asyncio.sleep(0.07)
+    await store.create_conversation(user_id, 'The last change')
+    burst = time.monotonic() - start
+    async with asyncio.timeout(5):  # the list ends up current
+        while [row['title'] for row in sidebar_rows(user)] != ['The last change']:
+            await asyncio.sleep(0.05)
+    assert 2 <= len(reloads) <= burst / RELOAD_INTERVAL_SECONDS + 2  # was one per 0.3-0.4 s: 8 or more
 
 
 async def test_start_up_calms_the_garbage_collector(user: User) -> None:
