@@ -52,7 +52,7 @@ def frame() -> Iterator[ui.left_drawer]:
     ui.colors(primary='#4f46e5')
     dark = ui.dark_mode(app.storage.user.get('dark'))
     label = services().generations.model_label
-    with ui.header().classes('app-header items-center gap-2 px-3 py-2'):
+    with ui.header().classes('app-header items-center no-wrap gap-2 px-3 py-2'):
         drawer_button = ui.button(icon='menu').props('flat round dense aria-label="Toggle history"')
         ui.label('chatapp').classes('text-lg font-semibold tracking-tight')
         ui.chip(label, icon='smart_toy').props('dense outline').classes('model-chip')

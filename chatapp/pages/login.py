@@ -100,7 +100,7 @@ def account_controls() -> None:
     account = current_account()
     if account.local:
         with ui.chip('Local mode', icon='person').props('dense outline data-testid=local-mode') \
-                .classes('model-chip'):
+                .classes('model-chip local-mode'):
             ui.tooltip('No login is configured: everyone who reaches this app is the one local user.')
         return
     with ui.row().classes('items-center no-wrap gap-2').props('data-testid=account'):

@@ -120,3 +120,17 @@ def test_the_history_drawer_opens_on_a_wide_window_and_toggles(browser, app_serv
                 toggle.click()
     finally:
         context.close()
+
+
+def test_the_header_stays_one_line_on_a_phone(browser, app_server: App) -> None:
+    context = browser.new_context(base_url=app_server.base_url, viewport={'width': 360, 'height': 700})
+    try:
+        page = context.new_page()
+        open_chat(page)
+        header = page.locator('.app-header').bounding_box()
+        marker = page.locator('[data-testid=local-mode]').bounding_box()
+        assert header is not None and marker is not None
+        assert header['height'] < 60  # one row: it wrapped to two before
+        assert marker['x'] + marker['width'] <= 360 and marker['y'] < header['height']
+    finally:
+        context.close()
