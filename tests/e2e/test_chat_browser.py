@@ -92,6 +92,21 @@ def test_reply_grows_in_steps_and_renders_markdown(page: Page, llm: LLM) -> None
     expect(page.locator('[data-testid=send]')).to_be_visible()
 
 
+def test_a_wide_table_on_a_phone_scrolls_instead_of_breaking_words(page: Page, llm: LLM) -> None:
+    page.set_viewport_size({'width': 390, 'height': 844})
+    open_chat(page)
+    llm.reply('| Setting | Example |\n|---|---|\n| `OPENAI_BASE_URL` | `http://localhost:11434/v1` (Ollama) |\n')
+    send_new(page, 'A table, please')
+    row = replies(page).first
+    wait_finished(row)
+    table = reply_md(row).locator('table')
+    expect(table.locator('td code')).to_have_count(2)
+    lines = table.locator('td code').evaluate_all('(codes) => codes.map((code) => code.getClientRects().length)')
+    assert lines == [1, 1]  # each code word on one line
+    assert table.evaluate('(t) => t.scrollWidth > t.clientWidth')  # the table scrolls sideways ...
+    assert page.evaluate('document.documentElement.scrollWidth') <= 390  # ... the page does not
+
+
 AT_END_JS = 'window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2'
 
 
