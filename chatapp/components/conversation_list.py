@@ -33,7 +33,14 @@ class ConversationList(ui.element, component='conversation_list.js'):
             self._props['rows'] = rows  # the browser groups them by age, in its own time zone
 
     def set_active(self, conversation_id: str | None) -> None:
-        self._props['active'] = conversation_id or ''
+        active = conversation_id or ''
+        if active and all(row['id'] != active for row in self._props['rows']):
+            # a conversation just created is not listed yet: it arrives, marked, with the next list; sending
+            # the list now as well cost each of one person's 20 tabs a redraw in the busiest moment
+            with self._props.suspend_updates():
+                self._props['active'] = active
+        else:
+            self._props['active'] = active
 
 
 def _epoch_ms(conversation: Conversation) -> int:

@@ -171,6 +171,37 @@ async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: Us
     assert 2 <= len(reloads) <= burst / RELOAD_INTERVAL_SECONDS + 2  # was one per 0.3-0.4 s: 8 or more
 
 
+async def test_a_new_conversation_reaches_the_list_once_already_marked(user: User,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatapp.components.conversation_list import ConversationList
+    from chatapp.services import services
+    await user.open('/')
+    await services().store.create_conversation(services().local_user.id, 'An older topic')
+    await user.open('/')
+    assert [row['title'] for row in sidebar_rows(user)] == ['An older topic']
+    with user:
+        (this_page,) = ElementFilter(kind=ConversationList)
+    sent_lists: list[tuple[str, tuple[str, ...]]] = []
+    real = ConversationList.update
+
+    def recorded(self: ConversationList) -> None:
+        if self is this_page:  # the first page is still open, and hears of the change too
+            sent_lists.append((self.props['active'], tuple(row['title'] for row in self.props['rows'])))
+        real(self)
+
+    monkeypatch.setattr(ConversationList, 'update', recorded)
+    user.find('composer').type('A new topic')
+    user.find('send').click()
+    await user.should_see('A new topic')
+    async with asyncio.timeout(5):
+        while not sent_lists:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    new_id = next(row['id'] for row in sidebar_rows(user) if row['title'] == 'A new topic')
+    # not the old list with a mark on no row, then the new one: each redraw costs every open tab
+    assert sent_lists == [(new_id, ('A new topic', 'An older topic'))]
+
+
 async def test_start_up_calms_the_garbage_collector(user: User) -> None:
     import gc
 
