@@ -55,9 +55,15 @@ OBSERVER_JS = '''(() => {
   const SELECTOR = __SELECTOR__;
   const NON_ALNUM = /[^A-Za-z0-9]+/g;
   const FENCE = /`{3,}[A-Za-z0-9_-]*/g;  // a fence and its language tag: shown only while unrendered
-  const state = {events: [], lastLength: -1, finishedAt: null};
+  const state = {events: [], lastLength: -1, finishedAt: null, sentAt: null};
   window.__bench = state;
-  window.__benchReset = () => { state.events = []; state.lastLength = -1; state.finishedAt = null; };
+  window.__benchReset = () => {
+    state.events = []; state.lastLength = -1; state.finishedAt = null; state.sentAt = null;
+  };
+  // when the page got the Enter that sends: the start of the person's wait for the first token
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && state.sentAt === null) state.sentAt = Date.now();
+  }, true);
   const alnum = (text) => text.replace(FENCE, '').replace(NON_ALNUM, '').length;
   // chatapp's reply only appends rendered blocks (in sections): count each finished section once, so
   // measuring a 20,000-token reply costs the page the same per token at the end as at the start
@@ -260,6 +266,7 @@ class PageProbe:
     perf1: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
     finished_at: float | None = None
+    sent_at: float | None = None  # wall time the page got the Enter that sent the prompt
     cut_at: float | None = None  # still not finished --grace seconds after the model's last token
     console: list = field(default_factory=list)
     clock: tuple[float, float] | None = None  # (CDP monotonic, wall) at the websocket handshake
@@ -389,6 +396,8 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             probe.ws['on'] = False
             probe.events = await probe.page.evaluate('window.__bench.events')
             probe.finished_at = await probe.page.evaluate('window.__bench.finishedAt')
+            sent_at = await probe.page.evaluate('window.__bench.sentAt')
+            probe.sent_at = sent_at / 1000 if sent_at else None
         rss1 = rss_mb(pid)
         state = await asyncio.to_thread(http_json, f'{llm}/tokens')
     finally:
@@ -416,6 +425,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
     reply_bytes = len(''.join(tokens).encode())
     streams = {s['prompt']: s for s in state['streams'] if not s['warmup']}
     lags, first, last, finished, checks, raw = [], [], [], [], [], []
+    waits: list[float] = []  # Enter to the first token shown, less the model's own time to its first token
     first_received: list[float] = []  # the browser received the first reply text (before showing it)
     steady: list[float] = []  # lags of tokens written once the replies were under way
     censored = 0
@@ -445,6 +455,8 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         first_word = next(i for i, w in enumerate(weights) if w)
         first_shown = next((ev[0] / 1000 for ev in events if ev[2] >= cumulative[first_word]), math.nan)
         first.append(first_shown - times[0])
+        if probe.sent_at is not None:
+            waits.append(first_shown - probe.sent_at - (times[0] - stream['received']))
         if probe.first_frame_at is not None:
             first_received.append(probe.first_frame_at - times[0])
         last.append(events[-1][0] / 1000 - times[-1] if events and not probe.cut_at
@@ -452,7 +464,8 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         finished.append(probe.finished_at / 1000 - times[-1] if probe.finished_at
                         else probe.cut_at - times[-1] if probe.cut_at else math.nan)
         early = sum(1 for lag in page_lags if lag < 0)  # shown before written: the mapping is off
-        raw.append({'events': events, 'finished_at': probe.finished_at, 'times': times, 'early': early})
+        raw.append({'events': events, 'finished_at': probe.finished_at, 'times': times, 'early': early,
+                    'sent_at': probe.sent_at, 'received': stream['received']})
         final = events[-1][2] if events else 0
         checks.append((final, total, len(page_lags), sum(1 for w in weights if w)))
         lags += page_lags
@@ -476,6 +489,8 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         'lag_steady_p95_ms': percentile(steady, 95) * 1000 if lags else math.nan,
         'first_ms': statistics.median(first) * 1000, 'last_ms': max(last) * 1000,
         'first_received_ms': statistics.median(first_received) * 1000 if first_received else math.nan,
+        'wait_p50_ms': percentile(waits, 50) * 1000 if waits else math.nan,
+        'wait_max_ms': max(waits, default=math.nan) * 1000,
         'finished_ms': max(finished) * 1000,
         'browser_task_per_1k': task / n_tokens * 1000, 'browser_script_per_1k': script / n_tokens * 1000,
         'browser_layout_per_1k': layout / n_tokens * 1000, 'browser_task_s': task,
@@ -582,6 +597,8 @@ def print_table(args, results: dict) -> None:
         (f'token lag p95 after {STEADY_AFTER_SECONDS:g} s, ms', 'lag_steady_p95_ms', 0, False, True),
         ('first token received - sent, ms', 'first_received_ms', 0, False, True),
         ('first token shown - sent, ms', 'first_ms', 0, False, True),
+        ('Enter to first token shown*, p50, ms', 'wait_p50_ms', 0, False, True),
+        ('Enter to first token shown*, max, ms', 'wait_max_ms', 0, False, True),
         ('last token shown - sent, ms', 'last_ms', 0, False, True),
         ('reply finished - last sent, ms', 'finished_ms', 0, False, True),
         ('browser main thread, s per 1k tok', 'browser_task_per_1k', 3, False, True),
@@ -615,8 +632,8 @@ def print_table(args, results: dict) -> None:
     print(header)
     print('-' * len(header))
     # a page cut off before it finished did not do all its work: its costs and lags are lower bounds
-    not_bounded = {'first_ms', 'first_received_ms', 'rss_before_mb', 'rss_after_mb', 'rss_growth_mb', 'wall_s',
-                   'machine_cores_busy'}
+    not_bounded = {'first_ms', 'first_received_ms', 'wait_p50_ms', 'wait_max_ms', 'rss_before_mb', 'rss_after_mb',
+                   'rss_growth_mb', 'wall_s', 'machine_cores_busy'}
 
     def cell(result: dict | None, key: str, digits: int) -> str:
         text = fmt(get(result, key), digits)
@@ -651,6 +668,8 @@ def print_table(args, results: dict) -> None:
     if chat and 'stored' in chat:
         print(f'chatapp replies stored: {chat["stored"]} (of {args.pages}); forced page reloads: {chat["reloads"]}')
     print('lag: DOM text (MutationObserver, Date.now()) minus the model server writing the token; same clock.')
+    print("*: from the page getting the Enter to its first token shown, less the model's own time to its first "
+          'token (request received to first token written): storing the question, starting the reply, the page.')
     print('ws payload: decompressed websocket messages (CDP); on the wire: TCP payload the app sent in the window '
           '(ss), i.e. after permessage-deflate.')
     print(f'machine busy: all processes incl. Chromium and this harness, of {os.cpu_count()} cores; '
