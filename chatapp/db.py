@@ -48,7 +48,9 @@ class Database:
                 yield session
             return
         turn = self._write_turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        async with turn, self.session() as session:
+        # the turn ends with the transaction: handing the connection back to the pool (a rollback, one
+        # more trip to the driver's thread) happens after the next writer has begun
+        async with self.session() as session, turn:
             yield session
 
     async def prepare_schema(self) -> None:

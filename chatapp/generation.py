@@ -31,16 +31,14 @@ from chatapp.events import (
 from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
 from chatapp.models import Message, Status
 from chatapp.settings import Settings
-from chatapp.store import Busy, Claim, ConversationStore, Usage
+from chatapp.store import Busy, Claim, ConversationStore, GrowingReply, Usage
 
 log = logging.getLogger(__name__)
 
 FRAME_SECONDS = 0.03  # deltas are published at most this often (p95 lag ≤ 40 ms); a burst's first goes at once
 FRAMES_PER_SECOND = 100  # for all replies of this process together: many replies at once get longer frames,
                          # so the server and the browsers do less work per token when they are busiest
-SAVE_SECONDS = 1.0    # the growing reply is saved at most this often ...
-SAVES_PER_SECOND = 10  # ... and all replies of this process together at most this often (SQLite has one writer)
-MAX_SAVE_SECONDS = 5.0  # well inside the claim's lease
+SAVE_SECONDS = 1.0  # the growing replies of this process are saved together this often (well inside a lease)
 FINAL_SAVE_DELAYS = (1.0, 3.0)  # a final save that fails (a locked or restarting database) is tried again
 
 
@@ -74,6 +72,7 @@ class Generation:
     error: str = ''
     usage: Usage | None = None
     published_length: int = 0
+    saved_length: int = 0  # of the text in the database
     stop_requested: bool = False
     task: asyncio.Task | None = None
     _last_publish: float = 0.0
@@ -89,6 +88,10 @@ class Generation:
     @property
     def text(self) -> str:
         return self.published_text + ''.join(self.pending)
+
+    @property
+    def length(self) -> int:
+        return self.published_length + sum(map(len, self.pending))
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class Generations:
         self.chat_model = chat_model
         self.model_label = model_label
         self._running: dict[str, Generation | None] = {}  # None: reserved while the question is stored
+        self._saver: asyncio.Task | None = None
         self.accepting = True
         self.instance_id = instance_id or uuid.uuid4().hex  # names this process in reply claims
 
@@ -174,6 +178,8 @@ class Generations:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._saver is not None:
+            await self._saver  # ends by itself once no reply is running
 
     async def interrupt_orphans(self, *, alone: bool = False) -> None:
         """Mark replies whose writing process died as interrupted, and tell their views.
@@ -216,6 +222,8 @@ class Generations:
         self.bus.publish(conversation_topic(conversation_id),
                          ReplyStarted(conversation_id, reply.id, self.model_label))
         generation.task = asyncio.create_task(self._run(generation), name=f'reply-{reply.id}')
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.create_task(self._save_growing_replies(), name='reply-saver')
         stop_requests = self.bus.subscribe(conversation_topic(conversation_id), self._on_stop_request)
         generation.task.add_done_callback(lambda _: stop_requests())
 
@@ -224,8 +232,6 @@ class Generations:
             self.stop(event.user_id, event.conversation_id)
 
     async def _run(self, generation: Generation) -> None:
-        saving_done = asyncio.Event()
-        saver = asyncio.create_task(self._save_periodically(generation, saving_done))
         try:
             await self._stream(generation)
             generation.status = Status.COMPLETE
@@ -242,9 +248,6 @@ class Generations:
                                                     timeout=self.settings.llm_timeout)
                 log.warning('reply %s failed: %r', generation.message_id, error)
         finally:
-            saving_done.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(saver)  # a save under way finishes before the final one
             await self._finish(generation)
 
     async def _stream(self, generation: Generation) -> None:
@@ -310,28 +313,27 @@ class Generations:
         self.bus.publish(conversation_topic(generation.conversation_id),
                          ReplyDelta(generation.conversation_id, generation.message_id, delta, offset))
 
-    async def _save_periodically(self, generation: Generation, done: asyncio.Event) -> None:
-        """Save the growing reply and renew this process's claim on it, about once a second, until `done`.
+    async def _save_growing_replies(self) -> None:
+        """About once a second, save the growing text of every reply of this process and renew their claims,
+        all in one write, until none is running.
 
-        It is told to stop, never cancelled: a transaction cancelled halfway can leave SQLite locked."""
-        saved = ''
-        claim = Claim(generation.conversation_id, self.instance_id)
-        while True:
-            interval = min(MAX_SAVE_SECONDS, max(SAVE_SECONDS, len(self._running) / SAVES_PER_SECOND))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), interval)
-            if done.is_set():
-                return
-            text = generation.text
+        It is never cancelled: a transaction cancelled halfway can leave SQLite locked. A save that comes
+        after a reply's final one changes nothing (the store saves only streaming replies)."""
+        while self._running:
+            await asyncio.sleep(SAVE_SECONDS)
+            streaming = [g for g in self._running.values() if g is not None and g.status == Status.STREAMING]
+            if not streaming:
+                continue
+            replies = [GrowingReply(g.user_id, g.conversation_id, g.message_id,
+                                    g.text if g.length != g.saved_length else None) for g in streaming]
             try:
-                if len(text) != len(saved):
-                    await self.store.save_reply(generation.user_id, generation.message_id, text, Status.STREAMING,
-                                                claim=claim)
-                    saved = text
-                else:
-                    await self.store.renew_claim(claim.conversation_id, claim.instance_id)
-            except Exception:  # the final save retries; a hiccup must not end the reply
-                log.exception('saving reply %s failed', generation.message_id)
+                await self.store.save_growing(self.instance_id, replies)
+            except Exception:  # the final saves retry; a hiccup must not end the replies
+                log.exception('saving %d growing repl(ies) failed', len(replies))
+                continue
+            for generation, reply in zip(streaming, replies, strict=True):
+                if reply.text is not None:
+                    generation.saved_length = len(reply.text)
 
     async def _save_final(self, generation: Generation) -> None:
         for delay in (*FINAL_SAVE_DELAYS, None):

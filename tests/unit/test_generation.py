@@ -106,6 +106,30 @@ async def test_growing_reply_is_saved_while_streaming(llm: Harness, llmock: LLMo
     assert (await llm.reply_of(sent.conversation_id)).content == LONG_REPLY
 
 
+async def test_replies_streaming_together_are_saved_together_once_a_second(llm: Harness, llmock: LLMock,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[int] = []
+    real = llm.store.save_growing
+
+    async def counted(instance_id: str, replies: list) -> None:
+        writes.append(len(replies))
+        await real(instance_id, replies)
+
+    monkeypatch.setattr(llm.store, 'save_growing', counted)
+    stalling = ({'type': 'reply', 'text': LONG_REPLY},
+                {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 50, 'stall_seconds': 1.9})
+    llmock.script(*stalling * 3)
+    sent = [await llm.send(f'Topic {n}') for n in range(3)]
+    await asyncio.sleep(2.3)
+    for conversation_id in (s.conversation_id for s in sent):
+        saved = await llm.reply_of(conversation_id)
+        assert saved.status == Status.STREAMING and saved.content and LONG_REPLY.startswith(saved.content)
+    assert writes == [3, 3]  # one write a second for all three replies (stalled or not), not one each
+    for s in sent:
+        await llm.wait(s.conversation_id)
+        assert (await llm.reply_of(s.conversation_id)).content == LONG_REPLY
+
+
 @pytest.mark.parametrize(('text', 'reason'), [('   \n ', 'empty'), ('x' * 1001, 'limit is 1,000')])
 async def test_bad_input_is_refused_and_nothing_is_stored(llm: Harness, text: str, reason: str) -> None:
     with pytest.raises(Refused, match=reason):

@@ -4,6 +4,7 @@ scoped to the acting user."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import update
 from chatapp.db import Database
 from chatapp.events import ConversationChanged, EventBus, user_topic
 from chatapp.models import ReplyClaim, Role, Status, utcnow
-from chatapp.store import PAGE_SIZE, Busy, Claim, ConversationStore, Usage, title_from
+from chatapp.store import PAGE_SIZE, Busy, Claim, ConversationStore, GrowingReply, Usage, title_from
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ async def test_an_expired_lease_makes_a_reply_an_orphan(store: ConversationStore
     alice = await store.upsert_user('test', 'alice')
     conversation = await store.create_conversation(alice.id, 'q')
     _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'instance-a')
-    await store.renew_claim(conversation.id, 'instance-a')
+    await store.save_growing('instance-a', [GrowingReply(alice.id, conversation.id, reply.id, None)])  # renewed
     assert await store.interrupt_orphaned_replies() == []
     await expire_claims(store)
     assert [m.id for m in await store.interrupt_orphaned_replies()] == [reply.id]
@@ -162,6 +163,25 @@ async def test_saving_a_reply_renews_its_claim_and_the_final_save_releases_it(st
     await store.save_reply(alice.id, reply.id, 'half and', Status.STREAMING)  # a save that came late
     saved = (await store.list_messages(alice.id, conversation.id))[1]
     assert (saved.content, saved.status) == ('half and the rest', Status.COMPLETE)
+
+
+async def test_growing_replies_are_saved_together_each_only_for_its_owner(store: ConversationStore) -> None:
+    alice, bob = await store.upsert_user('test', 'alice'), await store.upsert_user('test', 'bob')
+    exchanges = [await store.add_exchange(alice.id, None, f'q{n}', 'm', 'instance-a') for n in range(3)]
+    await expire_claims(store)
+    growing = [GrowingReply(alice.id, reply.conversation_id, reply.id, f'text {n}')
+               for n, (_, reply) in enumerate(exchanges)]
+    growing[1] = dataclasses.replace(growing[1], text=None)  # unchanged: only its claim is renewed
+    growing[2] = dataclasses.replace(growing[2], user_id=bob.id)  # not bob's reply: not written
+    await store.save_growing('instance-a', growing)
+
+    saved = [(await store.list_messages(alice.id, reply.conversation_id))[1].content for _, reply in exchanges]
+    assert saved == ['text 0', '', '']
+    assert await store.interrupt_orphaned_replies() == [], 'the claims were renewed'
+    await store.save_reply(alice.id, exchanges[0][1].id, 'the whole text', Status.COMPLETE)
+    await store.save_growing('instance-a', growing)  # a save that came late
+    final = (await store.list_messages(alice.id, exchanges[0][1].conversation_id))[1]
+    assert (final.content, final.status) == ('the whole text', Status.COMPLETE)
 
 
 async def expire_claims(store: ConversationStore) -> None:
