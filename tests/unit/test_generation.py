@@ -89,7 +89,8 @@ async def test_prompt_is_built_from_stored_history(llm: Harness, llmock: LLMock)
     await llm.send('And its population?', sent.conversation_id)
     await llm.wait(sent.conversation_id)
 
-    prompt = llmock.requests()[-1]['body']['messages']
+    first, prompt = (request['body']['messages'] for request in llmock.requests()[-2:])
+    assert [(m['role'], m['content']) for m in first] == [('system', 'Be brief.'), ('user', 'Capital of France?')]
     assert [(m['role'], m['content']) for m in prompt] == [
         ('system', 'Be brief.'), ('user', 'Capital of France?'), ('assistant', 'Paris.'),
         ('user', 'And its population?')]
