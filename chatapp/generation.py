@@ -66,7 +66,6 @@ class Generation:
     conversation_id: str
     message_id: int
     model: str
-    history: list[Message] | None = None  # the messages before the reply, when known without reading them
     parts: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # received, not yet published
     status: Status = Status.STREAMING
@@ -142,8 +141,7 @@ class Generations:
         if stored is None:
             raise Refused('This conversation does not exist.')
         question, reply = stored
-        # a new conversation's history is its question: no read on the way to the first token
-        self._start(user_id, question.conversation_id, reply, history=[question] if conversation_id is None else None)
+        self._start(user_id, question.conversation_id, reply)
         return Sent(question.conversation_id, question, reply)
 
     async def retry(self, user_id: str, conversation_id: str, message_id: int) -> Message:
@@ -217,10 +215,9 @@ class Generations:
             self._running.pop(conversation_id, None)
             raise
 
-    def _start(self, user_id: str, conversation_id: str, reply: Message, *,
-               history: list[Message] | None = None) -> None:
+    def _start(self, user_id: str, conversation_id: str, reply: Message) -> None:
         assert reply.id is not None
-        generation = Generation(user_id, conversation_id, reply.id, self.model_label, history=history)
+        generation = Generation(user_id, conversation_id, reply.id, self.model_label)
         self._running[conversation_id] = generation
         self.bus.publish(conversation_topic(conversation_id),
                          ReplyStarted(conversation_id, reply.id, self.model_label))
@@ -254,9 +251,7 @@ class Generations:
             await self._finish(generation)
 
     async def _stream(self, generation: Generation) -> None:
-        history = generation.history
-        if history is None:
-            history = await self.store.list_messages(generation.user_id, generation.conversation_id) or []
+        history = await self.store.list_messages(generation.user_id, generation.conversation_id) or []
         prompt = build_prompt(self.settings.system_prompt, [m for m in history if m.id < generation.message_id],
                               self.settings.max_context_tokens)
         for attempt in range(self.settings.llm_max_retries + 1):
