@@ -230,8 +230,8 @@ class ConversationStore:
                          error: str = '', usage: Usage | None = None, *, claim: Claim | None = None) -> None:
         """Save a reply's text so far and its status; a no-op if it is not the user's (or was deleted).
 
-        With `claim`, the same transaction renews that claim while the reply streams and releases it once
-        the status is final: one write a second per reply, not two."""
+        With `claim`, the same transaction releases that claim once the status is final (a reply's last
+        save), or renews it while the reply streams."""
         values: dict[str, object] = {'content': content, 'status': status, 'error': error[:1000],
                                      'updated_at': utcnow()}
         if usage is not None:
