@@ -19,6 +19,7 @@ from nicegui.storage import Storage
 from chatapp.app import setup
 from chatapp.auth import is_loopback_host, session_cookie_options
 from chatapp.db import Database, SchemaError
+from chatapp.http_protocol import HttpProtocol
 from chatapp.settings import ConfigError, Settings, load_settings, prepare_data_dir
 
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     ui.run(host=settings.host, port=settings.port, title='chatapp', favicon='💬', reload=False, show=False,
            storage_secret=settings.storage_secret, reconnect_timeout=settings.reconnect_timeout,
            show_welcome_message=False, tailwind=False, session_middleware_kwargs=session_cookie_options(settings),
-           proxy_headers=True, forwarded_allow_ips=list(settings.forwarded_allow_ips))
+           proxy_headers=True, forwarded_allow_ips=list(settings.forwarded_allow_ips), http=HttpProtocol)
 
 
 if __name__ in {'__main__', '__mp_main__'}:

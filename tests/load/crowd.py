@@ -72,12 +72,17 @@ class SocketClient:
     closing: bool = False
 
     @classmethod
-    async def open(cls, base_url: str, path: str = '/', *, timeout: float = 30.0) -> SocketClient:
+    async def open(cls, base_url: str, path: str = '/', *, timeout: float = 30.0,
+                   reuse_connection: bool = False) -> SocketClient:
+        """Load the page and connect its socket. A browser does that on two connections; with
+        `reuse_connection` the socket's upgrade goes over the page's connection, as through a proxy that
+        pools its connections to the app."""
         # a cookie jar of its own: each client is a separate browser (unsafe=True keeps cookies for 127.0.0.1)
         http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                      timeout=aiohttp.ClientTimeout(total=timeout))
         try:
-            async with http.get(base_url + path) as response:
+            headers = {} if reuse_connection else {'Connection': 'close'}
+            async with http.get(base_url + path, headers=headers) as response:
                 response.raise_for_status()
                 html = await response.text()
             query = socket_query(html)
@@ -136,14 +141,15 @@ class Crowd:
     clients: list[SocketClient] = field(default_factory=list)
     _acker: asyncio.Task | None = None
 
-    async def open(self, count: int, path: str = '/', *, concurrency: int = 8) -> float:
-        """Open `count` more clients on `path`; returns the seconds it took."""
+    async def open(self, count: int, path: str = '/', *, concurrency: int = 8,
+                   reuse_connection: bool = False) -> float:
+        """Open `count` more clients on `path` (see `SocketClient.open`); returns the seconds it took."""
         started = time.monotonic()
         gate = asyncio.Semaphore(concurrency)
 
         async def one() -> SocketClient:
             async with gate:
-                return await SocketClient.open(self.base_url, path)
+                return await SocketClient.open(self.base_url, path, reuse_connection=reuse_connection)
 
         results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
         self.clients += [result for result in results if isinstance(result, SocketClient)]
