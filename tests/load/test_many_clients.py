@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.helpers import alnum
 from tests.load.conftest import CHROMIUM, DiagApp, ModelServer, require_chromium
-from tests.load.crowd import diagnostics, rss_mb
+from tests.load.crowd import DROP_REASONS, diagnostics, rss_mb
 from tests.load.scenario import (
     BROWSER_ARGS,
     RoundResult,
@@ -73,7 +73,8 @@ def report(label: str, result: RoundResult) -> None:
           f'{result.rss_peak:.1f} MB; idle clients connected in {result.open_seconds:.1f} s, replies done in '
           f'{result.reply_seconds:.1f} s; at peak NiceGUI had {peak["clients"]} clients '
           f'({peak["connected"]} connected), {peak["tasks"]} tasks, {peak["subscriptions"]} subscriptions; '
-          f'{peak["socket_client_drops"]} socket drops (reconnected); {len(result.failures)} replies not finished')
+          f'{peak["socket_client_drops"]} socket drops (reconnected; all rounds so far: {dict(DROP_REASONS)}); '
+          f'{len(result.failures)} replies not finished')
 
 
 async def test_many_clients_stream_and_leave_nothing_behind(load_app: DiagApp, model_server: ModelServer) -> None:
