@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Delete, Update, bindparam, delete, func, or_, update
+from sqlalchemy import Delete, bindparam, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -228,10 +228,10 @@ class ConversationStore:
 
     async def save_reply(self, user_id: str, message_id: int, content: str, status: Status,
                          error: str = '', usage: Usage | None = None, *, claim: Claim | None = None) -> None:
-        """Save a reply's text so far and its status; a no-op if it is not the user's (or was deleted).
-
-        With `claim`, the same transaction releases that claim once the status is final (a reply's last
-        save), or renews it while the reply streams."""
+        """Save a finished reply's text and final status; a no-op if it is not the user's (or was deleted).
+        With `claim`, the same transaction releases that claim. (Growing text is `save_growing`'s.)"""
+        if status == Status.STREAMING:
+            raise ValueError('save_reply saves a final status; save_growing saves a streaming reply')
         values: dict[str, object] = {'content': content, 'status': status, 'error': error[:1000],
                                      'updated_at': utcnow()}
         if usage is not None:
@@ -239,12 +239,10 @@ class ConversationStore:
         owned = select(Conversation.id).where(Conversation.user_id == user_id)
         saving = update(Message).where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned)) \
             .execution_options(synchronize_session=False)  # no session objects to refresh: no RETURNING
-        if status == Status.STREAMING:  # a late save of the growing text never undoes the final one
-            saving = saving.where(col(Message.status) == Status.STREAMING)
         async with self.db.writing() as session:
             await session.exec(saving.values(**values))
             if claim is not None:
-                await session.exec(_renewal(claim) if status == Status.STREAMING else _release(claim))
+                await session.exec(_release(claim))
             await session.commit()
 
     async def interrupt_orphaned_replies(self, *, alive: set[str] | None = None) -> list[Message]:
@@ -279,12 +277,6 @@ _GROWING_TEXT = update(_MESSAGE).where(
     _MESSAGE.c.id == bindparam('reply_id'), _MESSAGE.c.status == Status.STREAMING,
     _MESSAGE.c.conversation_id.in_(select(Conversation.id).where(col(Conversation.user_id) == bindparam('owner')))) \
     .values(content=bindparam('text'), updated_at=bindparam('at'))
-
-
-def _renewal(claim: Claim) -> Update:
-    return update(ReplyClaim).where(col(ReplyClaim.conversation_id) == claim.conversation_id,
-                                    col(ReplyClaim.instance_id) == claim.instance_id) \
-        .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS))
 
 
 def _release(claim: Claim) -> Delete:

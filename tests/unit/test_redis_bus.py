@@ -27,7 +27,7 @@ from chatapp.llm import create_chat_model
 from chatapp.models import ReplyClaim, Status, utcnow
 from chatapp.redis_bus import RedisEventBus, decode, encode
 from chatapp.settings import Settings
-from chatapp.store import ConversationStore
+from chatapp.store import ConversationStore, GrowingReply
 from tests.conftest import LLMock
 
 LONG_REPLY = ' '.join(f'w{n}' for n in range(200))
@@ -140,7 +140,7 @@ async def test_a_dead_instances_reply_is_interrupted_by_another(instances: tuple
     await asyncio.sleep(0.2)
     # what a dead instance leaves behind: a reply half saved, a claim nobody renews any more
     _, reply = await a.store.add_exchange(alice.id, conversation.id, 'hello', 'm', 'dead-instance')
-    await a.store.save_reply(alice.id, reply.id, 'half of it', Status.STREAMING)
+    await a.store.save_growing('dead-instance', [GrowingReply(alice.id, conversation.id, reply.id, 'half of it')])
     await b.generations.interrupt_orphans()
     assert (await b.store.list_messages(alice.id, conversation.id))[-1].status == Status.STREAMING, \
         'a live lease protects the reply'

@@ -127,7 +127,7 @@ async def test_orphaned_replies_are_interrupted_with_what_was_saved(store: Conve
     alice = await store.upsert_user('test', 'alice')
     conversation = await store.create_conversation(alice.id, 'q')
     _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'dead-instance')
-    await store.save_reply(alice.id, reply.id, 'half a rep', Status.STREAMING)
+    await store.save_growing('dead-instance', [GrowingReply(alice.id, conversation.id, reply.id, 'half a rep')])
 
     assert await store.interrupt_orphaned_replies() == [], 'a live lease protects the reply'
     [orphan] = await store.interrupt_orphaned_replies(alive={'this-instance'})  # a lone instance restarted
@@ -148,21 +148,18 @@ async def test_an_expired_lease_makes_a_reply_an_orphan(store: ConversationStore
     assert [m.id for m in await store.interrupt_orphaned_replies()] == [reply.id]
 
 
-async def test_saving_a_reply_renews_its_claim_and_the_final_save_releases_it(store: ConversationStore) -> None:
+async def test_the_final_save_releases_the_claim(store: ConversationStore) -> None:
     alice = await store.upsert_user('test', 'alice')
     conversation = await store.create_conversation(alice.id, 'q')
     _, reply = await store.add_exchange(alice.id, conversation.id, 'q', 'm', 'instance-a')
-    claim = Claim(conversation.id, 'instance-a')
-    await expire_claims(store)
-    await store.save_reply(alice.id, reply.id, 'half', Status.STREAMING, claim=claim)
-    assert await store.interrupt_orphaned_replies() == [], 'the save renewed the lease'
     with pytest.raises(Busy):
         await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
-    await store.save_reply(alice.id, reply.id, 'half and the rest', Status.COMPLETE, claim=claim)
+    await store.save_reply(alice.id, reply.id, 'the reply', Status.COMPLETE, claim=Claim(conversation.id, 'instance-a'))
     await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')  # released
-    await store.save_reply(alice.id, reply.id, 'half and', Status.STREAMING)  # a save that came late
     saved = (await store.list_messages(alice.id, conversation.id))[1]
-    assert (saved.content, saved.status) == ('half and the rest', Status.COMPLETE)
+    assert (saved.content, saved.status) == ('the reply', Status.COMPLETE)
+    with pytest.raises(ValueError):  # growing text goes through save_growing, which renews the claims
+        await store.save_reply(alice.id, reply.id, 'half', Status.STREAMING)
 
 
 async def test_growing_replies_are_saved_together_each_only_for_its_owner(store: ConversationStore) -> None:
