@@ -21,7 +21,10 @@ export default {
   methods: {
     catchUp() {
       // only a (re)sent snapshot newer than what is shown replaces it; appends move shownStep past the props
-      if (this.shownStep === undefined || this.step > this.shownStep) this.render();
+      if (this.shownStep === undefined || this.step > this.shownStep) {
+        this.render();
+        window.chatappFollow?.();  // a finished reply's end arrives this way
+      }
     },
     render() {
       this.$refs.blocks.setHTML(this.html || "");  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)

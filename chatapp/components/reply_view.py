@@ -73,15 +73,20 @@ class ReplyView(ui.element, component='reply_view.js'):
         return True
 
     def finish(self) -> None:
-        """Render the rest once; the reply is complete (or stopped) and will not grow."""
+        """Render the rest once; the reply is complete (or stopped) and will not grow.
+
+        The end goes out with the element itself, not as an append: NiceGUI sends element updates before
+        the JavaScript calls of the same moment, so an appended end would reach the page after the row's
+        finished state, which a page (or a test) could show for a moment without the last words. The
+        snapshot replaces what the page shows; appends still on their way are older, and skipped."""
         if self._stream is not None:
-            waiting = self._stream.feed(''.join(self._waiting)) if self._waiting else None
-            update = self._stream.finish()
-            if waiting is not None:
-                update = StreamUpdate(waiting.blocks_html + update.blocks_html, '', reset_tail=True)
+            if self._waiting:
+                self._blocks.append(self._stream.feed(''.join(self._waiting)).blocks_html)
+                self._waiting.clear()
+            self._blocks.append(self._stream.finish().blocks_html)
             self._stream = None
-            self._waiting.clear()
-            self._send(update)
+            self._step += 1
+            self.update()
 
     def restart(self) -> None:
         """Clear the reply for a regeneration."""

@@ -58,16 +58,19 @@ async def test_a_report_for_an_older_update_does_not_release_the_next(view) -> N
     assert tails(sent) == ['a', 'b']
 
 
-async def test_finish_sends_what_waited_with_the_rest(view) -> None:
+async def test_finish_sends_the_whole_reply_with_the_element(view) -> None:
+    """The end goes out in the element update that also carries the row's finished state (NiceGUI sends
+    element updates before JavaScript calls): never an append that arrives after it."""
     element, sent = view
     element.append('First paragraph.\n\n')
     element.append('Second')
-    element.append(' paragraph.')
+    element.append(' paragraph.')  # waits: the page has not drawn 'First paragraph.' yet
     element.finish()
-    final = sent[-1]
-    assert final[2] == '' and final[4] == 1  # tail cleared
-    assert 'First paragraph.' in ''.join(str(update[3]) for update in sent if len(update) > 3)
-    assert 'Second paragraph.' in final[3]
+    assert tails(sent) == ['First paragraph.\n\n']
+    assert element in element.client.outbox.updates.values()
+    props = element._to_dict()['props']
+    assert 'First paragraph.' in props['html'] and 'Second paragraph.' in props['html']
+    assert props['tail'] == '' and props['step'] > sent[-1][1]  # appends still on their way are skipped
     assert not element.streaming
 
 
