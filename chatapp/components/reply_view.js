@@ -9,7 +9,7 @@ const SECTION_BLOCKS = 24;
 
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
-  props: { html: String, tail: String, step: Number },
+  props: { html: String, tail: String, step: Number, since: Number },
   mounted() {
     this.render();
   },
@@ -27,7 +27,14 @@ export default {
       }
     },
     render() {
-      this.$refs.blocks.setHTML(this.html || "");  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)
+      const html = this.html || "";
+      if (this.shownStep >= this.since && html.length >= this.htmlLength) {
+        // what is shown is an earlier state of this text (no restart since), and blocks only grow: add the end
+        this.appendBlocks(html.slice(this.htmlLength));
+      } else {
+        this.$refs.blocks.setHTML(html);  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)
+        this.htmlLength = html.length;
+      }
       this.$refs.tail.textContent = this.tail || "";
       this.shownStep = this.step;
     },
@@ -52,6 +59,8 @@ export default {
       });
     },
     appendBlocks(html) {
+      if (!html) return;
+      this.htmlLength += html.length;
       // in sections, so the browser can skip laying out and painting the ones scrolled away: without
       // them every update of a 20,000-token reply cost the page twice what it cost at the start
       const fragment = document.createElement("div");

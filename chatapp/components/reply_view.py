@@ -28,6 +28,7 @@ class ReplyView(ui.element, component='reply_view.js'):
         self._parts = [text]  # joined only when the whole text is asked for, not on every append
         self._length = len(text)
         self._step = 0
+        self._restarted_at = 0  # the step of the last restart: from then on the rendered blocks only grow
         self._waiting: list[str] = []  # text appended while the page still draws the last update
         self._unconfirmed_since: float | None = None  # when the update the page has not drawn yet went out
         self._stream: MarkdownStream | None = None
@@ -77,8 +78,9 @@ class ReplyView(ui.element, component='reply_view.js'):
 
         The end goes out with the element itself, not as an append: NiceGUI sends element updates before
         the JavaScript calls of the same moment, so an appended end would reach the page after the row's
-        finished state, which a page (or a test) could show for a moment without the last words. The
-        snapshot replaces what the page shows; appends still on their way are older, and skipped."""
+        finished state, which a page (or a test) could show for a moment without the last words. A page
+        that shows an earlier state of the same text appends only the new end of the snapshot; appends
+        still on their way are older, and skipped."""
         if self._stream is not None:
             if self._waiting:
                 self._blocks.append(self._stream.feed(''.join(self._waiting)).blocks_html)
@@ -96,6 +98,7 @@ class ReplyView(ui.element, component='reply_view.js'):
         self._waiting.clear()
         self._unconfirmed_since = None
         self._step += 1
+        self._restarted_at = self._step
         self.update()
 
     def _on_shown(self, event: events.GenericEventArguments) -> None:
@@ -135,4 +138,5 @@ class ReplyView(ui.element, component='reply_view.js'):
             self._props['html'] = self._blocks[0]
             self._props['tail'] = self._stream.tail if self._stream else ''
             self._props['step'] = self._step
+            self._props['since'] = self._restarted_at
         return super()._to_dict()

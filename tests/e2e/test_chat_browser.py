@@ -171,6 +171,24 @@ def test_reload_mid_reply_shows_the_partial_text_then_the_rest(page: Page, llm: 
     expect(user_bubbles(page)).to_have_text(['Tell me a long story'])
 
 
+def test_a_finishing_reply_keeps_what_the_page_shows_and_adds_its_end(page: Page, llm: LLM) -> None:
+    """The end arrives with the row's finished state; the paragraphs already shown stay the same nodes (a
+    selection in them survives), and the finished row shows the whole text at once."""
+    text = long_reply(60, paragraph_every=6)
+    llm.reply(text)
+    open_chat(page)
+    send_new(page, 'A few paragraphs, please')
+    row = replies(page).first
+    first = reply_md(row).locator('p').first
+    expect(first).to_be_visible()
+    first.evaluate('paragraph => { paragraph.dataset.kept = "yes" }')
+
+    wait_finished(row)
+    assert alnum(reply_text(row)) == alnum(text)
+    expect(reply_md(row).locator('p')).to_have_count(10)
+    expect(reply_md(row).locator('p[data-kept=yes]')).to_have_count(1)
+
+
 def test_conversation_survives_a_restart(page: Page, llm: LLM, app_server: App) -> None:
     llm.reply('Kept **on disk** across a restart.')
     open_chat(page)

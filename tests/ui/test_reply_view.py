@@ -71,7 +71,17 @@ async def test_finish_sends_the_whole_reply_with_the_element(view) -> None:
     props = element._to_dict()['props']
     assert 'First paragraph.' in props['html'] and 'Second paragraph.' in props['html']
     assert props['tail'] == '' and props['step'] > sent[-1][1]  # appends still on their way are skipped
+    assert props['since'] == 0  # never restarted: a page showing any earlier step only adds the end
     assert not element.streaming
+
+
+async def test_after_a_restart_a_snapshot_replaces_what_the_page_shows(view) -> None:
+    element, sent = view
+    element.append('old text')
+    element.restart()  # Retry: the page must not keep the old text and append the new to it
+    element.append('new')
+    props = element._to_dict()['props']
+    assert props['since'] > sent[0][1]
 
 
 async def test_an_update_never_confirmed_is_taken_as_lost(view, monkeypatch: pytest.MonkeyPatch) -> None:
