@@ -1,8 +1,9 @@
 """Markdown for replies, rendered so that a streamed token costs the same at token 20,000 as at token 1.
 
-A growing reply is cut into finished blocks (at a blank line outside a code fence, once the next line
-shows it does not continue the block) and an unfinished tail. Each finished block is rendered once;
-the tail is shown as plain text until its block finishes. Raw HTML is escaped by markdown2 and the
+A growing reply is cut into finished blocks and an unfinished tail: at a blank line outside a code fence,
+once the next line shows it does not continue the block; after a heading; before and after a code fence
+that is a block of its own. Each finished block is rendered once, and every cut is one where rendering
+the pieces gives what rendering the whole text gives. Raw HTML is escaped by markdown2 and the
 browser sanitizes again with DOMPurify, so nothing a user or model writes can run.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import IntEnum
 
 import markdown2
 from pygments.formatters import HtmlFormatter
@@ -18,6 +20,12 @@ EXTRAS = ['fenced-code-blocks', 'tables', 'cuddled-lists', 'strike', 'code-frien
           'target-blank-links']
 _FENCE = re.compile(r'^ {0,3}(`{3,}|~{3,})')
 _CONTINUES = re.compile(r'\s|[-*+]\s|\d{1,9}[.)]\s')  # indented text or a list item: a loose list goes on
+_CODE_FENCE = re.compile(r'(`{3,})[ \t]*[\w+-]*[ \t]*')
+_HEADING = re.compile(r' {0,3}#{1,6}(\s|$)')
+# a line that is not simply more of a paragraph: indented, a list item, a quote, a table, a rule or underline
+_NOT_PARAGRAPH = re.compile(r'\s|[-*+]\s|\d{1,9}[.)]\s|[>|#]|(?:[-=*_] *){2,}$')
+_MAY_CLOSE_SPAN = re.compile(r'[*`~)]')
+LIVE_RENDER_CHARS = 2000  # a longer unfinished paragraph is shown as text: rendering it per token would add up
 
 
 CODE_THEMES = {'.codehilite': 'default', '.body--dark .codehilite': 'github-dark'}  # light, dark
@@ -46,40 +54,91 @@ def render_markdown(text: str) -> str:
     return _UNSTYLED_SPAN.sub(r'\1', html) if '<span' in html else html
 
 
+class TailKind(IntEnum):
+    """How the page shows the unfinished tail (the numbers go to reply_view.js)."""
+    TEXT = 1  # plain text
+    HTML = 2  # a paragraph rendered inline, without its <p>
+    CODE = 3  # the code inside an open fence, in a code box
+
+
 @dataclass(frozen=True)
 class StreamUpdate:
     blocks_html: str   # newly finished blocks, rendered
-    tail: str          # plain text: the new tail when reset, else what to append to it
-    reset_tail: bool
+    tail: str          # what to add to the shown tail; with `reset`, the whole new tail
+    reset: TailKind | None = None  # the shown tail is replaced by `tail`, shown this way
 
 
 class MarkdownStream:
-    """Splits a growing text into rendered finished blocks and a plain-text tail."""
+    """Splits a growing text into rendered finished blocks and an unfinished tail.
+
+    The tail is shown as cheaply as it can be: tokens are appended as text; a short paragraph is rendered
+    again only when a token may close a span (`**`, a backtick, a link's `)`); the inside of a code fence
+    shows as code, without its fence lines.
+    """
 
     def __init__(self) -> None:
-        self.tail = ''           # text not yet rendered
-        self._fence = ''         # the fence the scan is inside of at `_scanned`, or ''
-        self._scanned = 0        # offset in `tail` up to which whole lines were examined
-        self._after_blank = False  # the line at `_scanned` follows a blank line outside a fence
+        self.tail = ''             # text not yet rendered
+        self.kind = TailKind.TEXT  # how the page shows it
+        self._shown_code = (-1, -1)
+        self._restart_scan()
 
     def feed(self, delta: str) -> StreamUpdate:
         self.tail += delta
-        cut = self._find_cut()
-        if cut <= 0:
-            return StreamUpdate('', delta, reset_tail=False)
-        block, self.tail = self.tail[:cut], self.tail[cut:]
-        self._scanned -= cut
-        return StreamUpdate(render_markdown(block), self.tail, reset_tail=True)
+        blocks = []
+        while (cut := self._find_cut()) > 0:
+            block, self.tail = self.tail[:cut], self.tail[cut:]
+            if block.strip():
+                blocks.append(render_markdown(block))
+            self._restart_scan()
+        shown = self.kind
+        if blocks or (self._code_from, self._code_to) != self._shown_code:
+            return StreamUpdate(''.join(blocks), *self.display())
+        if shown == TailKind.CODE:
+            return StreamUpdate('', '' if self._code_to >= 0 else delta)  # after the closing fence: not code
+        if _MAY_CLOSE_SPAN.search(delta):
+            tail, kind = self.display()
+            if kind != shown or kind == TailKind.HTML:
+                return StreamUpdate('', tail, kind)
+        return StreamUpdate('', delta)
+
+    def display(self) -> tuple[str, TailKind]:
+        """The whole tail as the page shows it, and how."""
+        self._shown_code = (self._code_from, self._code_to)
+        if self._code_from >= 0:
+            self.kind = TailKind.CODE
+            return self.tail[self._code_from:self._code_to if self._code_to >= 0 else None], self.kind
+        inline = self._inline_html()
+        self.kind = TailKind.HTML if inline else TailKind.TEXT
+        return inline or self.tail, self.kind
 
     def finish(self) -> StreamUpdate:
         """The reply is complete: render whatever is left."""
-        block, self.tail = self.tail, ''
-        self._scanned, self._after_blank, self._fence = 0, False, ''
-        return StreamUpdate(render_markdown(block) if block.strip() else '', '', reset_tail=True)
+        block, self.tail, self.kind = self.tail, '', TailKind.TEXT
+        self._restart_scan()
+        self._shown_code = (-1, -1)
+        return StreamUpdate(render_markdown(block) if block.strip() else '', '', TailKind.TEXT)
+
+    def _inline_html(self) -> str:
+        """The tail rendered without its <p>, if it is a short paragraph that Markdown shows as more than text."""
+        if len(self.tail) > LIVE_RENDER_CHARS or not self._paragraph or _NOT_PARAGRAPH.match(self.tail):
+            return ''
+        html = render_markdown(self.tail).strip()
+        inner = html[3:-4]
+        if not (html.startswith('<p>') and html.endswith('</p>')) or '<' not in inner or '<p>' in inner:
+            return ''
+        return inner.rstrip() + self.tail[len(self.tail.rstrip()):]  # Markdown drops the trailing space
+
+    def _restart_scan(self) -> None:
+        self._scanned = 0          # offset in `tail` up to which whole lines were examined
+        self._fence = ''           # the fence the scan is inside of at `_scanned`, or ''
+        self._after_blank = False  # the line at `_scanned` follows a blank line outside a fence
+        self._paragraph = True     # every line scanned is a line of one paragraph
+        self._ended_before = False  # a heading or the tail's code block ended on the line before
+        self._code_from = -1       # the tail opens with a code fence: where its code starts
+        self._code_to = -1         # and where its closing fence starts
 
     def _find_cut(self) -> int:
-        """Offset where the finished blocks end, or 0. Looks at each line only once."""
-        cut = 0
+        """Offset where the finished blocks end, or 0. Looks at each line once (the first after a cut twice)."""
         text = self.tail
         while True:
             end = text.find('\n', self._scanned)
@@ -87,20 +146,43 @@ class MarkdownStream:
             if self._after_blank and (line.strip() and (end >= 0 or len(line) > 12)):
                 # the first line after a blank one decides whether the block above is finished
                 if not _CONTINUES.match(line):
-                    cut = self._scanned
+                    return self._scanned
                 self._after_blank = False
             if end < 0:
+                return 0
+            if cut := self._scan_line(line, end + 1):
                 return cut
-            self._scan_line(line, end + 1)
 
-    def _scan_line(self, line: str, next_offset: int) -> None:
+    def _scan_line(self, line: str, next_offset: int) -> int:
+        """Take in one whole line; returns where a block it finishes ends, or 0."""
+        start, self._scanned = self._scanned, next_offset
+        if self._ended_before:  # a blank line after a heading or a code block finishes it
+            self._ended_before = False
+            if not line.strip():
+                return next_offset
+            self._code_from = self._code_to = -1  # text right after it: it may not be a block of its own
         fence = _FENCE.match(line)
         if self._fence:
             if fence and fence.group(1)[0] == self._fence[0] and len(fence.group(1)) >= len(self._fence) \
                     and not line.strip()[len(fence.group(1)):].strip():
+                if self._code_from >= 0 and line.rstrip(' \t') == self._fence:  # as markdown2 closes it
+                    self._code_to, self._ended_before = start, True
+                else:
+                    self._code_from = -1
                 self._fence = ''
         elif fence:
             self._fence = fence.group(1)
+            if _CODE_FENCE.fullmatch(line):  # markdown2's own rule: backticks, at most a language after them
+                if start == 0:
+                    self._code_from = next_offset
+                elif self._paragraph:  # the fence ends the paragraph above it
+                    return start
+            self._paragraph = False
         elif not line.strip():
             self._after_blank = True
-        self._scanned = next_offset
+            self._paragraph = False
+        elif _HEADING.match(line) and self._paragraph:
+            self._ended_before, self._paragraph = True, False
+        elif _NOT_PARAGRAPH.match(line):
+            self._paragraph = False
+        return 0

@@ -1,15 +1,19 @@
 // A reply's rendered Markdown that grows by appends: finished blocks arrive rendered once, the
-// unfinished tail arrives as plain text. Each update costs what it adds, not the length of the reply.
+// unfinished tail as text to append (or whole, when it changes shape). Each update costs what it adds,
+// not the length of the reply.
 // Every change has a step number; the props carry the step they include, so an append that is already
 // part of a (re)sent snapshot is skipped and nothing is shown twice.
-// The server calls ra(id, step, tail[, blocksHtml, resetTail]) for each update: a short global name,
-// because the call is repeated in every websocket message of a streaming reply.
+// The tail is plain text, a paragraph rendered inline, or the code of an open fence (TailKind in
+// markdown_stream.py: 1, 2, 3).
+// The server calls ra(id, step, tail[, blocksHtml, tailKind]) for each update, where a tailKind means the
+// tail is replaced: a short global name, because the call is repeated in every websocket message of a
+// streaming reply.
 window.ra = (id, ...args) => getElement(id)?.append(...args);
 const SECTION_BLOCKS = 24;
 
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
-  props: { html: String, tail: String, step: Number, since: Number },
+  props: { html: String, tail: String, tailKind: Number, step: Number, since: Number },
   mounted() {
     this.render();
   },
@@ -35,15 +39,15 @@ export default {
         this.$refs.blocks.setHTML(html);  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)
         this.htmlLength = html.length;
       }
-      this.$refs.tail.textContent = this.tail || "";
+      this.showTail(this.tail || "", this.tailKind);
       this.shownStep = this.step;
     },
-    append(step, tail, blocksHtml, resetTail) {
+    append(step, tail, blocksHtml, tailKind) {
       this.catchUp();
       if (step <= this.shownStep) return;
       this.shownStep = step;
       if (blocksHtml) this.appendBlocks(blocksHtml);
-      if (resetTail) this.$refs.tail.textContent = tail;
+      if (tailKind) this.showTail(tail, tailKind);
       else if (tail) this.$refs.tail.append(tail);
       window.chatappFollow?.();
       this.confirmWhenDrawn();
@@ -57,6 +61,12 @@ export default {
         this.confirming = false;
         this.$emit("shown", this.shownStep);
       });
+    },
+    showTail(tail, kind) {
+      const element = this.$refs.tail;
+      element.classList.toggle("code", kind === 3);
+      if (kind === 2) element.setHTML(tail);  // sanitized, like the blocks
+      else element.textContent = tail;
     },
     appendBlocks(html) {
       if (!html) return;

@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import events, ui
 
-from chatapp.components.markdown_stream import MarkdownStream, StreamUpdate, render_markdown
+from chatapp.components.markdown_stream import MarkdownStream, StreamUpdate, TailKind, render_markdown
 
 # an update the page has not confirmed after this long is taken as lost (a dropped connection): send on
 LOST_UPDATE_SECONDS = 2.0
@@ -120,8 +120,8 @@ class ReplyView(ui.element, component='reply_view.js'):
             return
         self._unconfirmed_since = time.monotonic()
         args: list[Any] = [self.id, self._step, update.tail]
-        if update.blocks_html or update.reset_tail:
-            args += [update.blocks_html, int(update.reset_tail)]
+        if update.blocks_html or update.reset:
+            args += [update.blocks_html, update.reset or 0]
         # `ra` (reply_view.js) instead of run_method: this call goes out up to 30 times a second, and its
         # envelope, not the text, used to be most of the bytes
         self.client.run_javascript(f'ra({json.dumps(args, ensure_ascii=False, separators=(",", ":"))[1:-1]})')
@@ -136,7 +136,8 @@ class ReplyView(ui.element, component='reply_view.js'):
         with self._props.suspend_updates():
             self._blocks = [''.join(self._blocks)]
             self._props['html'] = self._blocks[0]
-            self._props['tail'] = self._stream.tail if self._stream else ''
+            self._props['tail'], self._props['tailKind'] = \
+                self._stream.display() if self._stream else ('', TailKind.TEXT)
             self._props['step'] = self._step
             self._props['since'] = self._restarted_at
         return super()._to_dict()

@@ -92,6 +92,50 @@ def test_reply_grows_in_steps_and_renders_markdown(page: Page, llm: LLM) -> None
     expect(page.locator('[data-testid=send]')).to_be_visible()
 
 
+# Records the unfinished part of the last reply after every change while it streams: its class, its HTML
+# and any live markup in it (INERT_JS).
+RECORD_TAIL_JS = '''(inert) => {
+  const states = window.__tailStates = [];
+  const isInert = eval(inert);
+  new MutationObserver(() => {
+    const rows = document.querySelectorAll("[data-testid=message-assistant]");
+    const row = rows[rows.length - 1];
+    const tail = row?.querySelector(".reply-tail");
+    if (!tail || !row.classList.contains("streaming")) return;
+    const last = states[states.length - 1];
+    if (!last || last.html !== tail.innerHTML || last.cls !== tail.className) {
+      states.push({cls: tail.className, html: tail.innerHTML, text: tail.textContent, live: isInert(tail)});
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}'''
+
+
+def test_the_unfinished_part_of_a_reply_shows_formatted(page: Page, llm: LLM) -> None:
+    """Bold and code in a paragraph still being written show formatted (and inert) before it ends; the code
+    of an open fence shows in a code box, without the fence."""
+    text = (f'A paragraph with **bold words** and `inline code` and {XSS} that goes on '
+            + 'with more words ' * 8 + '\n\n```python\n' + 'print("line")\n' * 6 + '```\n\nThe end.')
+    llm.reply(text)
+    open_chat(page)
+    page.evaluate(RECORD_TAIL_JS, INERT_JS)
+    send_new(page, 'Formatting while it streams')
+    row = replies(page).first
+    wait_finished(row)
+    states = page.evaluate('window.__tailStates')
+
+    paragraph = [s for s in states if '<strong>bold words</strong>' in s['html']]
+    assert paragraph and 'code' not in paragraph[0]['cls'].split(), states
+    assert any('<code>inline code</code>' in s['html'] for s in paragraph), paragraph
+    code = [s for s in states if 'code' in s['cls'].split()]
+    assert code and any(s['text'].count('print("line")') >= 3 for s in code), states
+    assert all('```' not in s['text'] and '<' not in s['html'].replace('<br>', '') for s in code), code
+    assert all(s['live'] == [] for s in states), [s for s in states if s['live']]
+    assert page.evaluate('typeof window.__xss') == 'undefined'
+    expect(reply_md(row).locator('pre')).to_contain_text('print("line")')
+    expect(reply_md(row).locator('.reply-tail')).to_have_text('')
+    expect(reply_md(row).locator('p').last).to_have_text('The end.')
+
+
 def test_a_wide_table_on_a_phone_scrolls_instead_of_breaking_words(page: Page, llm: LLM) -> None:
     page.set_viewport_size({'width': 390, 'height': 844})
     open_chat(page)

@@ -9,6 +9,7 @@ from nicegui import context, events
 from nicegui.testing import User
 
 from chatapp.components import reply_view
+from chatapp.components.markdown_stream import TailKind
 from chatapp.components.reply_view import ReplyView
 
 
@@ -104,3 +105,19 @@ async def test_a_snapshot_includes_the_waiting_text(view) -> None:
     assert props['tail'] == 'ab' and props['step'] > sent[-1][1]
     element.append('c')  # after a snapshot the page is up to date: no need to wait
     assert tails(sent) == ['a', 'c']
+
+
+async def test_the_tail_goes_out_in_the_shape_the_page_shows_it(view) -> None:
+    """An update that changes how the tail is shown replaces it (its kind is the fifth argument); a page
+    that opens the reply meanwhile gets the tail in the same shape."""
+    element, sent = view
+    element.append('Look at **this**')
+    assert sent[-1][2:] == ['Look at <strong>this</strong>', '', TailKind.HTML]
+    shown(element, sent[-1][1])
+    element.append(' now:\n```py\nx = 1\n')
+    assert sent[-1][2:] == ['x = 1\n', '<p>Look at <strong>this</strong> now:</p>\n', TailKind.CODE]
+    shown(element, sent[-1][1])
+    element.append('y = 2')
+    assert sent[-1][2:] == ['y = 2']  # appended to the code
+    props = element._to_dict()['props']
+    assert (props['tail'], props['tailKind']) == ('x = 1\ny = 2', TailKind.CODE)
