@@ -95,7 +95,7 @@ class MarkdownStream:
             return StreamUpdate(''.join(blocks), *self.display())
         if shown == TailKind.CODE:
             return StreamUpdate('', '' if self._code_to >= 0 else delta)  # after the closing fence: not code
-        if _MAY_CLOSE_SPAN.search(delta):
+        if _MAY_CLOSE_SPAN.search(delta) and len(self.tail) <= LIVE_RENDER_CHARS:  # past it: appended as it is
             tail, kind = self.display()
             if kind != shown or kind == TailKind.HTML:
                 return StreamUpdate('', tail, kind)

@@ -120,6 +120,14 @@ def test_only_a_short_single_paragraph_is_rendered_before_it_ends() -> None:
     assert markdown.display() == ('<strong>a</strong> &lt;img src=x onerror=alert(1)&gt;', TailKind.HTML)
 
 
+def test_a_paragraph_that_grows_too_long_to_render_again_keeps_what_it_shows() -> None:
+    markdown = MarkdownStream()
+    assert markdown.feed('**Bold** start').reset == TailKind.HTML
+    words = 'word ' * (LIVE_RENDER_CHARS // 5)
+    assert markdown.feed(words) == StreamUpdate('', words)
+    assert markdown.feed('**more**') == StreamUpdate('', '**more**')  # appended, not rendered again
+
+
 def test_an_open_code_fence_shows_as_code_and_its_end_finishes_the_block() -> None:
     markdown = MarkdownStream()
     assert markdown.feed('Look:\n```py\nx = 1') == StreamUpdate('<p>Look:</p>\n', 'x = 1', TailKind.CODE)
