@@ -5,9 +5,9 @@
 // part of a (re)sent snapshot is skipped and nothing is shown twice.
 // The tail is plain text, a paragraph rendered inline, or the code of an open fence (TailKind in
 // markdown_stream.py: 1, 2, 3).
-// The server calls ra(id, step, tail[, blocksHtml, tailKind]) for each update, where a tailKind means the
-// tail is replaced: a short global name, because the call is repeated in every websocket message of a
-// streaming reply.
+// The server calls ra(id, step, tail[, blocksHtml, tailKind, ask]) for each update, where a tailKind means
+// the tail is replaced and `ask` that the server waits to hear when the update is drawn: a short global
+// name, because the call is repeated in every websocket message of a streaming reply.
 window.ra = (id, ...args) => getElement(id)?.append(...args);
 const SECTION_BLOCKS = 24;
 
@@ -42,7 +42,7 @@ export default {
       this.showTail(this.tail || "", this.tailKind);
       this.shownStep = this.step;
     },
-    append(step, tail, blocksHtml, tailKind) {
+    append(step, tail, blocksHtml, tailKind, ask) {
       this.catchUp();
       if (step <= this.shownStep) return;
       this.shownStep = step;
@@ -50,7 +50,7 @@ export default {
       if (tailKind) this.showTail(tail, tailKind);
       else if (tail) this.$refs.tail.append(tail);
       window.chatappFollow?.();
-      this.confirmWhenDrawn();
+      if (ask) this.confirmWhenDrawn();
     },
     confirmWhenDrawn() {
       // the server sends the next update once this one is drawn (flow control): a frame, not the

@@ -65,7 +65,16 @@ INERT_JS = '''(root) => {
 
 # --- streaming ----------------------------------------------------------------------------------------------
 
+def record_frames(page: Page) -> dict[str, list[str]]:
+    """The websocket messages the page receives and sends."""
+    frames: dict[str, list[str]] = {'received': [], 'sent': []}
+    page.on('websocket', lambda socket: (socket.on('framereceived', lambda p: frames['received'].append(str(p))),
+                                         socket.on('framesent', lambda p: frames['sent'].append(str(p)))))
+    return frames
+
+
 def test_reply_grows_in_steps_and_renders_markdown(page: Page, llm: LLM) -> None:
+    frames = record_frames(page)
     open_chat(page)
     record_reply(page)
     llm.reply(MARKDOWN_REPLY)
@@ -90,6 +99,11 @@ def test_reply_grows_in_steps_and_renders_markdown(page: Page, llm: LLM) -> None
         assert raw not in shown, f'raw Markdown {raw!r} is shown: {shown!r}'
     expect(page.locator('[data-testid=stop]')).to_be_hidden()
     expect(page.locator('[data-testid=send]')).to_be_visible()
+    # flow control: the page reports drawing some of the updates (a few a second), not every one
+    element = md.get_attribute('id').removeprefix('c')
+    updates = sum(f'ra({element},' in frame for frame in frames['received'])
+    reports = sum(f'"event",{{"id":{element},' in frame for frame in frames['sent'])
+    assert 3 <= reports <= updates / 2, (reports, updates)
 
 
 # Records the unfinished part of the last reply after every change while it streams: its class, its HTML

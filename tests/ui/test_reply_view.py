@@ -1,4 +1,5 @@
-"""The reply element's flow control: a page is sent the next update only once it has drawn the last one."""
+"""The reply element's flow control: the page is asked, a few times a second, to report when it has drawn an
+update, and new text waits until it has."""
 
 from __future__ import annotations
 
@@ -49,10 +50,41 @@ async def test_text_waits_while_the_page_draws_and_goes_out_as_one_update(view) 
     assert element.text == 'one two three four'
 
 
-async def test_a_report_for_an_older_update_does_not_release_the_next(view) -> None:
+def asks(sent: list[list]) -> list[bool]:
+    """Which updates asked the page to report when it has drawn them (the sixth argument)."""
+    return [len(update) > 5 and update[5] == 1 for update in sent]
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [1000.0]
+    monkeypatch.setattr(reply_view.time, 'monotonic', lambda: now[0])
+    return now
+
+
+async def test_the_page_is_asked_to_report_at_most_every_ask_seconds(view, clock) -> None:
+    """Each report is a message the server handles: a page that keeps up is asked about a few updates a
+    second, and the text goes out in between without waiting."""
     element, sent = view
     element.append('a')
     shown(element, sent[-1][1])
+    for word in 'bcd':
+        clock[0] += 0.03
+        element.append(word)
+    clock[0] += 0.03
+    element.append('e')  # 0.12 s after the last ask
+    element.append('f')  # waits for the report on 'e'
+    assert tails(sent) == ['a', 'b', 'c', 'd', 'e']
+    assert asks(sent) == [True, False, False, False, True]
+    shown(element, sent[-1][1])
+    assert tails(sent)[-1] == 'f'
+
+
+async def test_a_report_for_an_older_update_does_not_release_the_next(view, clock) -> None:
+    element, sent = view
+    element.append('a')
+    shown(element, sent[-1][1])
+    clock[0] += reply_view.ASK_SECONDS
     element.append('b')
     element.append('c')
     shown(element, sent[0][1])  # late report of the first update: the second is still being drawn
@@ -85,10 +117,9 @@ async def test_after_a_restart_a_snapshot_replaces_what_the_page_shows(view) -> 
     assert props['since'] > sent[0][1]
 
 
-async def test_an_update_never_confirmed_is_taken_as_lost(view, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_update_never_confirmed_is_taken_as_lost(view, clock) -> None:
     element, sent = view
-    now = [1000.0]
-    monkeypatch.setattr(reply_view.time, 'monotonic', lambda: now[0])
+    now = clock
     element.append('a')
     element.append('b')
     assert tails(sent) == ['a']
@@ -107,17 +138,17 @@ async def test_a_snapshot_includes_the_waiting_text(view) -> None:
     assert tails(sent) == ['a', 'c']
 
 
-async def test_the_tail_goes_out_in_the_shape_the_page_shows_it(view) -> None:
+async def test_the_tail_goes_out_in_the_shape_the_page_shows_it(view, clock) -> None:
     """An update that changes how the tail is shown replaces it (its kind is the fifth argument); a page
     that opens the reply meanwhile gets the tail in the same shape."""
     element, sent = view
     element.append('Look at **this**')
-    assert sent[-1][2:] == ['Look at <strong>this</strong>', '', TailKind.HTML]
+    assert sent[-1][2:5] == ['Look at <strong>this</strong>', '', TailKind.HTML]
     shown(element, sent[-1][1])
     element.append(' now:\n```py\nx = 1\n')
-    assert sent[-1][2:] == ['x = 1\n', '<p>Look at <strong>this</strong> now:</p>\n', TailKind.CODE]
+    assert sent[-1][2:5] == ['x = 1\n', '<p>Look at <strong>this</strong> now:</p>\n', TailKind.CODE]
     shown(element, sent[-1][1])
     element.append('y = 2')
-    assert sent[-1][2:] == ['y = 2']  # appended to the code
+    assert sent[-1][2:] == ['y = 2']  # appended to the code (and no report asked for)
     props = element._to_dict()['props']
     assert (props['tail'], props['tailKind']) == ('x = 1\ny = 2', TailKind.CODE)
