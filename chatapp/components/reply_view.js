@@ -53,8 +53,8 @@ export default {
       if (ask) this.confirmWhenDrawn();
     },
     confirmWhenDrawn() {
-      // the server sends the next update once this one is drawn (flow control): a frame, not the
-      // websocket, sets the pace, and a hidden tab, which draws no frames, is sent little meanwhile
+      // the server holds new text until an update it asked about is drawn (flow control): a frame, not
+      // the websocket, sets the pace, and a hidden tab, which draws no frames, is sent little meanwhile
       if (this.confirming) return;
       this.confirming = true;
       requestAnimationFrame(() => {
