@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import IntEnum
+from html import escape
 
 import markdown2
 from pygments.formatters import HtmlFormatter
@@ -71,9 +72,9 @@ class StreamUpdate:
 class MarkdownStream:
     """Splits a growing text into rendered finished blocks and an unfinished tail.
 
-    The tail is shown as cheaply as it can be: tokens are appended as text; a short paragraph is rendered
-    again only when a token may close a span (`**`, a backtick, a link's `)`); the inside of a code fence
-    shows as code, without its fence lines.
+    The tail is shown as cheaply as it can be: tokens are appended as text; a short tail is rendered again
+    only when a token may close a span (`**`, a backtick, a link's `)`) or, in a list, table or quote,
+    ends a line; the inside of a code fence shows as code, without its fence lines.
     """
 
     def __init__(self) -> None:
@@ -95,7 +96,8 @@ class MarkdownStream:
             return StreamUpdate(''.join(blocks), *self.display())
         if shown == TailKind.CODE:
             return StreamUpdate('', '' if self._code_to >= 0 else delta)  # after the closing fence: not code
-        if _MAY_CLOSE_SPAN.search(delta) and len(self.tail) <= LIVE_RENDER_CHARS:  # past it: appended as it is
+        may_change = _MAY_CLOSE_SPAN.search(delta) or ('\n' in delta and not self._paragraph)
+        if may_change and len(self.tail) <= LIVE_RENDER_CHARS:  # past it: appended as it is
             tail, kind = self.display()
             if kind != shown or kind == TailKind.HTML:
                 return StreamUpdate('', tail, kind)
@@ -107,9 +109,9 @@ class MarkdownStream:
         if self._code_from >= 0:
             self.kind = TailKind.CODE
             return self.tail[self._code_from:self._code_to if self._code_to >= 0 else None], self.kind
-        inline = self._inline_html()
-        self.kind = TailKind.HTML if inline else TailKind.TEXT
-        return inline or self.tail, self.kind
+        live = self._live_html()
+        self.kind = TailKind.HTML if live else TailKind.TEXT
+        return live or self.tail, self.kind
 
     def finish(self) -> StreamUpdate:
         """The reply is complete: render whatever is left."""
@@ -118,13 +120,24 @@ class MarkdownStream:
         self._shown_code = (-1, -1)
         return StreamUpdate(render_markdown(block) if block.strip() else '', '', TailKind.TEXT)
 
-    def _inline_html(self) -> str:
-        """The tail rendered without its <p>, if it is a short paragraph that Markdown shows as more than text."""
-        if len(self.tail) > LIVE_RENDER_CHARS or not self._paragraph or _NOT_PARAGRAPH.match(self.tail):
+    def _live_html(self) -> str:
+        """A short tail rendered, if Markdown shows it as more than text: a paragraph inline (without its
+        <p>), any other block (a list, a table, a quote) as far as its whole lines go, the line being
+        written after it as text."""
+        if len(self.tail) > LIVE_RENDER_CHARS:
             return ''
-        html = render_markdown(self.tail).strip()
-        inner = html[3:-4]
-        if not (html.startswith('<p>') and html.endswith('</p>')) or '<' not in inner or '<p>' in inner:
+        if self._paragraph and not _NOT_PARAGRAPH.match(self.tail):
+            return self._inline_html()
+        lines_end = self.tail.rfind('\n') + 1
+        if not self.tail[:lines_end].strip():
+            return ''
+        return render_markdown(self.tail[:lines_end]) + escape(self.tail[lines_end:])
+
+    def _inline_html(self) -> str:
+        """The paragraph without its <p>, if it has more than text in it."""
+        rendered = render_markdown(self.tail).strip()
+        inner = rendered[3:-4]
+        if not (rendered.startswith('<p>') and rendered.endswith('</p>')) or '<' not in inner or '<p>' in inner:
             return ''
         return inner.rstrip() + self.tail[len(self.tail.rstrip()):]  # Markdown drops the trailing space
 

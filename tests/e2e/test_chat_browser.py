@@ -130,10 +130,11 @@ RECORD_TAIL_JS = '''(inert) => {
 
 
 def test_the_unfinished_part_of_a_reply_shows_formatted(page: Page, llm: LLM) -> None:
-    """Bold and code in a paragraph still being written show formatted (and inert) before it ends; the code
-    of an open fence shows in a code box, without the fence."""
+    """Bold and code in a paragraph still being written show formatted (and inert) before it ends, a list's
+    items as their lines end; the code of an open fence shows in a code box, without the fence."""
     text = (f'A paragraph with **bold words** and `inline code` and {XSS} that goes on '
-            + 'with more words ' * 8 + '\n\n```python\n' + 'print("line")\n' * 6 + '```\n\nThe end.')
+            + 'with more words ' * 8 + '\n\n- first item\n- second item\n- third item, the last one\n\n'
+            + '```python\n' + 'print("line")\n' * 6 + '```\n\nThe end.')
     llm.reply(text)
     open_chat(page)
     page.evaluate(RECORD_TAIL_JS, INERT_JS)
@@ -145,6 +146,7 @@ def test_the_unfinished_part_of_a_reply_shows_formatted(page: Page, llm: LLM) ->
     paragraph = [s for s in states if '<strong>bold words</strong>' in s['html']]
     assert paragraph and 'code' not in paragraph[0]['cls'].split(), states
     assert any('<code>inline code</code>' in s['html'] for s in paragraph), paragraph
+    assert any('<li>first item</li>' in s['html'] and '- first' not in s['text'] for s in states), states
     code = [s for s in states if 'code' in s['cls'].split()]
     assert code and any(s['text'].count('print("line")') >= 3 for s in code), states
     assert all('```' not in s['text'] and '<' not in s['html'].replace('<br>', '') for s in code), code

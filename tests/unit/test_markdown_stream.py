@@ -110,14 +110,25 @@ def test_a_paragraph_tail_is_text_until_a_span_closes() -> None:
     assert (third.tail, third.reset) == ('1984 was a year\n', TailKind.TEXT)
 
 
-def test_only_a_short_single_paragraph_is_rendered_before_it_ends() -> None:
+def test_only_a_short_paragraph_is_rendered_inline_before_its_line_ends() -> None:
     for tail in ['- item **one**', '> quoted **text**', '| a | **b** |', '## Title **bold**',
-                 'x' * LIVE_RENDER_CHARS + ' **bold**', 'two\n\n- loose **list**']:
+                 'x' * LIVE_RENDER_CHARS + ' **bold**']:
         markdown = MarkdownStream()
         assert markdown.feed(tail) == StreamUpdate('', tail), tail
     markdown = MarkdownStream()
     markdown.feed('**a** <img src=x onerror=alert(1)>')
     assert markdown.display() == ('<strong>a</strong> &lt;img src=x onerror=alert(1)&gt;', TailKind.HTML)
+
+
+def test_a_list_is_shown_rendered_as_far_as_its_whole_lines_go() -> None:
+    markdown = MarkdownStream()
+    assert markdown.feed('- one **a**') == StreamUpdate('', '- one **a**')  # no whole line yet
+    first = render_markdown('- one **a**\n')
+    assert markdown.feed('\n- tw') == StreamUpdate('', first + '- tw', TailKind.HTML)
+    assert markdown.feed('o <b>') == StreamUpdate('', 'o <b>')  # the line being written: appended as text
+    assert markdown.feed('\n') == StreamUpdate('', render_markdown('- one **a**\n- two <b>\n'), TailKind.HTML)
+    markdown.feed('- <img src=x onerror=alert(1)> **x**')  # a span may close: shown again, escaped
+    assert markdown.display()[0].endswith('- &lt;img src=x onerror=alert(1)&gt; **x**')
 
 
 def test_a_paragraph_that_grows_too_long_to_render_again_keeps_what_it_shows() -> None:
