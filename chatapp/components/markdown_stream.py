@@ -96,7 +96,7 @@ class MarkdownStream:
             return StreamUpdate(''.join(blocks), *self.display())
         if shown == TailKind.CODE:
             return StreamUpdate('', '' if self._code_to >= 0 else delta)  # after the closing fence: not code
-        may_change = _MAY_CLOSE_SPAN.search(delta) or ('\n' in delta and not self._paragraph)
+        may_change = _MAY_CLOSE_SPAN.search(delta) or ('\n' in delta and _NOT_PARAGRAPH.match(self.tail))
         if may_change and len(self.tail) <= LIVE_RENDER_CHARS:  # past it: appended as it is
             tail, kind = self.display()
             if kind != shown or kind == TailKind.HTML:
@@ -126,8 +126,8 @@ class MarkdownStream:
         written after it as text."""
         if len(self.tail) > LIVE_RENDER_CHARS:
             return ''
-        if self._paragraph and not _NOT_PARAGRAPH.match(self.tail):
-            return self._inline_html()
+        if not _NOT_PARAGRAPH.match(self.tail):
+            return self._inline_html() if self._paragraph else ''
         lines_end = self.tail.rfind('\n') + 1
         if not self.tail[:lines_end].strip():
             return ''
@@ -139,13 +139,16 @@ class MarkdownStream:
         inner = rendered[3:-4]
         if not (rendered.startswith('<p>') and rendered.endswith('</p>')) or '<' not in inner or '<p>' in inner:
             return ''
-        return inner.rstrip() + self.tail[len(self.tail.rstrip()):]  # Markdown drops the trailing space
+        trailing = self.tail[len(self.tail.rstrip()):]  # Markdown drops it, the next token needs it
+        return inner.rstrip() + trailing.replace('\n', '<br>')
 
     def _restart_scan(self) -> None:
         self._scanned = 0          # offset in `tail` up to which whole lines were examined
         self._fence = ''           # the fence the scan is inside of at `_scanned`, or ''
         self._after_blank = False  # the line at `_scanned` follows a blank line outside a fence
         self._paragraph = True     # every line scanned is a line of one paragraph
+        self._after_paragraph = False  # the blank lines at `_scanned` follow such a paragraph
+        self._blank_until = 0      # where the blank lines the tail opens with end
         self._ended_before = False  # a heading or the tail's code block ended on the line before
         self._code_from = -1       # the tail opens with a code fence: where its code starts
         self._code_to = -1         # and where its closing fence starts
@@ -158,9 +161,9 @@ class MarkdownStream:
             line = text[self._scanned:end if end >= 0 else len(text)]
             if self._after_blank and (line.strip() and (end >= 0 or len(line) > 12)):
                 # the first line after a blank one decides whether the block above is finished
-                if not _CONTINUES.match(line):
-                    return self._scanned
-                self._after_blank = False
+                if not _CONTINUES.match(line) or (self._after_paragraph and not line[0].isspace()):
+                    return self._scanned  # (a list item after a paragraph starts a list; after an item it may go on)
+                self._after_blank = self._after_paragraph = False
             if end < 0:
                 return 0
             if cut := self._scan_line(line, end + 1):
@@ -193,7 +196,9 @@ class MarkdownStream:
             self._paragraph = False
         elif not line.strip():
             self._after_blank = True
+            self._after_paragraph = self._after_paragraph or (self._paragraph and start > self._blank_until)
             self._paragraph = False
+            self._blank_until = next_offset if start == self._blank_until else self._blank_until
         elif _HEADING.match(line) and self._paragraph:
             self._ended_before, self._paragraph = True, False
         elif _NOT_PARAGRAPH.match(line):

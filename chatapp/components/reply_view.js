@@ -48,7 +48,7 @@ export default {
       this.shownStep = step;
       if (blocksHtml) this.appendBlocks(blocksHtml);
       if (tailKind) this.showTail(tail, tailKind);
-      else if (tail) this.$refs.tail.append(tail);
+      else if (tail) this.appendTail(tail);
       window.chatappFollow?.();
       if (ask) this.confirmWhenDrawn();
     },
@@ -65,8 +65,18 @@ export default {
     showTail(tail, kind) {
       const element = this.$refs.tail;
       element.classList.toggle("code", kind === 3);
+      element.classList.toggle("html", kind === 2);
       if (kind === 2) element.setHTML(tail);  // sanitized, like the blocks
       else element.textContent = tail;
+    },
+    appendTail(text) {
+      const element = this.$refs.tail;
+      if (!element.classList.contains("html")) return element.append(text);
+      // rendered text breaks lines only where its HTML says: a new line in the text is a <br>
+      text.split("\n").forEach((line, i) => {
+        if (i) element.append(document.createElement("br"));
+        if (line) element.append(line);
+      });
     },
     appendBlocks(html) {
       if (!html) return;

@@ -181,3 +181,20 @@ def test_code_keeps_its_colours_without_spans_that_change_nothing() -> None:
     assert '<span class="k">if</span>' in html and '<span class="c1"># why</span>' in html
     assert 'class="n"' not in html and 'class="p"' not in html and '<span></span>' not in html
     assert re.sub(r'<[^>]+>', '', html).strip() == 'if total &lt; limit: print(name)  # why'
+
+
+def test_a_rendered_paragraph_keeps_its_line_breaks_and_is_not_rendered_again_at_its_end() -> None:
+    markdown = MarkdownStream()
+    assert markdown.feed('**a** b\n') == StreamUpdate('', '<strong>a</strong> b<br>', TailKind.HTML)
+    assert markdown.feed('c\n\n') == StreamUpdate('', 'c\n\n')  # the page turns these into <br>
+
+
+def test_a_list_item_after_a_paragraph_finishes_the_paragraph() -> None:
+    """After a list item a blank line and another item may go on one loose list; after a paragraph the
+    item starts a new block, so the paragraph is finished and the list shows rendered as it grows."""
+    markdown = MarkdownStream()
+    markdown.feed('Some **words**.\n\n')
+    update = markdown.feed('- one\n')
+    assert update.blocks_html == '<p>Some <strong>words</strong>.</p>\n'
+    assert (update.tail, update.reset) == (render_markdown('- one\n'), TailKind.HTML)
+    assert markdown.feed('\n- two').blocks_html == ''  # a loose list goes on
