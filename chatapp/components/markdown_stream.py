@@ -58,7 +58,7 @@ def render_markdown(text: str) -> str:
 class TailKind(IntEnum):
     """How the page shows the unfinished tail (the numbers go to reply_view.js)."""
     TEXT = 1  # plain text
-    HTML = 2  # a paragraph rendered inline, without its <p>
+    HTML = 2  # rendered: a paragraph inline (without its <p>), or a list, table or quote so far
     CODE = 3  # the code inside an open fence, in a code box
 
 

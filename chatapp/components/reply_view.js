@@ -3,8 +3,8 @@
 // not the length of the reply.
 // Every change has a step number; the props carry the step they include, so an append that is already
 // part of a (re)sent snapshot is skipped and nothing is shown twice.
-// The tail is plain text, a paragraph rendered inline, or the code of an open fence (TailKind in
-// markdown_stream.py: 1, 2, 3).
+// The tail is plain text, rendered HTML (text appended to it goes after it), or the code of an open
+// fence (TailKind in markdown_stream.py: 1, 2, 3).
 // The server calls ra(id, step, tail[, blocksHtml, tailKind, ask]) for each update, where a tailKind means
 // the tail is replaced and `ask` that the server waits to hear when the update is drawn: a short global
 // name, because the call is repeated in every websocket message of a streaming reply.
