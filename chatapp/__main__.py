@@ -117,11 +117,11 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(check_database(settings.database_url))
             if settings.redis_url:
                 asyncio.run(check_redis(settings.redis_url))
+        setup(settings)  # builds the model client: one that cannot be built stops the app here
     except ConfigError as error:
         print(f'chatapp: configuration error: {error}', file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    setup(settings)
     Storage.path = settings.data_dir / 'sessions'  # NiceGUI's per-user storage, beside our other data
     Storage.redis_url = settings.redis_url or Storage.redis_url  # shared by every instance when scaled out
     # no in-browser Tailwind: chatapp/components/base_style.py says why

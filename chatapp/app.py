@@ -29,8 +29,10 @@ def setup(settings: Settings) -> Services:
             database_ok = await services.database.ping()
         except TimeoutError:
             database_ok = False
+        # an unreachable model endpoint is reported, not fatal: the history stays readable meanwhile
         return JSONResponse({'status': 'ok' if database_ok else 'unavailable',
-                             'database': 'ok' if database_ok else 'unreachable'},
+                             'database': 'ok' if database_ok else 'unreachable',
+                             'model': await services.model_status()},
                             status_code=200 if database_ok else 503)
 
     auth.setup(settings)  # the login routes, and the login every page needs when a provider is configured

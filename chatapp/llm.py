@@ -5,8 +5,9 @@ the offline demo model and a real endpoint share one streaming path."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -17,29 +18,63 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_openai import ChatOpenAI
 
 from chatapp.models import Message, Role, Status
-from chatapp.settings import Settings
+from chatapp.settings import ConfigError, Settings
 
 DEMO_MODEL_NAME = 'demo (offline)'
 
 
 def create_chat_model(settings: Settings) -> BaseChatModel:
-    """ChatOpenAI for any OpenAI-compatible endpoint, or the demo model when none is configured."""
+    """ChatOpenAI for any OpenAI-compatible endpoint, or the demo model when none is configured.
+
+    Raises ConfigError when the client cannot be built, so that the app stops before it serves."""
     if settings.uses_demo_model:
         return DemoChatModel()
-    return ChatOpenAI(
-        model=settings.model,
-        api_key=settings.openai_api_key or 'not-needed',  # local servers (Ollama, llama.cpp) take any key
-        base_url=settings.openai_base_url or None,
-        streaming=True,
-        stream_usage=True,
-        max_retries=0,  # the streaming engine retries itself, so that the person sees it waiting
-        stream_chunk_timeout=None,  # the engine has its own stall timer; this one costs a task per chunk
-        timeout=httpx.Timeout(settings.llm_timeout, connect=10.0),
-    )
+    try:
+        return ChatOpenAI(
+            model=settings.model,
+            api_key=settings.openai_api_key or 'not-needed',  # local servers (Ollama, llama.cpp) take any key
+            base_url=settings.openai_base_url or None,
+            streaming=True,
+            stream_usage=True,
+            max_retries=0,  # the streaming engine retries itself, so that the person sees it waiting
+            stream_chunk_timeout=None,  # the engine has its own stall timer; this one costs a task per chunk
+            timeout=client_timeout(settings),
+        )
+    except Exception as error:
+        reason = ' '.join(str(error).split()) or type(error).__name__
+        raise ConfigError(f'OPENAI_BASE_URL/CHATAPP_MODEL: cannot build the model client ({reason})') from None
+
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+def client_timeout(settings: Settings) -> tuple[float, float, float, float]:
+    """(connect, read, write, pool) in plain seconds: the one form that every HTTP library `openai` has been
+    built on accepts (httpx, and httpx2 since openai 3.6x, which refuses the other library's Timeout object)."""
+    read = settings.llm_timeout
+    return CONNECT_TIMEOUT_SECONDS, read, read, read
 
 
 def model_label(settings: Settings) -> str:
     return DEMO_MODEL_NAME if settings.uses_demo_model else settings.model
+
+
+ENDPOINT_PROBE_SECONDS = 5.0
+
+
+async def endpoint_reachable(chat_model: BaseChatModel) -> bool | None:
+    """Whether the model endpoint answers at all (None for the demo model): any HTTP answer counts, since
+    some endpoints serve no model list; only a connection that fails or hangs means unreachable."""
+    if not isinstance(chat_model, ChatOpenAI):
+        return None
+    try:
+        async with asyncio.timeout(ENDPOINT_PROBE_SECONDS):
+            await chat_model.root_async_client.models.list()
+    except openai.APIStatusError:
+        return True
+    except (TimeoutError, *TRANSPORT_ERRORS):
+        return False
+    return True
 
 
 def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int = 0) -> list[BaseMessage]:
@@ -124,6 +159,16 @@ def _tokens(text: str) -> list[str]:
     return pieces
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """A connection that breaks mid-stream raises the HTTP library's own error, unwrapped by `openai`."""
+    errors: list[type[BaseException]] = [openai.APIConnectionError, httpx.TransportError]
+    with contextlib.suppress(ImportError):
+        import httpx2  # under openai 3.6x and later
+        errors.append(httpx2.TransportError)
+    return tuple(errors)
+
+
+TRANSPORT_ERRORS = _transport_errors()
 RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0)
 MAX_RETRY_WAIT_SECONDS = 60.0
 
@@ -141,12 +186,12 @@ def retry_delay(error: BaseException, attempt: int) -> float | None:
         return wait if wait <= MAX_RETRY_WAIT_SECONDS else None
     if isinstance(error, openai.APIStatusError):
         return backoff if error.status_code >= 500 else None
-    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(error, TRANSPORT_ERRORS):
         return backoff
     return None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     for name, scale in (('retry-after-ms', 0.001), ('retry-after', 1.0)):
         try:
             return max(0.0, float(headers[name]) * scale)
@@ -182,7 +227,7 @@ def describe_failure(error: BaseException, *, settings: Settings, timeout: float
         return 'The model endpoint is rate limiting requests (HTTP 429). Try again in a moment.'
     if isinstance(error, openai.APIStatusError):
         return f'The model endpoint failed (HTTP {error.status_code}).'
-    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(error, TRANSPORT_ERRORS):
         return f'The connection to the model endpoint ({endpoint}) failed or broke off.'
     if isinstance(error, json.JSONDecodeError | ValueError):
         return 'The model endpoint sent a malformed chunk, so the reply was cut short.'

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 
 from chatapp.db import Database
 from chatapp.events import EventBus
 from chatapp.generation import Generations
-from chatapp.llm import create_chat_model, model_label
+from chatapp.llm import create_chat_model, endpoint_reachable, model_label
 from chatapp.models import User
 from chatapp.settings import Settings
 from chatapp.store import LEASE_SECONDS, ConversationStore
@@ -20,6 +21,7 @@ from chatapp.store import LEASE_SECONDS, ConversationStore
 log = logging.getLogger(__name__)
 
 LOCAL_PROVIDER = 'local'
+MODEL_STATUS_SECONDS = 30.0  # how long a probe of the model endpoint stands: health checks come often
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Services:
     local_user: User | None = None
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     _sweeper: asyncio.Task | None = None
+    _model_status: tuple[float, str] | None = None  # (when probed, what it said)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -83,6 +86,15 @@ class Services:
     async def ready(self) -> None:
         """Wait for start-up: NiceGUI runs async start-up handlers as tasks, so a request may come first."""
         await self._started.wait()
+
+    async def model_status(self) -> str:
+        """'ok', 'unreachable', or 'demo' (the offline model), probed at most every MODEL_STATUS_SECONDS."""
+        now = time.monotonic()
+        if self._model_status is None or now - self._model_status[0] > MODEL_STATUS_SECONDS:
+            reachable = await endpoint_reachable(self.generations.chat_model)
+            status = 'demo' if reachable is None else 'ok' if reachable else 'unreachable'
+            self._model_status = (time.monotonic(), status)
+        return self._model_status[1]
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import os
 import secrets
@@ -159,6 +160,15 @@ def _login_settings(env: dict[str, str]) -> dict[str, object]:
     }
 
 
+def _require_extra(module: str, setting: str, extra: str) -> None:
+    """An optional driver that is not installed is a configuration error, not a traceback at first use."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"{setting} needs the {module} package, which is not installed: install chatapp "
+                          f"with its {extra} extra (pip install 'chatapp[{extra}]')") from None
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build the settings from the environment; raises ConfigError naming the bad setting."""
     env = dict(os.environ if env is None else env)
@@ -170,6 +180,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f'DATABASE_URL={database_url!r} cannot be parsed as a database URL') from None
     if url.get_backend_name() not in ('sqlite', 'postgresql'):
         raise ConfigError(f'DATABASE_URL uses {url.get_backend_name()!r}; only sqlite and postgresql are supported')
+    if url.get_backend_name() == 'postgresql':
+        _require_extra('asyncpg', 'DATABASE_URL', 'postgres')
+    redis_url = env.get('REDIS_URL', '').strip()
+    if redis_url:
+        _require_extra('redis', 'REDIS_URL', 'redis')
     port = _int(env, 'CHATAPP_PORT', 8080)
     if not 0 < port < 65536:
         raise ConfigError(f'CHATAPP_PORT={port} is not a valid port')
@@ -190,7 +205,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, 'CHATAPP_DB_POOL_SIZE', 10),
         db_pool_timeout=_float(env, 'CHATAPP_DB_POOL_TIMEOUT', 30.0),
         shutdown_grace=_float(env, 'CHATAPP_SHUTDOWN_GRACE', 20.0),
-        redis_url=env.get('REDIS_URL', '').strip(),
+        redis_url=redis_url,
         reconnect_timeout=_float(env, 'CHATAPP_RECONNECT_TIMEOUT', 30.0),
         forwarded_allow_ips=_forwarded_allow_ips(env),
         **_login_settings(env),

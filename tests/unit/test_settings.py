@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import pytest
 
 from chatapp.settings import ConfigError, load_settings, prepare_data_dir
 from tests.auth.test_local_mode import NoRedirect
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import LLMock, free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,6 +82,29 @@ def test_bad_configuration_stops_with_one_line_and_exit_2(tmp_path: Path, env: d
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize(('env', 'module', 'extra'), [
+    ({'DATABASE_URL': 'postgresql+asyncpg://nobody@127.0.0.1:1/none'}, 'asyncpg', 'postgres'),
+    ({'REDIS_URL': 'redis://127.0.0.1:1/0'}, 'redis', 'redis'),
+])
+def test_a_missing_optional_driver_names_the_extra(tmp_path: Path, env: dict[str, str], module: str,
+                                                     extra: str) -> None:
+    """As if the extra was not installed: a package of that name that fails to import comes first on the path."""
+    (tmp_path / 'hidden' / module).mkdir(parents=True)
+    (tmp_path / 'hidden' / module / '__init__.py').write_text(f'raise ImportError("no {module} here")\n')
+    result = run_app(tmp_path, '--port', str(free_port()), PYTHONPATH=f'{tmp_path / "hidden"}{os.pathsep}{ROOT}',
+                     **env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"chatapp[{extra}]" in lines[0] and 'Traceback' not in result.stderr, result.stderr
+
+
+def test_a_model_client_that_cannot_be_built_stops_the_app(tmp_path: Path) -> None:
+    result = run_app(tmp_path, '--port', str(free_port()), OPENAI_BASE_URL='http://[::1/v1', OPENAI_API_KEY='k')
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'OPENAI_BASE_URL' in lines[0] and 'Traceback' not in result.stderr, result.stderr
 
 
 def test_port_in_use_is_refused_clearly(tmp_path: Path) -> None:
@@ -150,3 +174,25 @@ def test_the_proxy_named_by_chatapp_forwarded_allow_ips_is_believed(tmp_path: Pa
     assert answer.value.code == 302 and location.startswith('https://github.com/login/oauth/authorize?'), location
     redirect_uri = parse_qs(urlsplit(location).query)['redirect_uri']
     assert redirect_uri == ['https://chat.example.test/auth/github/callback']
+
+
+def health(url: str) -> dict:
+    with urllib.request.urlopen(f'{url}/healthz', timeout=20) as response:
+        return json.loads(response.read())
+
+
+def test_with_an_endpoint_configured_the_app_starts_and_health_reports_the_model(tmp_path: Path,
+                                                                                  llmock: LLMock) -> None:
+    with serving(tmp_path, OPENAI_BASE_URL=f'{llmock.base_url}/v1', OPENAI_API_KEY='test') as (url, _):
+        assert health(url) == {'status': 'ok', 'database': 'ok', 'model': 'ok'}
+
+
+def test_an_unreachable_model_endpoint_is_reported_without_failing_the_app(tmp_path: Path) -> None:
+    closed = f'http://127.0.0.1:{free_port()}/v1'
+    with serving(tmp_path, OPENAI_BASE_URL=closed, OPENAI_API_KEY='test') as (url, _):
+        assert health(url) == {'status': 'ok', 'database': 'ok', 'model': 'unreachable'}
+
+
+def test_the_demo_model_is_reported_as_such(tmp_path: Path) -> None:
+    with serving(tmp_path) as (url, _):
+        assert health(url)['model'] == 'demo'
