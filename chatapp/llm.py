@@ -39,6 +39,9 @@ def create_chat_model(settings: Settings) -> BaseChatModel:
             max_retries=0,  # the streaming engine retries itself, so that the person sees it waiting
             stream_chunk_timeout=None,  # the engine has its own stall timer; this one costs a task per chunk
             timeout=client_timeout(settings),
+            # a client of its own: LangChain shares one per process between models with a hashable timeout,
+            # and a pool opened on one event loop fails on the next ('Event loop is closed')
+            http_async_client=openai.DefaultAsyncHttpxClient(timeout=client_timeout(settings)),
         )
     except Exception as error:
         reason = ' '.join(str(error).split()) or type(error).__name__
