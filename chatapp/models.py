@@ -64,6 +64,7 @@ class Message(SQLModel, table=True):
     conversation_id: str = Field(foreign_key='conversation.id', max_length=36, ondelete='CASCADE')
     role: Role = Field(sa_type=String(16))  # plain strings: no database enum types to migrate
     content: str = Field(default='', sa_column=Column(Text, nullable=False, default=''))
+    html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # a finished reply, rendered
     status: Status = Field(default=Status.COMPLETE, sa_type=String(16))
     error: str = Field(default='', max_length=1000)
     model: str = Field(default='', max_length=200)

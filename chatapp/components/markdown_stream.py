@@ -3,8 +3,7 @@
 A growing reply is cut into finished blocks and an unfinished tail: at a blank line outside a code fence,
 once the next line shows it does not continue the block; after a heading; before and after a code fence
 that is a block of its own. Each finished block is rendered once, and every cut is one where rendering
-the pieces gives what rendering the whole text gives. Raw HTML is escaped by markdown2 and the
-browser sanitizes again with DOMPurify, so nothing a user or model writes can run.
+the pieces gives what rendering the whole text gives (chatapp/rendering.py says what is safe about it).
 """
 
 from __future__ import annotations
@@ -14,11 +13,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from html import escape
 
-import markdown2
-from pygments.formatters import HtmlFormatter
+from chatapp.rendering import RENDER_ON_LOOP_COST, plain_html, render_cost, render_markdown
 
-EXTRAS = ['fenced-code-blocks', 'tables', 'cuddled-lists', 'strike', 'code-friendly', 'break-on-newline',
-          'target-blank-links']
 _FENCE = re.compile(r'^ {0,3}(`{3,}|~{3,})')
 _CONTINUES = re.compile(r'\s|[-*+]\s|\d{1,9}[.)]\s')  # indented text or a list item: a loose list goes on
 _CODE_FENCE = re.compile(r'(`{3,})[ \t]*[\w+-]*[ \t]*')
@@ -27,32 +23,15 @@ _HEADING = re.compile(r' {0,3}#{1,6}(\s|$)')
 _NOT_PARAGRAPH = re.compile(r'\s|[-*+]\s|\d{1,9}[.)]\s|[>|#]|(?:[-=*_] *){2,}$')
 _MAY_CLOSE_SPAN = re.compile(r'[*`~)]')
 LIVE_RENDER_CHARS = 2000  # a longer unfinished paragraph is shown as text: rendering it per token would add up
+LIVE_RENDER_COST = 6000   # nor one dense with markup (see render_cost)
 
 
-CODE_THEMES = {'.codehilite': 'default', '.body--dark .codehilite': 'github-dark'}  # light, dark
-
-
-def code_style_css() -> str:
-    return ''.join(HtmlFormatter(nobackground=True, style=style).get_style_defs(selector)
-                   for selector, style in CODE_THEMES.items())
-
-
-def _unstyled_span() -> re.Pattern[str]:
-    """Pygments' spans that change nothing on screen: classes styled like plain text in every theme, and
-    whitespace (its colour has no glyph). Names and punctuation are half of a code block's markup."""
-    formatters = [HtmlFormatter(style=style) for style in CODE_THEMES.values()]
-    candidates = set().union(*(f.class2style for f in formatters)) - {''}
-    plain = sorted(c for c in candidates if c == 'w' or all(
-        f.class2style.get(c, ('',))[0] in ('', f.class2style.get('', ('',))[0]) for f in formatters))
-    return re.compile(rf'<span class="(?:{"|".join(plain)})">([^<]*)</span>|<span></span>')
-
-
-_UNSTYLED_SPAN = _unstyled_span()
-
-
-def render_markdown(text: str) -> str:
-    html = markdown2.markdown(text, extras=EXTRAS, safe_mode='escape')
-    return _UNSTYLED_SPAN.sub(r'\1', html) if '<span' in html else html
+def render_block(text: str) -> tuple[str, bool]:
+    """A finished block's HTML, and whether it is only a stand-in: a block too costly to render on the
+    event loop shows as text until the whole reply is rendered off it."""
+    if render_cost(text) > RENDER_ON_LOOP_COST:
+        return plain_html(text), True
+    return render_markdown(text), False
 
 
 class TailKind(IntEnum):
@@ -80,6 +59,7 @@ class MarkdownStream:
     def __init__(self) -> None:
         self.tail = ''             # text not yet rendered
         self.kind = TailKind.TEXT  # how the page shows it
+        self.stand_ins: list[tuple[str, str]] = []  # (its stand-in, a block) too costly to render here
         self._shown_code = (-1, -1)
         self._restart_scan()
 
@@ -89,7 +69,7 @@ class MarkdownStream:
         while (cut := self._find_cut()) > 0:
             block, self.tail = self.tail[:cut], self.tail[cut:]
             if block.strip():
-                blocks.append(render_markdown(block))
+                blocks.append(self._render(block))
             self._restart_scan()
         shown = self.kind
         if blocks or (self._code_from, self._code_to) != self._shown_code:
@@ -97,7 +77,7 @@ class MarkdownStream:
         if shown == TailKind.CODE:
             return StreamUpdate('', '' if self._code_to >= 0 else delta)  # after the closing fence: not code
         may_change = _MAY_CLOSE_SPAN.search(delta) or ('\n' in delta and _NOT_PARAGRAPH.match(self.tail))
-        if may_change and len(self.tail) <= LIVE_RENDER_CHARS:  # past it: appended as it is
+        if may_change and len(self.tail) <= LIVE_RENDER_CHARS:  # past it: appended as it is (as past the cost)
             tail, kind = self.display()
             if kind != shown or kind == TailKind.HTML:
                 return StreamUpdate('', tail, kind)
@@ -118,13 +98,19 @@ class MarkdownStream:
         block, self.tail, self.kind = self.tail, '', TailKind.TEXT
         self._restart_scan()
         self._shown_code = (-1, -1)
-        return StreamUpdate(render_markdown(block) if block.strip() else '', '', TailKind.TEXT)
+        return StreamUpdate(self._render(block) if block.strip() else '', '', TailKind.TEXT)
+
+    def _render(self, block: str) -> str:
+        html, stand_in = render_block(block)
+        if stand_in:
+            self.stand_ins.append((html, block))
+        return html
 
     def _live_html(self) -> str:
         """A short tail rendered, if Markdown shows it as more than text: a paragraph inline (without its
         <p>), any other block (a list, a table, a quote) as far as its whole lines go, the line being
         written after it as text."""
-        if len(self.tail) > LIVE_RENDER_CHARS:
+        if len(self.tail) > LIVE_RENDER_CHARS or render_cost(self.tail) > LIVE_RENDER_COST:
             return ''
         if not _NOT_PARAGRAPH.match(self.tail):
             return self._inline_html() if self._paragraph else ''

@@ -10,6 +10,10 @@
 // name, because the call is repeated in every websocket message of a streaming reply.
 window.ra = (id, ...args) => getElement(id)?.append(...args);
 const SECTION_BLOCKS = 24;
+// DOMPurify drops `target`: links get it back, with `rel` so that the page they open cannot reach this one
+const linksToNewTab = (root) => {
+  for (const link of root.querySelectorAll("a[href]")) Object.assign(link, { target: "_blank", rel: "noopener noreferrer" });
+};
 
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
@@ -37,6 +41,7 @@ export default {
         this.appendBlocks(html.slice(this.htmlLength));
       } else {
         this.$refs.blocks.setHTML(html);  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)
+        linksToNewTab(this.$refs.blocks);
         this.htmlLength = html.length;
       }
       this.showTail(this.tail || "", this.tailKind);
@@ -66,7 +71,10 @@ export default {
       const element = this.$refs.tail;
       element.classList.toggle("code", kind === 3);
       element.classList.toggle("html", kind === 2);
-      if (kind === 2) element.setHTML(tail);  // sanitized, like the blocks
+      if (kind === 2) {
+        element.setHTML(tail);  // sanitized, like the blocks
+        linksToNewTab(element);
+      }
       else element.textContent = tail;
     },
     appendTail(text) {
@@ -85,6 +93,7 @@ export default {
       // them every update of a 20,000-token reply cost the page twice what it cost at the start
       const fragment = document.createElement("div");
       fragment.setHTML(html);
+      linksToNewTab(fragment);
       let section = this.$refs.blocks.lastElementChild;
       if (!section?.classList.contains("reply-section") || section.childElementCount >= SECTION_BLOCKS) {
         section = document.createElement("div");

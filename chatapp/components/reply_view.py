@@ -6,9 +6,10 @@ import json
 import time
 from typing import Any
 
-from nicegui import events, ui
+from nicegui import background_tasks, events, ui
 
-from chatapp.components.markdown_stream import MarkdownStream, StreamUpdate, TailKind, render_markdown
+from chatapp.components.markdown_stream import MarkdownStream, StreamUpdate, TailKind, render_block
+from chatapp.render_worker import renderer
 
 # an update the page has not confirmed after this long is taken as lost (a dropped connection): send on
 LOST_UPDATE_SECONDS = 2.0
@@ -27,7 +28,8 @@ class ReplyView(ui.element, component='reply_view.js'):
     shown.
     """
 
-    def __init__(self, text: str = '', *, streaming: bool = False) -> None:
+    def __init__(self, text: str = '', *, streaming: bool = False, html: str | None = None) -> None:
+        """`html`: a finished reply's HTML as stored, so that showing it renders nothing."""
         super().__init__()
         self._parts = [text]  # joined only when the whole text is asked for, not on every append
         self._length = len(text)
@@ -40,9 +42,16 @@ class ReplyView(ui.element, component='reply_view.js'):
         self.on('shown', self._on_shown)
         if streaming:
             self._stream = MarkdownStream()
-            self._blocks = [self._stream.feed(text).blocks_html]
+            self._blocks = [self._feed(text).blocks_html]
+        elif html is not None:
+            self._blocks = [html]
+        elif text.strip():
+            html, stand_in = render_block(text)
+            self._blocks = [html]
+            if stand_in:
+                self._render_off_loop(html, text)
         else:
-            self._blocks = [render_markdown(text) if text.strip() else '']
+            self._blocks = ['']
 
     @property
     def text(self) -> str:
@@ -87,9 +96,10 @@ class ReplyView(ui.element, component='reply_view.js'):
         still on their way are older, and skipped."""
         if self._stream is not None:
             if self._waiting:
-                self._blocks.append(self._stream.feed(''.join(self._waiting)).blocks_html)
+                self._blocks.append(self._feed(''.join(self._waiting)).blocks_html)
                 self._waiting.clear()
             self._blocks.append(self._stream.finish().blocks_html)
+            self._take_stand_ins()
             self._stream = None
             self._step += 1
             self.update()
@@ -115,7 +125,32 @@ class ReplyView(ui.element, component='reply_view.js'):
         assert self._stream is not None
         text = ''.join(self._waiting)
         self._waiting.clear()
-        self._send(self._stream.feed(text))
+        self._send(self._feed(text))
+
+    def _feed(self, text: str) -> StreamUpdate:
+        assert self._stream is not None
+        update = self._stream.feed(text)
+        self._take_stand_ins()
+        return update
+
+    def _take_stand_ins(self) -> None:
+        assert self._stream is not None
+        for stand_in, block in self._stream.stand_ins:
+            self._render_off_loop(stand_in, block)
+        self._stream.stand_ins.clear()
+
+    def _render_off_loop(self, stand_in: str, block: str) -> None:
+        """A block too costly to render on the event loop shows as text until the worker has rendered it."""
+        async def render() -> None:
+            html = await renderer.render(block)
+            joined = ''.join(self._blocks)
+            if self.is_deleted or stand_in not in joined:  # gone, or restarted meanwhile
+                return
+            self._blocks = [joined.replace(stand_in, html, 1)]
+            self._step += 1
+            self._restarted_at = self._step  # the page replaces what it shows instead of appending to it
+            self.update()
+        background_tasks.create(render(), name='render-block')
 
     def _send(self, update: StreamUpdate) -> None:
         self._step += 1
@@ -138,7 +173,7 @@ class ReplyView(ui.element, component='reply_view.js'):
     def _to_dict(self) -> dict[str, Any]:
         # props are materialized only when the element is (re)sent, never per token
         if self._waiting and self._stream is not None:  # a snapshot shows all there is
-            self._blocks.append(self._stream.feed(''.join(self._waiting)).blocks_html)
+            self._blocks.append(self._feed(''.join(self._waiting)).blocks_html)
             self._waiting.clear()
             self._step += 1
         self._asked = None

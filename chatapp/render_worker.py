@@ -1,0 +1,100 @@
+"""Markdown rendered off the event loop: a worker process with a time budget.
+
+What is cheap (see `rendering.render_cost`) renders in place. The rest goes to one long-lived worker
+process, one text at a time; a render that outlasts RENDER_SECONDS kills the worker (the next render
+starts a new one) and the text shows as plain text with a note. Recent results are kept, so views that
+show the same reply do not render it again. `python -m chatapp.render_worker [image hosts]` is the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import sys
+from collections import OrderedDict
+
+from chatapp import rendering
+from chatapp.rendering import RENDER_ON_LOOP_COST, plain_html, render_cost, render_markdown
+
+log = logging.getLogger(__name__)
+
+RENDER_SECONDS = 5.0
+MAX_RENDER_CHARS = 2_000_000  # longer is shown as text without trying
+TOO_LONG_NOTE = 'Shown as plain text: it is too long to format.'
+CACHED_RESULTS = 32
+_LENGTH = struct.Struct('>Q')
+
+
+class RenderWorker:
+    def __init__(self) -> None:
+        self._process: asyncio.subprocess.Process | None = None
+        self._turn = asyncio.Lock()
+        self._results: OrderedDict[str, str] = OrderedDict()
+
+    async def render(self, text: str) -> str:
+        """The HTML of `text`; never an error, never more than RENDER_SECONDS of waiting."""
+        if render_cost(text) <= RENDER_ON_LOOP_COST:
+            return render_markdown(text)
+        if len(text) > MAX_RENDER_CHARS:
+            return plain_html(text, TOO_LONG_NOTE)
+        if (html := self._results.get(text)) is not None:
+            self._results.move_to_end(text)
+            return html
+        async with self._turn:
+            try:
+                async with asyncio.timeout(RENDER_SECONDS):
+                    html = await self._ask(text)
+            except BaseException as error:
+                await self.close()  # mid-request the worker's answer would be out of step: start afresh
+                if not isinstance(error, Exception):
+                    raise
+                log.warning('rendering %d characters failed (%r): shown as plain text', len(text), error)
+                html = plain_html(text, rendering.PLAIN_NOTE)
+        self._results[text] = html
+        if len(self._results) > CACHED_RESULTS:
+            self._results.popitem(last=False)
+        return html
+
+    async def _ask(self, text: str) -> str:
+        process = await self._started()
+        assert process.stdin is not None and process.stdout is not None
+        data = text.encode('utf-8', 'replace')
+        process.stdin.write(_LENGTH.pack(len(data)) + data)
+        await process.stdin.drain()
+        (length,) = _LENGTH.unpack(await process.stdout.readexactly(_LENGTH.size))
+        return (await process.stdout.readexactly(length)).decode()
+
+    async def _started(self) -> asyncio.subprocess.Process:
+        if self._process is None or self._process.returncode is not None:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable, '-m', 'chatapp.render_worker', *sorted(rendering.image_hosts()),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        return self._process
+
+    async def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+renderer = RenderWorker()  # one a process: the worker is shared like a thread pool would be
+
+
+def serve() -> None:
+    """The worker's loop: a length-prefixed text in on stdin, its HTML out on stdout, until stdin closes."""
+    rendering.allow_image_hosts(sys.argv[1:])
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    while header := source.read(_LENGTH.size):
+        (length,) = _LENGTH.unpack(header)
+        html = render_markdown(source.read(length).decode()).encode()
+        sink.write(_LENGTH.pack(len(html)) + html)
+        sink.flush()
+
+
+if __name__ == '__main__':
+    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+        serve()
