@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ['CHATAPP_HOST'] = args.host
     if args.port is not None:
         os.environ['CHATAPP_PORT'] = str(args.port)
+    if not simulated:
+        os.umask(0o077)  # what the app writes (database, secret, login sessions) is readable by its user only
     try:
         settings = prepare_data_dir(load_settings())
         if args.command == 'migrate':

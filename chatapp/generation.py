@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,8 +31,11 @@ from chatapp.events import (
 )
 from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
 from chatapp.models import Message, Status
+from chatapp.rate_limit import SendLimit, TooManySends
+from chatapp.render_worker import renderer
 from chatapp.settings import Settings
-from chatapp.store import Busy, Claim, ConversationStore, GrowingReply, Usage
+from chatapp.store import INTERRUPTED_BY_SERVER, Busy, Claim, ConversationStore, GrowingReply, Usage
+from chatapp.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ FINAL_SAVE_DELAYS = (1.0, 3.0)  # a final save that fails (a locked or restartin
 
 
 BUSY = 'A reply is still being written in this conversation. Wait for it or stop it first.'
+NOT_SAVED = 'The reply could not be saved, so it was ended here.'
 
 
 class Refused(Exception):
@@ -60,6 +65,15 @@ def _storage_refusal(what_happened: str) -> Iterator[None]:
                       'Try again in a moment.') from error
 
 
+@contextlib.contextmanager
+def _too_many_sends(per_minute: int) -> Iterator[None]:
+    try:
+        yield
+    except TooManySends as refusal:
+        raise Refused(f'You sent {per_minute} messages within a minute, the most this app takes. Wait '
+                      f'{math.ceil(refusal.wait_seconds)} s, then send again.') from None
+
+
 @dataclass
 class Generation:
     user_id: str
@@ -74,6 +88,7 @@ class Generation:
     published_length: int = 0
     saved_length: int = 0  # of the text in the database
     stop_requested: bool = False
+    ended_because: str = ''  # why the engine cancelled it, if not a Stop or a shutdown
     task: asyncio.Task | None = None
     _last_publish: float = 0.0
     _publish_handle: asyncio.TimerHandle | None = None
@@ -105,8 +120,9 @@ class Generations:
     """Starts, tracks and stops the replies of this process."""
 
     def __init__(self, store: ConversationStore, bus: EventBus, settings: Settings, chat_model: BaseChatModel,
-                 model_label: str, *, instance_id: str = '') -> None:
+                 model_label: str, *, instance_id: str = '', send_limit: SendLimit | None = None) -> None:
         self.store = store
+        self.send_limit = send_limit or SendLimit(0, store.sent_since)
         self.bus = bus
         self.settings = settings
         self.chat_model = chat_model
@@ -124,20 +140,21 @@ class Generations:
 
     async def send(self, user_id: str, conversation_id: str | None, text: str) -> Sent:
         """Store the question and start the reply; raises Refused with a reason for the person."""
-        text = text.strip()
+        text = clean(text).strip()
         if not text:
             raise Refused('The message is empty.')
         if len(text) > self.settings.max_message_chars:
             raise Refused(f'The message has {len(text):,} characters; the limit is '
                           f'{self.settings.max_message_chars:,}. Shorten it and send again.')
         self._check_accepting()  # before anything is stored
-        with _storage_refusal('Your message was not sent'):
-            if conversation_id is None:  # a new conversation: nobody else can be writing in it
-                stored = await self.store.add_exchange(user_id, None, text, self.model_label, self.instance_id)
-            else:
-                async with self._reserved(conversation_id):
-                    stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
-                                                           self.instance_id)
+        with _storage_refusal('Your message was not sent'), _too_many_sends(self.send_limit.per_minute):
+            async with self.send_limit.admitted(user_id):
+                if conversation_id is None:  # a new conversation: nobody else can be writing in it
+                    stored = await self.store.add_exchange(user_id, None, text, self.model_label, self.instance_id)
+                else:
+                    async with self._reserved(conversation_id):
+                        stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
+                                                               self.instance_id)
         if stored is None:
             raise Refused('This conversation does not exist.')
         question, reply = stored
@@ -238,7 +255,7 @@ class Generations:
         except asyncio.CancelledError:
             generation.status = Status.STOPPED if generation.stop_requested else Status.INTERRUPTED
             if not generation.stop_requested:
-                generation.error = 'The server stopped while this reply was being written.'
+                generation.error = generation.ended_because or INTERRUPTED_BY_SERVER
         except Exception as error:
             if generation.stop_requested:  # stopped while stalled, the cancellation lost on the way
                 generation.status = Status.STOPPED
@@ -279,7 +296,7 @@ class Generations:
                 if generation.stop_requested:  # the client library may swallow a cancellation
                     raise asyncio.CancelledError()
                 if isinstance(chunk.content, str) and chunk.content:
-                    self._receive(generation, chunk.content)
+                    self._receive(generation, clean(chunk.content))
                 if chunk.response_metadata.get('finish_reason'):
                     finished = True
                 usage = getattr(chunk, 'usage_metadata', None)
@@ -328,18 +345,41 @@ class Generations:
                                     g.text if g.length != g.saved_length else None) for g in streaming]
             try:
                 await self.store.save_growing(self.instance_id, replies)
-            except Exception:  # the final saves retry; a hiccup must not end the replies
-                log.exception('saving %d growing repl(ies) failed', len(replies))
+            except Exception:
+                log.exception('saving %d growing repl(ies) together failed; saving each alone', len(replies))
+                await self._save_each(streaming, replies)
                 continue
             for generation, reply in zip(streaming, replies, strict=True):
                 if reply.text is not None:
                     generation.saved_length = len(reply.text)
 
+    async def _save_each(self, generations: list[Generation], replies: list[GrowingReply]) -> None:
+        """One reply that cannot be saved must not stop the saves (and claim renewals) of the others. It is
+        ended as interrupted; its final save keeps what it has. A database that is away fails them all, and
+        the final saves retry."""
+        failed = []
+        for generation, reply in zip(generations, replies, strict=True):
+            try:
+                await self.store.save_growing(self.instance_id, [reply])
+            except Exception:
+                failed.append(generation)
+                continue
+            if reply.text is not None:
+                generation.saved_length = len(reply.text)
+        if len(failed) < len(generations):  # the database works: these replies themselves fail it
+            for generation in failed:
+                log.error('reply %s cannot be saved; ending it', generation.message_id)
+                if generation.task is not None:
+                    generation.ended_because = NOT_SAVED
+                    generation.task.cancel()
+
     async def _save_final(self, generation: Generation) -> None:
+        text = generation.text
+        html = await renderer.render(text) if text.strip() else ''  # kept: opening it renders nothing
         for delay in (*FINAL_SAVE_DELAYS, None):
             try:
-                await self.store.save_reply(generation.user_id, generation.message_id, generation.text,
-                                            generation.status, generation.error, generation.usage,
+                await self.store.save_reply(generation.user_id, generation.message_id, text,
+                                            generation.status, generation.error, generation.usage, html=html,
                                             claim=Claim(generation.conversation_id, self.instance_id))
                 return
             except Exception as error:

@@ -15,6 +15,8 @@ from chatapp.events import EventBus
 from chatapp.generation import Generations
 from chatapp.llm import create_chat_model, endpoint_reachable, model_label
 from chatapp.models import User
+from chatapp.rate_limit import SendLimit
+from chatapp.render_worker import renderer
 from chatapp.settings import Settings
 from chatapp.store import LEASE_SECONDS, ConversationStore
 
@@ -47,8 +49,9 @@ class Services:
         else:
             bus = EventBus()
         store = ConversationStore(database, bus)
+        send_limit = SendLimit(settings.sends_per_minute, store.sent_since, settings.redis_url)
         generations = Generations(store, bus, settings, create_chat_model(settings), model_label(settings),
-                                  instance_id=instance_id)
+                                  instance_id=instance_id, send_limit=send_limit)
         return cls(settings, database, store, bus, generations)
 
     @property
@@ -102,6 +105,8 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.generations.shutdown(grace=self.settings.shutdown_grace)
+        await self.generations.send_limit.close()
+        await renderer.close()
         await self.bus.close()
         await self.database.close()
         log.info('stopped; every reply is saved')  # journalctl tells a clean stop from a kill by this line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ class Settings:
     llm_max_retries: int = 2
     max_message_chars: int = 32_000
     max_context_tokens: int = 16_000
+    sends_per_minute: int = 20  # messages one person may send a minute; 0: no limit
     db_pool_size: int = 10
     db_pool_timeout: float = 30.0
     shutdown_grace: float = 20.0
@@ -58,6 +60,7 @@ class Settings:
     allowed_emails: tuple[str, ...] = ()
     session_hours: float = 12.0
     allow_anonymous: bool = False  # local mode may listen beyond loopback
+    image_hosts: tuple[str, ...] = ()  # hosts whose images replies may show (https only)
 
     @property
     def login_enabled(self) -> bool:
@@ -68,6 +71,11 @@ class Settings:
     def uses_demo_model(self) -> bool:
         """No endpoint configured: the offline demo model answers."""
         return not (self.openai_api_key or self.openai_base_url)
+
+    @property
+    def avatar_hosts(self) -> tuple[str, ...]:
+        """Hosts whose pictures the pages may load: the allowed image hosts, and GitHub's avatars."""
+        return self.image_hosts + (('avatars.githubusercontent.com',) if self.github_client_id else ())
 
     @property
     def database(self) -> URL:
@@ -82,6 +90,12 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f'{name}={raw!r} is not a whole number') from None
+
+
+def _non_negative(value: int, name: str) -> int:
+    if value < 0:
+        raise ConfigError(f'{name}={value} must be 0 or more')
+    return value
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -119,6 +133,17 @@ def _forwarded_allow_ips(env: dict[str, str]) -> tuple[str, ...]:
             raise ConfigError(f'{name}={raw!r}: {item!r} is not an IP address or network '
                               "(comma-separated, e.g. 10.0.0.5,10.1.0.0/16; or * alone for any)") from None
     return items
+
+
+_HOST = re.compile(r'(?=.{1,253}$)[a-z0-9-]+(\.[a-z0-9-]+)*(:\d{1,5})?')
+
+
+def _hosts(env: dict[str, str], name: str) -> tuple[str, ...]:
+    hosts = tuple(item.strip().lower() for item in env.get(name, '').split(',') if item.strip())
+    for host in hosts:
+        if not _HOST.fullmatch(host):
+            raise ConfigError(f'{name}: {host!r} is not a host name (comma-separated, e.g. images.example.com)')
+    return hosts
 
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
@@ -202,12 +227,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         llm_max_retries=_int(env, 'CHATAPP_LLM_MAX_RETRIES', 2),
         max_message_chars=_int(env, 'CHATAPP_MAX_MESSAGE_CHARS', 32_000),
         max_context_tokens=_int(env, 'CHATAPP_MAX_CONTEXT_TOKENS', 16_000),
+        sends_per_minute=_non_negative(_int(env, 'CHATAPP_SENDS_PER_MINUTE', 20), 'CHATAPP_SENDS_PER_MINUTE'),
         db_pool_size=_int(env, 'CHATAPP_DB_POOL_SIZE', 10),
         db_pool_timeout=_float(env, 'CHATAPP_DB_POOL_TIMEOUT', 30.0),
         shutdown_grace=_float(env, 'CHATAPP_SHUTDOWN_GRACE', 20.0),
         redis_url=redis_url,
         reconnect_timeout=_float(env, 'CHATAPP_RECONNECT_TIMEOUT', 30.0),
         forwarded_allow_ips=_forwarded_allow_ips(env),
+        image_hosts=_hosts(env, 'CHATAPP_IMAGE_HOSTS'),
         **_login_settings(env),
     )
 

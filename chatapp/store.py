@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chatapp.db import Database
 from chatapp.events import ConversationChanged, EventBus, user_topic
 from chatapp.models import Conversation, Message, ReplyClaim, Role, Status, User, utcnow
+from chatapp.text import clean
 
 TITLE_CHARS = 60
 PAGE_SIZE = 50
@@ -104,7 +105,7 @@ class ConversationStore:
         """The user's conversations, newest first, a page at a time (keyset: pass the last row's key)."""
         query = select(Conversation).where(Conversation.user_id == user_id)
         if search.strip():
-            pattern = f'%{_escape_like(search.strip().lower())}%'
+            pattern = f'%{_escape_like(clean(search).strip().lower())}%'
             in_messages = select(Message.conversation_id).where(
                 func.lower(Message.content).like(pattern, escape='\\'))
             query = query.where(or_(func.lower(Conversation.title).like(pattern, escape='\\'),
@@ -131,7 +132,7 @@ class ConversationStore:
         return conversation
 
     async def rename_conversation(self, user_id: str, conversation_id: str, title: str) -> Conversation | None:
-        title = ' '.join(title.split())[:200]
+        title = ' '.join(clean(title).split())[:200]
         if not title:
             return None
         async with self.db.writing() as session:
@@ -165,11 +166,21 @@ class ConversationStore:
             query = select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
             return list((await session.exec(query)).all())
 
+    async def sent_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many messages the user sent since `since`, and when the first of them was (the send rate)."""
+        recent = select(Conversation.id).where(Conversation.user_id == user_id, col(Conversation.updated_at) >= since)
+        query = select(func.count(), func.min(Message.created_at)).where(
+            col(Message.conversation_id).in_(recent), Message.role == Role.USER, col(Message.created_at) >= since)
+        async with self.db.session() as session:
+            count, first = (await session.exec(query)).one()
+        return count, first
+
     async def add_exchange(self, user_id: str, conversation_id: str | None, text: str, model: str,
                            instance_id: str) -> tuple[Message, Message] | None:
         """Store the user's message and an empty, streaming reply to it, claimed for `instance_id`, in one
         transaction (in a new conversation when `conversation_id` is None); raises Busy when another reply
         of the conversation is being written. Few round trips: under load each one waits for the loop."""
+        text = clean(text)
         async with self.db.writing() as session:
             if conversation_id is None:
                 conversation: Conversation | None = Conversation(user_id=user_id, title=title_from(text))
@@ -198,7 +209,7 @@ class ConversationStore:
             if reply is None or reply.conversation_id != conversation_id or reply.role != Role.ASSISTANT:
                 return None
             await _claim(session, conversation_id, instance_id, message_id)
-            reply.content, reply.error, reply.model = '', '', model
+            reply.content, reply.error, reply.model, reply.html = '', '', model, None
             reply.status, reply.updated_at = Status.STREAMING, utcnow()
             reply.prompt_tokens = reply.completion_tokens = None
             session.add(reply)
@@ -227,12 +238,14 @@ class ConversationStore:
             await session.commit()
 
     async def save_reply(self, user_id: str, message_id: int, content: str, status: Status,
-                         error: str = '', usage: Usage | None = None, *, claim: Claim | None = None) -> None:
-        """Save a finished reply's text and final status; a no-op if it is not the user's (or was deleted).
-        With `claim`, the same transaction releases that claim. (Growing text is `save_growing`'s.)"""
+                         error: str = '', usage: Usage | None = None, *, html: str | None = None,
+                         claim: Claim | None = None) -> None:
+        """Save a finished reply's text (and its rendered `html`) and final status; a no-op if it is not the
+        user's (or was deleted). With `claim`, the same transaction releases that claim. (Growing text is
+        `save_growing`'s.)"""
         if status == Status.STREAMING:
             raise ValueError('save_reply saves a final status; save_growing saves a streaming reply')
-        values: dict[str, object] = {'content': content, 'status': status, 'error': error[:1000],
+        values: dict[str, object] = {'content': content, 'html': html, 'status': status, 'error': error[:1000],
                                      'updated_at': utcnow()}
         if usage is not None:
             values |= {'prompt_tokens': usage.prompt_tokens, 'completion_tokens': usage.completion_tokens}

@@ -6,7 +6,7 @@ import asyncio
 
 from nicegui import background_tasks, ui
 
-from chatapp.auth import acting_user_id
+from chatapp.auth import acting_user_id, page_login_topic
 from chatapp.components.reply_view import ReplyView
 from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
 from chatapp.generation import Refused
@@ -50,7 +50,7 @@ class ReplyRow:
         self.page = page
         self.message_id = message.id
         with ui.column().classes('reply-row w-full gap-1').props('data-testid=message-assistant') as self.row:
-            self.view = ReplyView(text, streaming=streaming)
+            self.view = ReplyView(text, streaming=streaming, html=None if streaming else message.html)
             with ui.row().classes('reply-actions items-center gap-1') as self.actions:
                 ui.button(icon='content_copy', on_click=self.copy) \
                     .props('flat round dense size=sm aria-label="Copy reply" data-testid=copy')
@@ -162,6 +162,7 @@ class ChatPage:
         self._composer()
         restore_draft(self.input, self.conversation_id)  # typed before a re-login
         ui.context.client.on_delete(self._stop_following)
+        self._leave_at_logout()
         if self.conversation_id is not None:
             self._follow(self.conversation_id)
             await self.sync(messages)
@@ -218,6 +219,21 @@ class ChatPage:
     def _stop_following(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+
+    def _leave_at_logout(self) -> None:
+        """Logging out (in another tab, too) ends this page at once: nothing more of the person's data
+        reaches it, and it goes to the login page."""
+        topic = page_login_topic()
+        if topic is None:
+            return
+
+        def logged_out(event: Event) -> None:
+            self._stop_following()
+            self.sidebar.stop_following()
+            with self.messages:  # (the tab that logs out is on its way to the provider already)
+                ui.run_javascript('window.chatappLoggingOut || location.assign("/login?logged_out=1")')
+        unsubscribe = services().bus.subscribe(topic, logged_out)
+        ui.context.client.on_delete(unsubscribe)
 
     def _on_event(self, event: Event) -> None:
         row = self.replies.get(getattr(event, 'message_id', -1))

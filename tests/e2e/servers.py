@@ -110,6 +110,7 @@ class App:
             'CHATAPP_MODEL': 'gpt-4o-mini',
             'CHATAPP_LLM_MAX_RETRIES': '0',
             'CHATAPP_LLM_TIMEOUT': str(LLM_TIMEOUT_SECONDS),
+            'CHATAPP_SENDS_PER_MINUTE': '0',  # tests send faster than people; tests/e2e/test_send_limit.py sets one
             'PYTHONUNBUFFERED': '1',
             # this checkout's chatapp, whatever is installed (an explicit PYTHONPATH still comes first)
             'PYTHONPATH': os.pathsep.join(filter(None, [os.environ.get('PYTHONPATH'), str(REPO_ROOT)])),

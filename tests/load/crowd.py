@@ -14,6 +14,7 @@ import ast
 import asyncio
 import collections
 import contextlib
+import json
 import re
 import time
 import urllib.parse
@@ -27,6 +28,8 @@ SOCKET_PATH = '/_nicegui_ws/socket.io'
 ACK_SECONDS = 3.0  # nicegui.js acknowledges received messages on this interval
 DROP_REASONS: collections.Counter[str] = collections.Counter()  # why sockets dropped, over the whole run
 _QUERY = re.compile(r'\bquery:\s*(\{[^{}]*\})')
+_ELEMENTS = re.compile(r'parseElements\(String\.raw`(.*?)`\)', re.DOTALL)
+_UNESCAPE = (('&#36;', '$'), ('&#96;', '`'), ('&gt;', '>'), ('&lt;', '<'), ('&amp;', '&'))  # as nicegui.js does
 
 
 def rss_mb(pid: int) -> float:
@@ -45,6 +48,17 @@ async def diagnostics(base_url: str, *, collect: bool = False, trim: bool = Fals
             session.get(f'{base_url}/_test/diagnostics', params=params) as response:
         response.raise_for_status()
         return await response.json()
+
+
+def page_elements(html: str) -> dict[str, dict]:
+    """The elements a NiceGUI page starts with, by id, as nicegui.js parses them out of the HTML."""
+    match = _ELEMENTS.search(html)
+    if match is None:
+        raise RuntimeError('the page has no NiceGUI elements; is it a NiceGUI page?')
+    raw = match.group(1)
+    for escaped, plain in _UNESCAPE:
+        raw = raw.replace(escaped, plain)
+    return json.loads(raw)
 
 
 def socket_query(html: str) -> dict[str, str]:
@@ -70,6 +84,8 @@ class SocketClient:
     messages: int = 0
     drops: int = 0  # disconnections it did not ask for (e.g. a ping answered too late)
     closing: bool = False
+    html: str = ''
+    notifications: list[str] = field(default_factory=list)
 
     @classmethod
     async def open(cls, base_url: str, path: str = '/', *, timeout: float = 30.0,
@@ -90,7 +106,7 @@ class SocketClient:
             sio = socketio.AsyncClient(reconnection=True, reconnection_attempts=5, reconnection_delay=0.5,
                                        reconnection_delay_max=1,
                                        http_session=http, handle_sigint=False)
-            client = cls(http, sio, query['client_id'], int(query['next_message_id']))
+            client = cls(http, sio, query['client_id'], int(query['next_message_id']), html=html)
             sio.on('*', client._received)
             sio.on('disconnect', client._dropped)
             url = f'{base_url}?{urllib.parse.urlencode(query)}'
@@ -110,6 +126,17 @@ class SocketClient:
             self.next_message_id = data['_id'] + 1
         if event == 'run_javascript' and data.get('request_id'):
             await self._answer_javascript(data['request_id'])
+        if event == 'notify':
+            self.notifications.append(str(data.get('message', '')))
+
+    async def fire(self, testid: str, event_type: str, *args: object) -> None:
+        """Send the event a person's action on the element marked `data-testid=testid` sends, as nicegui.js
+        would, with whatever arguments (a forged event is just as easy)."""
+        element_id, element = next((key, element) for key, element in page_elements(self.html).items()
+                                   if element.get('props', {}).get('data-testid') == testid)
+        listener = next(event for event in element.get('events', []) if event['type'] == event_type)
+        await self.sio.emit('event', {'id': int(element_id), 'client_id': self.client_id,
+                                      'listener_id': listener['listener_id'], 'args': [json.dumps(a) for a in args]})
 
     async def _answer_javascript(self, request_id: str) -> None:
         """Answer what the server awaits of the page (no JavaScript runs here) with null."""

@@ -384,3 +384,47 @@ async def test_a_locked_database_refuses_a_send_in_words(tmp_path: Path, llmock:
         blocker.close()
         await harness.generations.shutdown()
         await harness.store.db.close()
+
+
+async def test_text_that_is_not_valid_unicode_is_cleaned_at_the_boundary(llm: Harness, llmock: LLMock) -> None:
+    """A lone surrogate cannot be encoded and NUL cannot be stored in PostgreSQL: saves used to fail on them."""
+    llmock.reply('half an emoji \udc00 and a NUL \x00 here')
+    sent = await llm.send('a question with \ud83d half an emoji')
+    await llm.wait(sent.conversation_id)
+    question, reply = await llm.store.list_messages(llm.user_id, sent.conversation_id)
+    assert question.content == 'a question with \ufffd half an emoji'
+    assert (reply.content, reply.status) == ('half an emoji \ufffd and a NUL \ufffd here', Status.COMPLETE)
+
+
+async def test_a_reply_that_cannot_be_saved_does_not_stop_the_saves_of_others(
+        llm: Harness, llmock: LLMock, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = llm.store.save_growing
+    saved: list[int] = []
+    doomed: set[int] = set()
+
+    async def failing_for_one(instance_id: str, replies: list) -> None:
+        if any(reply.message_id in doomed for reply in replies):
+            raise ValueError('this reply cannot be saved')
+        saved.extend(reply.message_id for reply in replies if reply.text is not None)
+        await real(instance_id, replies)
+
+    monkeypatch.setattr(llm.store, 'save_growing', failing_for_one)
+    stalling = ({'type': 'reply', 'text': LONG_REPLY},
+                {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 50, 'stall_seconds': 1.9})
+    llmock.script(*stalling * 2)
+    bad, good = await llm.send('Topic bad'), await llm.send('Topic good')
+    doomed.add(bad.reply.id)
+    await llm.wait(bad.conversation_id)
+    failed = await llm.reply_of(bad.conversation_id)
+    assert (failed.status, failed.error) == (Status.INTERRUPTED, 'The reply could not be saved, so it was ended here.')
+    assert failed.content and LONG_REPLY.startswith(failed.content)
+    assert good.reply.id in saved  # its growing text was saved in the same pass, alone
+    await llm.wait(good.conversation_id)
+    assert (await llm.reply_of(good.conversation_id)).content == LONG_REPLY
+
+
+async def test_a_finished_reply_is_stored_rendered(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply('Some **bold** words.')
+    sent = await llm.send('Format something')
+    await llm.wait(sent.conversation_id)
+    assert (await llm.reply_of(sent.conversation_id)).html == '<p>Some <strong>bold</strong> words.</p>\n'
