@@ -8,8 +8,9 @@ import gc
 from fastapi.responses import JSONResponse
 from nicegui import app
 
-from chatapp import auth
+from chatapp import auth, rendering
 from chatapp import services as services_module
+from chatapp.http_security import SecurityMiddleware
 from chatapp.services import Services
 from chatapp.settings import Settings
 
@@ -36,6 +37,10 @@ def setup(settings: Settings) -> Services:
                             status_code=200 if database_ok else 503)
 
     auth.setup(settings)  # the login routes, and the login every page needs when a provider is configured
+    rendering.allow_image_hosts(settings.image_hosts)
+    # added after the login middleware, so it runs before it: a cross-site request is refused untouched
+    app.add_middleware(SecurityMiddleware, public_url=settings.public_url,
+                       image_hosts=set(settings.image_hosts + settings.avatar_hosts))
     from chatapp.pages import chat  # noqa: F401  (registers the pages)
     return services
 

@@ -31,6 +31,7 @@ from nicegui import app, ui
 from sqlalchemy.exc import IntegrityError
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from chatapp.events import LoggedOut, login_topic
 from chatapp.services import services
 from chatapp.settings import Settings
 
@@ -214,6 +215,14 @@ def still_logged_in(user_id: str) -> bool:
     return _valid(auth) and auth.get('user_id') == user_id
 
 
+def page_login_topic() -> str | None:
+    """Inside a page: the bus topic on which its login's end is announced (None in local mode)."""
+    if not authenticator().enabled:
+        return None
+    login = current_login(ui.context.client.request)
+    return login_topic(login['key']) if login else None
+
+
 def current_account() -> Account:
     if not authenticator().enabled:
         return Account('Local user', '', '', local=True)
@@ -359,12 +368,15 @@ class Authenticator:
         return app.storage.user.pop(AUTH_KEY, None)
 
     async def logout(self, request: Request) -> Response:
-        # SameSite=Lax keeps the cookie off cross-site POSTs, but not off cross-site links: ask first then
-        if request.method == 'GET' and request.headers.get('sec-fetch-site') in ('cross-site', 'same-site'):
+        """A POST from the app's own pages (chatapp/http_security.py refuses any other) logs out; a GET, which
+        any link or image can make, only asks."""
+        if request.method != 'POST':
             return HTMLResponse(LOGOUT_CONFIRMATION)
         ended = self.end(request)
         url = ''
         if ended:
+            topic = login_topic(ended.get('key', ''))
+            services().bus.publish(topic, LoggedOut(topic))  # its open pages, on every instance
             url = await self.provider_logout_url(ended.get('provider', ''), ended.get('id_token', ''), request)
         return RedirectResponse(url or '/login?logged_out=1', status_code=303)
 

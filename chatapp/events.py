@@ -7,6 +7,7 @@ be quick; they only push updates into a page.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -64,7 +65,13 @@ class ConversationChanged:
     deleted: bool = False
 
 
-Event = ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | StopRequested | ConversationChanged
+@dataclass(frozen=True)
+class LoggedOut:
+    """A login ended: every page opened with it stops showing the person's data."""
+    login: str  # login_topic's name for it
+
+
+Event = ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | StopRequested | ConversationChanged | LoggedOut
 Handler = Callable[[Event], None]
 
 
@@ -74,6 +81,11 @@ def conversation_topic(conversation_id: str) -> str:
 
 def user_topic(user_id: str) -> str:
     return f'user:{user_id}'
+
+
+def login_topic(login_key: str) -> str:
+    """The pages of one login (one browser); named by a hash, as the key itself is the cookie's secret."""
+    return f'login:{hashlib.sha256(login_key.encode()).hexdigest()[:32]}'
 
 
 class EventBus:

@@ -24,7 +24,8 @@ from tests.conftest import IN_CI, free_port, wait_for_http
 
 OIDC_DIR = Path(__file__).resolve().parent / 'oidc'
 PASSWORD = 'any password'  # the test provider's sign-in page takes any
-LOOPBACK_URLS = ('http://127.0.0.1', 'https://127.0.0.1', 'ws://127.0.0.1', 'wss://127.0.0.1')
+LOOPBACK_URLS = ('http://127.0.0.1', 'https://127.0.0.1', 'ws://127.0.0.1', 'wss://127.0.0.1',
+                 'http://127.0.0.2')  # tests/other_site.py
 
 
 def require(available: bool, what: str) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 from nicegui import app, ui
 
 from chatapp.components.base_style import add_base_style
-from chatapp.components.markdown_stream import code_style_css
 from chatapp.pages.login import account_controls
+from chatapp.rendering import code_style_css
 from chatapp.services import services
 
 STYLE = (Path(__file__).parent.parent / 'components' / 'chat.css').read_text()
@@ -30,6 +30,17 @@ SCROLL_HELPERS = '''<script>
   window.chatappScrollToBottom = () => {
     following = true;
     window.scrollTo({ top: document.documentElement.scrollHeight });
+  };
+  // a lone surrogate (half of an emoji, from a paste) would make the socket drop the whole update
+  document.addEventListener("input", (e) => {
+    const field = e.target;
+    if (typeof field.value === "string" && !field.value.isWellFormed()) field.value = field.value.toWellFormed();
+  }, true);
+  window.chatappLogout = () => {
+    window.chatappLoggingOut = true;
+    const form = Object.assign(document.createElement("form"), { method: "post", action: "/logout" });
+    document.body.append(form);
+    form.submit();
   };
   window.chatappFollow = () => {
     if (!following || scheduled) return;
@@ -59,7 +70,7 @@ def frame() -> Iterator[ui.left_drawer]:
         ui.space()
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
             .props('flat round dense aria-label="Toggle dark mode"')
-        account_controls()  # avatar, name and Log out; or the local-mode marker
+        account_controls(services().settings.avatar_hosts)  # avatar, name and Log out; or the local-mode marker
     # open on a wide window, closed on a phone, as the browser decides (show-if-above). With value=None,
     # NiceGUI asks every page whether its drawer is open as it connects, which times out under load
     drawer = ui.left_drawer(value=False, bordered=True, bottom_corner=True).classes('app-drawer p-0') \

@@ -4,7 +4,8 @@ expired while a page was open (it keeps the typed draft in the tab's sessionStor
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
+from collections.abc import Sequence
+from urllib.parse import urlencode, urlsplit
 
 from fastapi.responses import RedirectResponse
 from nicegui import app, background_tasks, ui
@@ -95,7 +96,7 @@ def _banner(text: str, icon: str, color: str, testid: str) -> None:
         ui.label(text).classes('text-sm')
 
 
-def account_controls() -> None:
+def account_controls(avatar_hosts: Sequence[str]) -> None:
     """In the header: the person's avatar, name and Log out; in local mode, the local-mode marker."""
     account = current_account()
     if account.local:
@@ -104,7 +105,7 @@ def account_controls() -> None:
             ui.tooltip('No login is configured: everyone who reaches this app is the one local user.')
         return
     with ui.row().classes('items-center no-wrap gap-2').props('data-testid=account'):
-        if account.avatar_url:
+        if account.avatar_url and urlsplit(account.avatar_url).hostname in avatar_hosts:  # as the CSP allows
             with ui.avatar(size='30px'):
                 ui.image(account.avatar_url).props('no-spinner referrerpolicy=no-referrer')
         else:
@@ -113,7 +114,8 @@ def account_controls() -> None:
         ui.label(account.name or account.email).classes('text-sm gt-xs').props('data-testid=user-name')
         if account.email:
             ui.tooltip(account.email)
-    ui.button('Log out', icon='logout').props('flat dense no-caps type=a href=/logout data-testid=logout')
+    ui.button('Log out', icon='logout').props('flat dense no-caps data-testid=logout') \
+        .on('click', js_handler='() => chatappLogout()')  # a POST: a link or an image cannot log anyone out
 
 
 def _initials(name: str) -> str:

@@ -17,6 +17,7 @@ from chatapp.store import PAGE_SIZE
 
 RELOAD_DELAY_SECONDS = 0.3  # changes within this time cost one reload (20 tabs sending at once: not 20 each)
 RELOAD_INTERVAL_SECONDS = 1.0  # and a longer burst of changes costs one reload a second, not one per change
+MAX_SEARCH_CHARS = 200
 E = TypeVar('E', bound=ui.element)
 
 
@@ -65,8 +66,8 @@ class Sidebar:
                 self.rows = ConversationList(on_open=self.on_open, on_rename=self._rename,
                                              on_delete=self._delete).classes('w-full')
         self.rows.set_active(active_id)
-        unsubscribe = services().bus.subscribe(user_topic(user_id), self._on_event)
-        ui.context.client.on_delete(unsubscribe)
+        self.stop_following = services().bus.subscribe(user_topic(user_id), self._on_event)
+        ui.context.client.on_delete(self.stop_following)
         ui.context.client.on_delete(self._cancel_reload)
 
     async def load(self) -> None:
@@ -75,7 +76,7 @@ class Sidebar:
         self._render()
 
     async def load_more(self) -> None:
-        if not self.conversations:
+        if not self.conversations or self.login_lapsed():
             return
         last = self.conversations[-1]
         page = await services().store.list_conversations(self.user_id, search=self.search,
@@ -89,7 +90,13 @@ class Sidebar:
         self.rows.set_active(conversation_id)
 
     def _search(self, text: str | None) -> None:
-        self.search = text or ''
+        if self.login_lapsed():
+            return
+        text = (text or '').strip()
+        if len(text) > MAX_SEARCH_CHARS:
+            ui.notify(f'Search for at most {MAX_SEARCH_CHARS} characters.', type='warning', position='top')
+            return
+        self.search = text
         self._schedule_reload(delay=0.0)  # the input already debounces typing
 
     def _on_event(self, event: Event) -> None:

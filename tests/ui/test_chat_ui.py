@@ -97,6 +97,16 @@ async def test_sidebar_lists_and_searches(user: User) -> None:
     assert not sidebar_rows(user)
 
 
+async def test_a_search_too_long_is_refused_in_words(user: User) -> None:
+    from chatapp.pages.sidebar import MAX_SEARCH_CHARS
+    await user.open('/')
+    await send_and_wait(user, 'Quarterly numbers')
+    await asyncio.sleep(0.4)
+    user.find('search').type('x' * (MAX_SEARCH_CHARS + 1))
+    await user.should_see(f'Search for at most {MAX_SEARCH_CHARS} characters.')
+    assert [row['title'] for row in sidebar_rows(user)] == ['Quarterly numbers']  # the list stays as it was
+
+
 async def test_the_sidebar_is_one_element_whatever_its_length(user: User) -> None:
     from chatapp.components.conversation_list import ConversationList
     for question in ('First topic', 'Second topic'):

@@ -196,3 +196,16 @@ def test_an_unreachable_model_endpoint_is_reported_without_failing_the_app(tmp_p
 def test_the_demo_model_is_reported_as_such(tmp_path: Path) -> None:
     with serving(tmp_path) as (url, _):
         assert health(url)['model'] == 'demo'
+
+
+def test_what_the_app_writes_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    """The database, the storage secret and the login sessions hold what nobody else on the machine may read."""
+    with serving(tmp_path) as (url, _), urllib.request.urlopen(f'{url}/', timeout=20) as response:
+        response.read()  # a page: a session for this browser
+    data = tmp_path / 'data'
+    written = [data, *data.rglob('*')]
+    assert {path.name for path in written} >= {'data', 'chatapp.db', 'storage_secret'}
+    loose = {str(path.relative_to(tmp_path)): oct(path.stat().st_mode & 0o777) for path in written
+             if path.stat().st_mode & 0o077}
+    assert loose == {}
+    assert data.stat().st_mode & 0o777 == 0o700
