@@ -394,10 +394,13 @@ class LoginMiddleware(BaseHTTPMiddleware):
 
 
 LOGOUT_CONFIRMATION = f'''<!doctype html><html><head><meta charset="utf-8"><title>Log out?</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; display: grid; place-items: center; min-height: 90vh">
-<form method="post" action="/logout"><p>{escape('Log out of chatapp?')}</p>
-<button type="submit">Log out</button> <a href="/">Stay logged in</a></form></body></html>'''
+<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
+<style>body {{ font-family: system-ui, sans-serif; display: grid; place-items: center; min-height: 90vh; margin: 0 }}
+form {{ padding: 28px 32px; border: 1px solid #d1d5db; border-radius: 16px; text-align: center }}
+button {{ font: inherit; padding: 8px 20px; border: 0; border-radius: 8px; background: #4f46e5; color: white }}
+a {{ margin-left: 16px; color: #4f46e5 }}</style></head>
+<body><form method="post" action="/logout"><p>{escape('Log out of chatapp?')}</p>
+<button type="submit">Log out</button><a href="/">Stay logged in</a></form></body></html>'''
 
 
 def _to_login(error: str = '', next_path: str = '') -> RedirectResponse:
