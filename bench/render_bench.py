@@ -14,6 +14,7 @@ import argparse
 import math
 import multiprocessing
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +26,9 @@ import markdown2
 
 from chatapp.rendering import render_cost, render_markdown
 
+RESULTS = Path(__file__).with_name('results')
 LIMIT_SECONDS = 30.0
+STUCK_SECONDS = 5.0  # one fuzzed text that takes longer ends its search
 # pieces of Markdown that open, close or nest constructs: where parsers spend their time
 PIECES = ['[', ']', '(', ')', '![', '*', '**', '_', '`', '```', '~~', '<', '>', '> ', '&', '&#', '\\', '|', '-',
           '- ', '1. ', '#', '    ', '\n', '\n\n', ' ', 'a', 'x y', 'http://e.x/', '"', "'", '=', '$']
@@ -86,16 +89,26 @@ def fuzz(name: str, seconds: float, length: int, seed: int) -> tuple[int, list[t
         weights = [rng.random() ** 4 for _ in PIECES]
         text = ''.join(rng.choices(PIECES, weights, k=length))[:length]
         started = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, STUCK_SECONDS)  # a text that takes longer is the worst found
         try:
             render(text)
-        except RecursionError:
+        except (RecursionError, Stuck):
             worst.append((math.inf, text))
-            continue
+        else:
+            worst.append(((time.perf_counter() - started) / len(text), text))
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             tried += 1
-        worst.append(((time.perf_counter() - started) / len(text), text))
-        worst = sorted(worst, reverse=True)[:3]
+        worst = sorted(worst, key=lambda found: found[0], reverse=True)[:3]
     return tried, worst
+
+
+class Stuck(Exception):
+    pass
+
+
+def _stuck(signum: int, frame: object) -> None:
+    raise Stuck()
 
 
 def growth(name: str, text: str) -> list[float | str]:
@@ -109,6 +122,7 @@ def main() -> None:
     parser.add_argument('--length', type=int, default=2000, help='characters per fuzzed text')
     parser.add_argument('--seed', type=int, default=1)
     args = parser.parse_args()
+    signal.signal(signal.SIGALRM, _stuck)
 
     print('\nThe inputs that froze the server (one render each, in a child process):\n')
     print(f'| input | chars | {" | ".join(RENDERERS)} | render_cost |')
@@ -127,10 +141,12 @@ def main() -> None:
         times = growth(name, text)
         ratio = (f'{times[2] / times[0]:.0f}×' if all(isinstance(t, float) for t in (times[0], times[2]))
                  else 'n/a')
-        worst_shown = 'RecursionError' if math.isinf(per_char) else f'{per_char * 1e6:.2f}'
+        worst_shown = f'> {STUCK_SECONDS:g} s or recursion' if math.isinf(per_char) else f'{per_char * 1e6:.2f}'
         print(f'| {name} | {tried:,} | {worst_shown} | {" | ".join(shown(t) for t in times)} | {ratio} |')
         print(f'|   worst text starts | | `{text[:60]!r}` | | | | |')
-    print('\nLinear growth is 16× from 1× to 16×; quadratic is 256×.')
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f'render-worst-{name}.md').write_text(text)
+    print('\nLinear growth is 16× from 1× to 16×; quadratic is 256×. The worst texts are in bench/results/.')
 
 
 if __name__ == '__main__':
