@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -25,6 +26,7 @@ from tests.e2e.servers import LLM, App, free_port, serving
 from tests.load.conftest import DiagApp
 from tests.other_site import OtherSite
 
+HOSTILE = Path(__file__).with_name('hostile')
 STALL_LIMIT_SECONDS = 0.05
 HEALTH_LIMIT_SECONDS = 1.0  # a whole round trip on a busy 2-core machine; the freezes were 9 to 18 s
 
@@ -95,6 +97,10 @@ PATHOLOGICAL = {
     'emphasis runs': '*a_' * 15_000,
     'deep quote': '>' * 300 + ' deep',
     'deep list': nested_list(300),
+    # found by bench/render_bench.py: 2,000 characters that kept markdown2 busy for more than 30 s, and the
+    # slowest per character for markdown-it-py
+    'fuzzed: markdown2 stuck': (HOSTILE / 'fuzzed-markdown2-stuck.md').read_text(),
+    'fuzzed: markdown-it worst': (HOSTILE / 'fuzzed-markdown-it-worst.md').read_text(),
     'long code': '```python\n' + 'value=[compute(value)*2,{value:_[1]}]#again\n' * 2_000 + '```\n',
 }
 
