@@ -170,7 +170,8 @@ async def run_phase(count: int, browser, llm: str, args, tmp: Path) -> dict:
     nginx = Nginx(root / 'nginx', ports)
     settings = {'DATABASE_URL': database_url, 'REDIS_URL': args.redis_url,
                 'CHATAPP_STORAGE_SECRET': secrets.token_urlsafe(48), 'CHATAPP_PUBLIC_URL': nginx.base_url,
-                'OPENAI_BASE_URL': f'{llm}/v1', 'OPENAI_API_KEY': 'bench'}
+                'OPENAI_BASE_URL': f'{llm}/v1', 'OPENAI_API_KEY': 'bench',
+                'CHATAPP_SENDS_PER_MINUTE': '0'}  # the local user sends from every page at once
     if args.issuer:  # one person per page, signed in through the test provider
         client_id, client_secret = await asyncio.to_thread(register_client, args.issuer, nginx.base_url)
         settings |= {'OIDC_DISCOVERY_URL': f'{args.issuer}/.well-known/openid-configuration',
