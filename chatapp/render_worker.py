@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import struct
 import sys
 from collections import OrderedDict
@@ -30,6 +32,7 @@ _LENGTH = struct.Struct('>Q')
 class RenderWorker:
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the worker's pipes belong to one event loop
         self._turn = asyncio.Lock()
         self._results: OrderedDict[str, str] = OrderedDict()
 
@@ -42,6 +45,7 @@ class RenderWorker:
         if (html := self._results.get(text)) is not None:
             self._results.move_to_end(text)
             return html
+        self._follow_loop()
         async with self._turn:
             try:
                 async with asyncio.timeout(RENDER_SECONDS):
@@ -73,11 +77,22 @@ class RenderWorker:
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         return self._process
 
-    async def close(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.returncode is None:
+    def _follow_loop(self) -> None:
+        """On another event loop (one test after another) the old worker cannot be talked to: start afresh."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._kill()
+            self._process, self._loop, self._turn = None, loop, asyncio.Lock()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                process.kill()
+                os.kill(self._process.pid, signal.SIGKILL)
+
+    async def close(self) -> None:
+        self._kill()
+        process, self._process = self._process, None
+        if process is not None and self._loop is asyncio.get_running_loop():
             await process.wait()
 
 
