@@ -78,7 +78,7 @@ def image_allowed(src: str) -> bool:
     if src.startswith('data:image/'):  # markdown-it lets only gif, png, jpeg and webp through
         return True
     parts = urlsplit(src)
-    return parts.scheme == 'https' and (parts.hostname or '') in _image_hosts
+    return parts.scheme == 'https' and '@' not in parts.netloc and parts.netloc.lower() in _image_hosts
 
 
 class _ReplyRenderer(RendererHTML):

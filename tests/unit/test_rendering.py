@@ -78,6 +78,8 @@ def test_inline_images_and_allowed_hosts_load() -> None:
         assert '<img src="https://images.example.com/a.png"' in render_markdown('![a](https://images.example.com/a.png)')
         assert '<img' not in render_markdown('![a](http://images.example.com/a.png)')  # https only
         assert '<img' not in render_markdown('![a](https://images.example.com.evil.example/a.png)')
+        assert '<img' not in render_markdown('![a](https://images.example.com@evil.example/a.png)')
+        assert '<img' not in render_markdown('![a](https://images.example.com:8443/a.png)')  # not that port
     finally:
         allow_image_hosts([])
 

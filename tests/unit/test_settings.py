@@ -47,10 +47,22 @@ def test_any_endpoint_setting_turns_the_demo_model_off() -> None:
     ({'CHATAPP_FORWARDED_ALLOW_IPS': '10.0.0.5/8'}, 'CHATAPP_FORWARDED_ALLOW_IPS'),  # host bits: uvicorn ignores it
     ({'CHATAPP_FORWARDED_ALLOW_IPS': '*,10.0.0.5'}, 'CHATAPP_FORWARDED_ALLOW_IPS'),  # '*' means anyone only alone
     ({'FORWARDED_ALLOW_IPS': 'proxy'}, 'FORWARDED_ALLOW_IPS'),
+    ({'CHATAPP_SENDS_PER_MINUTE': '-1'}, 'CHATAPP_SENDS_PER_MINUTE'),
+    ({'CHATAPP_IMAGE_HOSTS': 'https://images.example.com'}, 'CHATAPP_IMAGE_HOSTS'),  # a host, not a URL
+    ({'CHATAPP_IMAGE_HOSTS': 'images.example.com/x'}, 'CHATAPP_IMAGE_HOSTS'),
 ])
 def test_bad_values_name_their_setting(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings(env)
+
+
+def test_image_hosts_and_the_send_limit_are_read() -> None:
+    settings = load_settings({'CHATAPP_IMAGE_HOSTS': ' Images.Example.com, cdn.example.org:8443 ',
+                              'CHATAPP_SENDS_PER_MINUTE': '0'})
+    assert settings.image_hosts == ('images.example.com', 'cdn.example.org:8443')
+    assert settings.sends_per_minute == 0 and load_settings({}).sends_per_minute == 20
+    assert load_settings({'GITHUB_CLIENT_ID': 'i', 'GITHUB_CLIENT_SECRET': 's'}).avatar_hosts == \
+        ('avatars.githubusercontent.com',)
 
 
 def test_storage_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
