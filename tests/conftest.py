@@ -44,6 +44,13 @@ def wait_for_http(url: str, timeout: float = 20.0, process: subprocess.Popen | N
     raise TimeoutError(f'{url} did not answer within {timeout} s')
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """For urllib: a redirect is the answer to look at, not one to follow."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 def require_service(reachable: bool, what: str) -> None:
     """Skip outside CI when a real server is missing; under CI that is a failure, never a skip."""
     if reachable:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.auth.conftest import ROOT, clean_environment
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import NoRedirect, free_port, wait_for_http
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
@@ -29,11 +29,6 @@ def stop_later() -> Iterator[list[subprocess.Popen]]:
     for process in processes:
         process.terminate()
         process.communicate(timeout=15)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
 
 
 def test_beyond_loopback_without_login_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.auth.conftest import OIDCProvider, RunningApp
-from tests.auth.test_local_mode import NoRedirect
+from tests.conftest import NoRedirect
 
 GITHUB = {'GITHUB_CLIENT_ID': 'Iv1.testclient', 'GITHUB_CLIENT_SECRET': 'not-a-real-secret'}
 

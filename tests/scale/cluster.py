@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.conftest import NoRedirect, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / 'docs' / 'deploy'
@@ -247,7 +247,7 @@ class Nginx:
         if route is not None:
             request.add_header('Cookie', f'{ROUTE_COOKIE}={route}')
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(
-            context=self.tls), _NoRedirect())
+            context=self.tls), NoRedirect())
         try:
             with opener.open(request, timeout=timeout) as response:
                 return response.status, response.headers, response.read()
@@ -291,11 +291,6 @@ class Nginx:
             if time.monotonic() > deadline:
                 raise TimeoutError(f'no route cookie reaches the instance on port {port}\n{self.log_text()}')
             time.sleep(1)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 # --- app instances -------------------------------------------------------------------------------------

@@ -18,8 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chatapp.settings import ConfigError, load_settings, prepare_data_dir
-from tests.auth.test_local_mode import NoRedirect
-from tests.conftest import LLMock, free_port, wait_for_http
+from tests.conftest import LLMock, NoRedirect, free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 

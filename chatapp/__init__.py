@@ -1,0 +1,1 @@
+"""chatapp: a team chat with large language models (`python -m chatapp`)."""
