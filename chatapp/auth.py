@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
+from string import Template
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -31,6 +31,7 @@ from nicegui import app, ui
 from sqlalchemy.exc import IntegrityError
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from chatapp import assets, theme
 from chatapp.events import LoggedOut, login_topic
 from chatapp.services import services
 from chatapp.settings import Settings
@@ -393,14 +394,7 @@ class LoginMiddleware(BaseHTTPMiddleware):
         return JSONResponse({'detail': 'login required'}, status_code=401)
 
 
-LOGOUT_CONFIRMATION = f'''<!doctype html><html><head><meta charset="utf-8"><title>Log out?</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
-<style>body {{ font-family: system-ui, sans-serif; display: grid; place-items: center; min-height: 90vh; margin: 0 }}
-form {{ padding: 28px 32px; border: 1px solid #d1d5db; border-radius: 16px; text-align: center }}
-button {{ font: inherit; padding: 8px 20px; border: 0; border-radius: 8px; background: #4f46e5; color: white }}
-a {{ margin-left: 16px; color: #4f46e5 }}</style></head>
-<body><form method="post" action="/logout"><p>{escape('Log out of chatapp?')}</p>
-<button type="submit">Log out</button><a href="/">Stay logged in</a></form></body></html>'''
+LOGOUT_CONFIRMATION = Template(assets.text('logout.html')).substitute(primary=theme.PRIMARY)
 
 
 def _to_login(error: str = '', next_path: str = '') -> RedirectResponse:

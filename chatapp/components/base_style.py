@@ -9,12 +9,10 @@ it tripled the token lag. A static sheet costs nothing after the page has loaded
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from nicegui import ui
 
-UTILITY_CSS = (Path(__file__).parent / 'utilities.css').read_text()
+from chatapp import assets
 
 
 def add_base_style() -> None:
-    ui.add_css(UTILITY_CSS)
+    ui.add_css(assets.text('utilities.css'))

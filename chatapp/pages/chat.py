@@ -16,9 +16,6 @@ from chatapp.pages.login import login_lapsed, restore_draft
 from chatapp.pages.sidebar import Sidebar
 from chatapp.services import services
 
-SEND_ON_ENTER = '''(e) => {
-  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); }
-}'''
 STATUS_TEXT = {
     Status.STOPPED: 'Stopped',
     Status.ERROR: 'Error',
@@ -262,7 +259,7 @@ class ChatPage:
                 self.input = ui.textarea(placeholder='Message chatapp…') \
                     .props('autogrow borderless dense rows=1 autofocus data-testid=composer') \
                     .classes('flex-1 composer-input').mark('composer') \
-                    .on('keydown', self.send, js_handler=SEND_ON_ENTER)
+                    .on('keydown', self.send, js_handler='(e) => chatappSendOnEnter(e, emit)')  # static/page.js
                 self.send_button = ui.button(icon='arrow_upward', on_click=self.send) \
                     .props('round unelevated dense aria-label="Send" data-testid=send').mark('send')
                 self.stop_button = ui.button(icon='stop', on_click=self.stop) \

@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi.responses import RedirectResponse
 from nicegui import app, background_tasks, ui
 
+from chatapp import assets, theme
 from chatapp.auth import (
     GITHUB,
     LOGIN_ERRORS,
@@ -23,18 +24,12 @@ from chatapp.auth import (
 from chatapp.components.base_style import add_base_style
 
 DRAFT_PREFIX = 'chatapp-draft:'
-PAGE_STYLE = '''
-body { background: #f4f4f8; }
-.body--dark { background: #111318; }
-.login-card { width: min(400px, 92vw); border-radius: 16px; padding: 36px 32px 28px; }
-.login-card .q-btn { width: 100%; }
-'''
 
 
 def _card_page() -> ui.card:
-    ui.colors(primary='#4f46e5')
+    ui.colors(primary=theme.PRIMARY)
     add_base_style()
-    ui.add_css(PAGE_STYLE)
+    ui.add_css(assets.text('login.css'))
     ui.dark_mode(app.storage.user.get('dark'))
     with ui.column().classes('w-full min-h-screen items-center justify-center'):
         return ui.card().props('flat bordered').classes('login-card items-stretch gap-4')
