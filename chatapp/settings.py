@@ -244,6 +244,8 @@ def prepare_data_dir(settings: Settings) -> Settings:
     data_dir = settings.data_dir
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        if data_dir.stat().st_mode & 0o077:  # e.g. the checkout's data/: it holds the database and the secret
+            data_dir.chmod(0o700)
         probe = data_dir / '.write-test'
         probe.write_text('ok')
         probe.unlink()

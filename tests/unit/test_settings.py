@@ -211,6 +211,8 @@ def test_the_demo_model_is_reported_as_such(tmp_path: Path) -> None:
 
 def test_what_the_app_writes_is_readable_by_its_user_only(tmp_path: Path) -> None:
     """The database, the storage secret and the login sessions hold what nobody else on the machine may read."""
+    (tmp_path / 'data').mkdir(mode=0o755)  # as the checkout's data/ is
+    (tmp_path / 'data').chmod(0o755)
     with serving(tmp_path) as (url, _), urllib.request.urlopen(f'{url}/', timeout=20) as response:
         response.read()  # a page: a session for this browser
     data = tmp_path / 'data'
