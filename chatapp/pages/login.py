@@ -100,7 +100,8 @@ def account_controls(avatar_hosts: Sequence[str]) -> None:
             ui.tooltip('No login is configured: everyone who reaches this app is the one local user.')
         return
     with ui.row().classes('items-center no-wrap gap-2').props('data-testid=account'):
-        if account.avatar_url and urlsplit(account.avatar_url).hostname in avatar_hosts:  # as the CSP allows
+        avatar = urlsplit(account.avatar_url)
+        if avatar.scheme == 'https' and avatar.netloc.lower() in avatar_hosts:  # as the CSP allows
             with ui.avatar(size='30px'):
                 ui.image(account.avatar_url).props('no-spinner referrerpolicy=no-referrer')
         else:
