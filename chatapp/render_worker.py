@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 RENDER_SECONDS = 5.0
 MAX_RENDER_CHARS = 2_000_000  # longer is shown as text without trying
 TOO_LONG_NOTE = 'Shown as plain text: it is too long to format.'
-CACHED_RESULTS = 32
+CACHED_CHARS = 8_000_000  # kept results, in characters of HTML: a few long replies, or many short ones
 _LENGTH = struct.Struct('>Q')
 
 
@@ -34,7 +35,8 @@ class RenderWorker:
         self._process: asyncio.subprocess.Process | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the worker's pipes belong to one event loop
         self._turn = asyncio.Lock()
-        self._results: OrderedDict[str, str] = OrderedDict()
+        self._results: OrderedDict[bytes, str] = OrderedDict()  # by the text's digest: texts are not kept
+        self._cached_chars = 0
 
     async def render(self, text: str) -> str:
         """The HTML of `text`; never an error, never more than RENDER_SECONDS of waiting."""
@@ -42,8 +44,9 @@ class RenderWorker:
             return render_markdown(text)
         if len(text) > MAX_RENDER_CHARS:
             return plain_html(text, TOO_LONG_NOTE)
-        if (html := self._results.get(text)) is not None:
-            self._results.move_to_end(text)
+        key = hashlib.sha256(text.encode('utf-8', 'replace')).digest()
+        if (html := self._results.get(key)) is not None:
+            self._results.move_to_end(key)
             return html
         self._follow_loop()
         async with self._turn:
@@ -56,10 +59,15 @@ class RenderWorker:
                     raise
                 log.warning('rendering %d characters failed (%r): shown as plain text', len(text), error)
                 html = plain_html(text, rendering.PLAIN_NOTE)
-        self._results[text] = html
-        if len(self._results) > CACHED_RESULTS:
-            self._results.popitem(last=False)
+        self._keep(key, html)
         return html
+
+    def _keep(self, key: bytes, html: str) -> None:
+        if key not in self._results:
+            self._results[key] = html
+            self._cached_chars += len(html)
+        while self._cached_chars > CACHED_CHARS and self._results:
+            self._cached_chars -= len(self._results.popitem(last=False)[1])
 
     async def _ask(self, text: str) -> str:
         process = await self._started()
