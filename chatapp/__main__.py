@@ -17,7 +17,7 @@ from nicegui import ui
 from nicegui.storage import Storage
 
 from chatapp.app import setup
-from chatapp.auth import is_loopback_host, session_cookie_options
+from chatapp.auth.rules import is_loopback_host, session_cookie_options
 from chatapp.db import Database, SchemaError
 from chatapp.http_protocol import HttpProtocol
 from chatapp.settings import ConfigError, Settings, load_settings, prepare_data_dir

@@ -1,4 +1,4 @@
-"""Assembles the app: services, start-up and shutdown, the health route and the pages."""
+"""The composition root: builds the services once and hands them to the health route, login and pages."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import gc
 from fastapi.responses import JSONResponse
 from nicegui import app
 
-from chatapp import auth, rendering
-from chatapp import services as services_module
+from chatapp import auth, pages, rendering
 from chatapp.http_security import SecurityMiddleware
 from chatapp.services import Services
 from chatapp.settings import Settings
@@ -18,7 +17,7 @@ from chatapp.settings import Settings
 def setup(settings: Settings) -> Services:
     """Create this process's services and register everything the server answers."""
     services = Services.create(settings)
-    services_module.install(services)
+    app.state.services = services  # for tools outside the pages (tests, diagnostics); pages are handed theirs
     app.on_startup(services.start)
     app.on_startup(_calm_the_garbage_collector)
     app.on_shutdown(services.stop)
@@ -36,12 +35,12 @@ def setup(settings: Settings) -> Services:
                              'model': await services.model_status()},
                             status_code=200 if database_ok else 503)
 
-    auth.setup(settings)  # the login routes, and the login every page needs when a provider is configured
+    logins = auth.setup(app, services)  # the login routes, and the login pages need when a provider is set
     rendering.allow_image_hosts(settings.image_hosts)
     # added after the login middleware, so it runs before it: a cross-site request is refused untouched
     app.add_middleware(SecurityMiddleware, public_url=settings.public_url,
                        image_hosts=set(settings.image_hosts + settings.avatar_hosts))
-    from chatapp.pages import chat  # noqa: F401  (registers the pages)
+    pages.register(services, logins)
     return services
 
 

@@ -1,4 +1,4 @@
-"""The services of one app process, created once at start-up; pages reach them through `services()`."""
+"""The services of one app process: created once by the app's composition root (app.py) and handed on."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from chatapp.db import Database
+from chatapp.engine import ReplyEngine
 from chatapp.events import EventBus
-from chatapp.generation import Generations
 from chatapp.llm import create_chat_model, endpoint_reachable, model_label
 from chatapp.models import User
 from chatapp.rate_limit import SendLimit
@@ -32,7 +32,7 @@ class Services:
     database: Database
     store: ConversationStore
     bus: EventBus
-    generations: Generations
+    engine: ReplyEngine
     local_user: User | None = None
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     _sweeper: asyncio.Task | None = None
@@ -50,9 +50,9 @@ class Services:
             bus = EventBus()
         store = ConversationStore(database, bus)
         send_limit = SendLimit(settings.sends_per_minute, store.sent_since, settings.redis_url)
-        generations = Generations(store, bus, settings, create_chat_model(settings), model_label(settings),
-                                  instance_id=instance_id, send_limit=send_limit)
-        return cls(settings, database, store, bus, generations)
+        engine = ReplyEngine(store, bus, settings, create_chat_model(settings), model_label(settings),
+                             instance_id=instance_id, send_limit=send_limit)
+        return cls(settings, database, store, bus, engine)
 
     @property
     def scaled_out(self) -> bool:
@@ -72,7 +72,7 @@ class Services:
         await self.database.prepare_schema()
         await self.bus.start()
         # a lone instance knows every other claim is a dead process's; several instances wait for leases
-        await self.generations.interrupt_orphans(alone=not self.scaled_out)
+        await self.engine.interrupt_orphans(alone=not self.scaled_out)
         if self.scaled_out:
             self._sweeper = asyncio.create_task(self._sweep_orphans(), name='orphan-sweeper')
         self.local_user = await self.store.upsert_user(LOCAL_PROVIDER, 'local', name='Local user')
@@ -82,7 +82,7 @@ class Services:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
             try:
-                await self.generations.interrupt_orphans()
+                await self.engine.interrupt_orphans()
             except Exception:
                 log.exception('sweeping orphaned replies failed')
 
@@ -94,7 +94,7 @@ class Services:
         """'ok', 'unreachable', or 'demo' (the offline model), probed at most every MODEL_STATUS_SECONDS."""
         now = time.monotonic()
         if self._model_status is None or now - self._model_status[0] > MODEL_STATUS_SECONDS:
-            reachable = await endpoint_reachable(self.generations.chat_model)
+            reachable = await endpoint_reachable(self.engine.chat_model)
             status = 'demo' if reachable is None else 'ok' if reachable else 'unreachable'
             self._model_status = (time.monotonic(), status)
         return self._model_status[1]
@@ -104,23 +104,10 @@ class Services:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await self.generations.shutdown(grace=self.settings.shutdown_grace)
-        await self.generations.send_limit.close()
+        await self.engine.shutdown(grace=self.settings.shutdown_grace)
+        await self.engine.send_limit.close()
         await renderer.close()
         await self.bus.close()
         await self.database.close()
         log.info('stopped; every reply is saved')  # journalctl tells a clean stop from a kill by this line
 
-
-_services: Services | None = None
-
-
-def install(services: Services) -> None:
-    global _services
-    _services = services
-
-
-def services() -> Services:
-    if _services is None:
-        raise RuntimeError('chatapp services are not installed; start the app with python -m chatapp')
-    return _services

@@ -2,37 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from nicegui import app, ui
 
 from chatapp import assets, theme
+from chatapp.auth.logins import Logins
 from chatapp.components.base_style import add_base_style
-from chatapp.pages.login import account_controls
 from chatapp.rendering import code_style_css
-from chatapp.services import services
+from chatapp.services import Services
 
 CODE_STYLE = code_style_css()
 
 
 @contextmanager
-def frame() -> Iterator[ui.left_drawer]:
+def frame(services: Services, logins: Logins) -> Iterator[ui.left_drawer]:
     """Header and an empty drawer; the page fills the drawer (yielded) and the main area."""
     add_base_style()
     ui.add_css(assets.text('chat.css') + CODE_STYLE)
     ui.add_head_html(f'<script>{assets.text("page.js")}</script>')  # inline: its hash is in the CSP
     ui.colors(primary=theme.PRIMARY)
     dark = ui.dark_mode(app.storage.user.get('dark'))
-    label = services().generations.model_label
     with ui.header().classes('app-header items-center no-wrap gap-2 px-3 py-2'):
         drawer_button = ui.button(icon='menu').props('flat round dense aria-label="Toggle history"')
         ui.label('chatapp').classes('text-lg font-semibold tracking-tight')
-        ui.chip(label, icon='smart_toy').props('dense outline').classes('model-chip')
+        ui.chip(services.engine.model_label, icon='smart_toy').props('dense outline').classes('model-chip')
         ui.space()
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
             .props('flat round dense aria-label="Toggle dark mode"')
-        account_controls(services().settings.avatar_hosts)  # avatar, name and Log out; or the local-mode marker
+        _account_controls(logins, services.settings.avatar_hosts)  # avatar, name and Log out; or the local-mode marker
     # open on a wide window, closed on a phone, as the browser decides (show-if-above). With value=None,
     # NiceGUI asks every page whether its drawer is open as it connects, which times out under load
     drawer = ui.left_drawer(value=False, bordered=True, bottom_corner=True).classes('app-drawer p-0') \
@@ -44,3 +44,30 @@ def frame() -> Iterator[ui.left_drawer]:
 def _toggle_dark(dark: ui.dark_mode) -> None:
     dark.value = not dark.value
     app.storage.user['dark'] = dark.value
+
+
+def _account_controls(logins: Logins, avatar_hosts: Sequence[str]) -> None:
+    """In the header: the person's avatar, name and Log out; in local mode, the local-mode marker."""
+    account = logins.account()
+    if account.local:
+        with ui.chip('Local mode', icon='person').props('dense outline data-testid=local-mode') \
+                .classes('model-chip local-mode'):
+            ui.tooltip('No login is configured: everyone who reaches this app is the one local user.')
+        return
+    with ui.row().classes('items-center no-wrap gap-2').props('data-testid=account'):
+        avatar = urlsplit(account.avatar_url)
+        if avatar.scheme == 'https' and avatar.netloc.lower() in avatar_hosts:  # as the CSP allows
+            with ui.avatar(size='30px'):
+                ui.image(account.avatar_url).props('no-spinner referrerpolicy=no-referrer')
+        else:
+            with ui.avatar(color='primary', text_color='white', size='30px'):
+                ui.label(_initials(account.name or account.email)).classes('text-sm font-medium')
+        ui.label(account.name or account.email).classes('text-sm gt-xs').props('data-testid=user-name')
+        if account.email:
+            ui.tooltip(account.email)
+    ui.button('Log out', icon='logout').props('flat dense no-caps data-testid=logout') \
+        .on('click', js_handler='() => chatappLogout()')  # a POST: a link or an image cannot log anyone out
+
+
+def _initials(name: str) -> str:
+    return ''.join(part[0] for part in name.replace('@', ' ').split()[:2]).upper() or '?'

@@ -12,8 +12,8 @@ from nicegui import background_tasks, ui
 from chatapp.components.conversation_list import ConversationList
 from chatapp.events import ConversationChanged, Event, user_topic
 from chatapp.models import Conversation
-from chatapp.services import services
-from chatapp.store import PAGE_SIZE
+from chatapp.services import Services
+from chatapp.store import PAGE_SIZE, ConversationStore
 
 RELOAD_DELAY_SECONDS = 0.3  # changes within this time cost one reload (20 tabs sending at once: not 20 each)
 RELOAD_INTERVAL_SECONDS = 1.0  # and a longer burst of changes costs one reload a second, not one per change
@@ -24,12 +24,13 @@ E = TypeVar('E', bound=ui.element)
 _queries: dict[tuple[str, str, int], tuple[float, asyncio.Future[list[Conversation]]]] = {}
 
 
-async def list_once(user_id: str, search: str, limit: int, *, changed_at: float) -> list[Conversation]:
+async def list_once(store: ConversationStore, user_id: str, search: str, limit: int, *,
+                    changed_at: float) -> list[Conversation]:
     """The user's conversations; sidebars reloading at the same time (one person's tabs, after a change
     they all hear of) share one query, if it started after the change. The rows are only read."""
     key = (user_id, search, limit)
     if key not in _queries or _queries[key][0] < changed_at:
-        query = asyncio.ensure_future(services().store.list_conversations(user_id, search=search, limit=limit))
+        query = asyncio.ensure_future(store.list_conversations(user_id, search=search, limit=limit))
         _queries[key] = (time.monotonic(), query)
 
         def forget(_: object) -> None:
@@ -42,8 +43,9 @@ async def list_once(user_id: str, search: str, limit: int, *, changed_at: float)
 class Sidebar:
     """One per page: lists the user's conversations and follows their changes live."""
 
-    def __init__(self, user_id: str, active_id: str | None, on_open: Callable[[str], None],
+    def __init__(self, services: Services, user_id: str, active_id: str | None, on_open: Callable[[str], None],
                  login_lapsed: Callable[[], bool] = lambda: False) -> None:
+        self.services = services
         self.user_id = user_id
         self.active_id = active_id
         self.on_open = on_open
@@ -66,12 +68,12 @@ class Sidebar:
                 self.rows = ConversationList(on_open=self.on_open, on_rename=self._rename,
                                              on_delete=self._delete).classes('w-full')
         self.rows.set_active(active_id)
-        self.stop_following = services().bus.subscribe(user_topic(user_id), self._on_event)
+        self.stop_following = services.bus.subscribe(user_topic(user_id), self._on_event)
         ui.context.client.on_delete(self.stop_following)
         ui.context.client.on_delete(self._cancel_reload)
 
     async def load(self) -> None:
-        self.conversations = await services().store.list_conversations(self.user_id, search=self.search)
+        self.conversations = await self.services.store.list_conversations(self.user_id, search=self.search)
         self.has_more = len(self.conversations) == PAGE_SIZE
         self._render()
 
@@ -79,7 +81,7 @@ class Sidebar:
         if not self.conversations or self.login_lapsed():
             return
         last = self.conversations[-1]
-        page = await services().store.list_conversations(self.user_id, search=self.search,
+        page = await self.services.store.list_conversations(self.user_id, search=self.search,
                                                          before=(last.updated_at, last.id))
         self.conversations += page
         self.has_more = len(page) == PAGE_SIZE
@@ -122,7 +124,7 @@ class Sidebar:
         shown = max(len(self.conversations), PAGE_SIZE)
         while True:  # a search typed or a change heard of while the query ran: ask again
             asked = (self.search, self._changed_at)
-            rows = await list_once(self.user_id, self.search, shown, changed_at=self._changed_at)
+            rows = await list_once(self.services.store, self.user_id, self.search, shown, changed_at=self._changed_at)
             if asked == (self.search, self._changed_at):
                 break
         self.conversations = rows
@@ -173,7 +175,7 @@ class Sidebar:
         dialog.delete()
         if not new_title or new_title == conversation.title:
             return
-        if await services().store.rename_conversation(self.user_id, conversation.id, new_title) is None:
+        if await self.services.store.rename_conversation(self.user_id, conversation.id, new_title) is None:
             ui.notify('This conversation does not exist.', type='warning')
 
     async def _delete(self, conversation_id: str) -> None:
@@ -192,8 +194,8 @@ class Sidebar:
         dialog.delete()
         if not confirmed:
             return
-        services().generations.stop(self.user_id, conversation.id)
-        if not await services().store.delete_conversation(self.user_id, conversation.id):
+        self.services.engine.stop(self.user_id, conversation.id)
+        if not await self.services.store.delete_conversation(self.user_id, conversation.id):
             ui.notify('This conversation does not exist.', type='warning')
         elif conversation.id == self.active_id:
             self.on_open('')

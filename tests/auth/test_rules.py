@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from chatapp.auth import (
+from chatapp.auth.rules import (
     GITHUB,
     Identity,
-    _is_open,
     github_identity,
     is_loopback_host,
+    is_open,
     oidc_identity,
     oidc_provider_key,
     refusal_reason,
@@ -50,9 +50,9 @@ def test_the_login_itself_is_never_the_return_target(target: str) -> None:
 def test_only_the_login_routes_assets_and_health_are_open() -> None:
     for path in ('/login', '/login/refused', '/logout', '/auth/oidc/callback', '/healthz',
                  '/_nicegui/3.18.0/static/quasar.js', '/_nicegui_ws/socket.io/'):
-        assert _is_open(path), path
+        assert is_open(path), path
     for path in ('/', '/c/123', '/loginx', '/logout/x', '/authx', '/docs', '/healthz/x'):
-        assert not _is_open(path), path
+        assert not is_open(path), path
 
 
 # --- who may enter -------------------------------------------------------------------------------

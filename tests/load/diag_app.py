@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 from nicegui import Client, app
 
 from chatapp.__main__ import main
-from chatapp.services import services
 
 
 def _is_loopback(request: Request) -> bool:
@@ -87,14 +86,14 @@ async def diagnostics(request: Request, collect: bool = False, trim: bool = Fals
     current = asyncio.current_task()
     tasks = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
     names = collections.Counter(_kind(task) for task in tasks)
-    generations = services().generations
+    services = app.state.services
     return JSONResponse({
         'clients': len(Client.instances),
         'connected': sum(1 for client in Client.instances.values() if client.has_socket_connection),
         'tasks': len(tasks),
         'task_names': dict(names.most_common()),
-        'subscriptions': services().bus.subscriber_count(),
-        'generations': len(generations._running),
+        'subscriptions': services.bus.subscriber_count(),
+        'replies': services.engine.running_count,
         'user_storages': len(app.storage._users),
         'loop_lag_max': round(loop_lag.read(), 3),
     })

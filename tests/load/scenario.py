@@ -144,7 +144,7 @@ async def run_round(browser: object, base_url: str, pid: int, *, idle: int, stre
 def settled(state: dict, *, max_tasks: int | None = None) -> bool:
     """No clients, subscriptions or replies left, engine.io's ping tasks done, and (if given) no more tasks
     than `max_tasks`."""
-    return (state['clients'] == 0 and state['subscriptions'] == 0 and state['generations'] == 0
+    return (state['clients'] == 0 and state['subscriptions'] == 0 and state['replies'] == 0
             and PING_TASK not in state['task_names']
             and (max_tasks is None or state['tasks'] <= max_tasks))
 

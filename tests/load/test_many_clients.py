@@ -105,13 +105,13 @@ async def test_many_clients_stream_and_leave_nothing_behind(load_app: DiagApp, m
     print(f'baseline RSS {baseline_rss:.1f} MB ({baseline["tasks"]} tasks); peak {measured.rss_peak:.1f} MB; '
           f'after {after_rss:.1f} MB ({after_rss / baseline_rss - 1:+.1%}; {rss_mb(load_app.pid):.1f} MB after '
           f'malloc_trim); left: {after["clients"]} clients, {after["tasks"]} tasks {after["task_names"]}, '
-          f'{after["subscriptions"]} subscriptions, {after["generations"]} replies; '
+          f'{after["subscriptions"]} subscriptions, {after["replies"]} replies; '
           f'{trimmed["user_storages"]} user storages')
 
     assert not problems, '\n'.join(problems)
     assert after['clients'] == 0, f'NiceGUI clients left after everyone disconnected: {after}'
     assert after['subscriptions'] == 0, f'event-bus subscriptions left: {after}'
-    assert after['generations'] == 0, f'replies still running: {after}'
+    assert after['replies'] == 0, f'replies still running: {after}'
     assert after['tasks'] <= baseline['tasks'], \
         f'asyncio tasks left: {after["task_names"]} (baseline {baseline["task_names"]})'
     assert after_rss <= baseline_rss * (1 + MEMORY_TOLERANCE), \

@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from nicegui import ElementFilter, ui
+from nicegui import ElementFilter, app, ui
 from nicegui.testing import User
 
 
@@ -40,8 +40,8 @@ async def test_conversation_reopens_with_its_messages(user: User) -> None:
     user.find('composer').type('Remember this question')
     user.find('send').click()
     await wait_for_reply(user, 'offline demo model')
-    from chatapp.services import services
-    conversations = await services().store.list_conversations(services().local_user.id)
+    services = app.state.services
+    conversations = await services.store.list_conversations(services.local_user.id)
     await user.open(f'/c/{conversations[0].id}')
     await user.should_see('Remember this question')
     assert any('offline demo model' in text for text in replies(user))
@@ -129,9 +129,9 @@ async def test_sidebars_reloading_together_share_one_query(user: User, monkeypat
     import time
 
     from chatapp.pages.sidebar import list_once
-    from chatapp.services import services
+    services = app.state.services
     await user.open('/')
-    store = services().store
+    store = services.store
     calls: list[str] = []
     real = store.list_conversations
 
@@ -141,13 +141,13 @@ async def test_sidebars_reloading_together_share_one_query(user: User, monkeypat
         return await real(user_id, **kwargs)
 
     monkeypatch.setattr(store, 'list_conversations', counted)
-    user_id = services().local_user.id
+    user_id = services.local_user.id
     heard = time.monotonic()
-    await asyncio.gather(*(list_once(user_id, '', 50, changed_at=heard) for _ in range(5)))
+    await asyncio.gather(*(list_once(store, user_id, '', 50, changed_at=heard) for _ in range(5)))
     assert len(calls) == 1
-    first = asyncio.ensure_future(list_once(user_id, '', 50, changed_at=heard))
+    first = asyncio.ensure_future(list_once(store, user_id, '', 50, changed_at=heard))
     await asyncio.sleep(0.01)
-    await list_once(user_id, '', 50, changed_at=time.monotonic())  # a change heard after that query began
+    await list_once(store, user_id, '', 50, changed_at=time.monotonic())  # a change heard after that query began
     await first
     assert len(calls) == 3
 
@@ -157,7 +157,7 @@ async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: Us
     from chatapp.components.conversation_list import ConversationList
     from chatapp.events import ConversationChanged, user_topic
     from chatapp.pages.sidebar import RELOAD_INTERVAL_SECONDS
-    from chatapp.services import services
+    services = app.state.services
     await user.open('/')
     await user.should_see('No conversations yet.')
     reloads: list[float] = []
@@ -168,10 +168,10 @@ async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: Us
         real(self, conversations)
 
     monkeypatch.setattr(ConversationList, 'show', counted)
-    store, user_id = services().store, services().local_user.id
+    store, user_id = services.store, services.local_user.id
     start = time.monotonic()
     for _ in range(40):  # 3 s of changes, as when one person's 20 tabs send at once
-        services().bus.publish(user_topic(user_id), ConversationChanged(user_id, 'elsewhere'))
+        services.bus.publish(user_topic(user_id), ConversationChanged(user_id, 'elsewhere'))
         await asyncio.sleep(0.07)
     await store.create_conversation(user_id, 'The last change')
     burst = time.monotonic() - start
@@ -184,9 +184,9 @@ async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: Us
 async def test_a_new_conversation_reaches_the_list_once_already_marked(user: User,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from chatapp.components.conversation_list import ConversationList
-    from chatapp.services import services
+    services = app.state.services
     await user.open('/')
-    await services().store.create_conversation(services().local_user.id, 'An older topic')
+    await services.store.create_conversation(services.local_user.id, 'An older topic')
     await user.open('/')
     assert [row['title'] for row in sidebar_rows(user)] == ['An older topic']
     with user:

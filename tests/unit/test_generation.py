@@ -11,8 +11,8 @@ import pytest
 
 from chatapp import llm as llm_module
 from chatapp.db import Database
+from chatapp.engine import Refused, ReplyEngine
 from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
-from chatapp.generation import Generations, Refused
 from chatapp.llm import DemoChatModel, create_chat_model, demo_answer
 from chatapp.models import Status
 from chatapp.settings import Settings
@@ -25,7 +25,7 @@ LONG_REPLY = ' '.join(f'word{n}' for n in range(300))
 @dataclasses.dataclass
 class Harness:
     store: ConversationStore
-    generations: Generations
+    engine: ReplyEngine
     user_id: str
     events: list[Event]
 
@@ -33,13 +33,13 @@ class Harness:
         self.store.bus.subscribe(conversation_topic(conversation_id), self.events.append)
 
     async def send(self, text: str, conversation_id: str | None = None):
-        sent = await self.generations.send(self.user_id, conversation_id, text)
+        sent = await self.engine.send(self.user_id, conversation_id, text)
         self.watch(sent.conversation_id)
         return sent
 
     async def wait(self, conversation_id: str, timeout: float = 20) -> None:
         async with asyncio.timeout(timeout):
-            while self.generations.is_busy(conversation_id):
+            while self.engine.is_busy(conversation_id):
                 await asyncio.sleep(0.01)
 
     async def reply_of(self, conversation_id: str):
@@ -52,8 +52,8 @@ async def make_harness(tmp_path: Path, settings: Settings) -> Harness:
     from chatapp.events import EventBus
     store = ConversationStore(database, EventBus())
     user = await store.upsert_user('test', 'alice')
-    generations = Generations(store, store.bus, settings, create_chat_model(settings), settings.model)
-    return Harness(store, generations, user.id, [])
+    engine = ReplyEngine(store, store.bus, settings, create_chat_model(settings), settings.model)
+    return Harness(store, engine, user.id, [])
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ async def llm(tmp_path: Path, llmock: LLMock) -> AsyncIterator[Harness]:
                         llm_timeout=2.0, max_message_chars=1000, system_prompt='Be brief.')
     harness = await make_harness(tmp_path, settings)
     yield harness
-    await harness.generations.shutdown()
+    await harness.engine.shutdown()
     await harness.store.db.close()
 
 
@@ -134,7 +134,7 @@ async def test_replies_streaming_together_are_saved_together_once_a_second(llm: 
 @pytest.mark.parametrize(('text', 'reason'), [('   \n ', 'empty'), ('x' * 1001, 'limit is 1,000')])
 async def test_bad_input_is_refused_and_nothing_is_stored(llm: Harness, text: str, reason: str) -> None:
     with pytest.raises(Refused, match=reason):
-        await llm.generations.send(llm.user_id, None, text)
+        await llm.engine.send(llm.user_id, None, text)
     assert await llm.store.list_conversations(llm.user_id) == []
 
 
@@ -142,7 +142,7 @@ async def test_one_reply_per_conversation_at_a_time(llm: Harness, llmock: LLMock
     llmock.reply(LONG_REPLY)
     sent = await llm.send('first')
     with pytest.raises(Refused, match='still being written'):
-        await llm.generations.send(llm.user_id, sent.conversation_id, 'second')
+        await llm.engine.send(llm.user_id, sent.conversation_id, 'second')
     await llm.wait(sent.conversation_id)
     messages = await llm.store.list_messages(llm.user_id, sent.conversation_id)
     assert [m.content for m in messages] == ['first', LONG_REPLY]
@@ -151,8 +151,8 @@ async def test_one_reply_per_conversation_at_a_time(llm: Harness, llmock: LLMock
 async def test_two_sends_racing_get_one_reply(llm: Harness, llmock: LLMock) -> None:
     llmock.reply('one')
     conversation = await llm.store.create_conversation(llm.user_id, 'race')
-    results = await asyncio.gather(llm.generations.send(llm.user_id, conversation.id, 'a'),
-                                   llm.generations.send(llm.user_id, conversation.id, 'b'),
+    results = await asyncio.gather(llm.engine.send(llm.user_id, conversation.id, 'a'),
+                                   llm.engine.send(llm.user_id, conversation.id, 'b'),
                                    return_exceptions=True)
     assert sorted(type(r).__name__ for r in results) == ['Refused', 'Sent']
     await llm.wait(conversation.id)
@@ -166,7 +166,7 @@ async def test_stop_keeps_the_partial_reply(llm: Harness, llmock: LLMock) -> Non
     async with asyncio.timeout(5):
         while not any(isinstance(e, ReplyDelta) for e in llm.events):
             await asyncio.sleep(0.01)
-    llm.generations.stop(llm.user_id, sent.conversation_id)
+    llm.engine.stop(llm.user_id, sent.conversation_id)
     await llm.wait(sent.conversation_id)
     reply = await llm.reply_of(sent.conversation_id)
     assert reply.status == Status.STOPPED and reply.content and LONG_REPLY.startswith(reply.content)
@@ -201,7 +201,7 @@ async def test_retry_regenerates_in_place(llm: Harness, llmock: LLMock) -> None:
     sent = await llm.send('Go')
     await llm.wait(sent.conversation_id)
     llmock.reply('Second time lucky.')
-    await llm.generations.retry(llm.user_id, sent.conversation_id, sent.reply.id)
+    await llm.engine.retry(llm.user_id, sent.conversation_id, sent.reply.id)
     await llm.wait(sent.conversation_id)
     messages = await llm.store.list_messages(llm.user_id, sent.conversation_id)
     assert [(m.content, m.status, m.error) for m in messages[1:]] == [('Second time lucky.', Status.COMPLETE, '')]
@@ -213,14 +213,14 @@ async def test_shutdown_saves_running_replies_as_interrupted(llm: Harness, llmoc
                   {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 10, 'stall_seconds': 5})
     sent = await llm.send('Go')
     await asyncio.sleep(0.3)
-    await llm.generations.shutdown()
+    await llm.engine.shutdown()
     reply = await llm.reply_of(sent.conversation_id)
     assert reply.status == Status.INTERRUPTED and reply.content
 
 
 async def test_demo_model_streams_through_the_same_path(tmp_path: Path) -> None:
     harness = await make_harness(tmp_path, Settings())
-    harness.generations.chat_model = DemoChatModel(delay=0.001)
+    harness.engine.chat_model = DemoChatModel(delay=0.001)
     sent = await harness.send('Hello demo')
     await harness.wait(sent.conversation_id)
     reply = await harness.reply_of(sent.conversation_id)
@@ -305,13 +305,13 @@ async def test_a_long_conversation_is_trimmed_to_the_context_budget(tmp_path: Pa
 async def test_shutdown_lets_running_replies_finish_within_the_grace(llm: Harness, llmock: LLMock) -> None:
     llmock.reply('short and sweet ' * 10)
     sent = await llm.send('Go')
-    await llm.generations.shutdown(grace=10)
+    await llm.engine.shutdown(grace=10)
     reply = await llm.reply_of(sent.conversation_id)
     assert (reply.status, reply.content) == (Status.COMPLETE, 'short and sweet ' * 10)
     with pytest.raises(Refused, match='restarting'):
-        await llm.generations.send(llm.user_id, sent.conversation_id, 'one more')
+        await llm.engine.send(llm.user_id, sent.conversation_id, 'one more')
     with pytest.raises(Refused, match='restarting'):
-        await llm.generations.send(llm.user_id, None, 'a new chat')
+        await llm.engine.send(llm.user_id, None, 'a new chat')
     assert len(await llm.store.list_conversations(llm.user_id)) == 1
 
 
@@ -343,9 +343,9 @@ async def test_the_final_save_outlasts_a_locked_database(tmp_path: Path, llmock:
     import sqlite3
 
     from chatapp import db as db_module
-    from chatapp import generation as generation_module
+    from chatapp.engine import replies as replies_module
     monkeypatch.setattr(db_module, 'SQLITE_BUSY_TIMEOUT_MS', 0)  # fail at once instead of waiting 5 s
-    monkeypatch.setattr(generation_module, 'FINAL_SAVE_DELAYS', (0.5, 0.5))
+    monkeypatch.setattr(replies_module, 'FINAL_SAVE_DELAYS', (0.5, 0.5))
     harness = await make_harness(tmp_path, Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test',
                                                     llm_max_retries=0, llm_timeout=5.0))
     llmock.script({'type': 'reply', 'text': 'Saved in the end.'},
@@ -362,7 +362,7 @@ async def test_the_final_save_outlasts_a_locked_database(tmp_path: Path, llmock:
         assert (reply.content, reply.status) == ('Saved in the end.', Status.COMPLETE)
         assert 'trying again' in caplog.text
     finally:
-        await harness.generations.shutdown()
+        await harness.engine.shutdown()
         await harness.store.db.close()
 
 
@@ -378,11 +378,11 @@ async def test_a_locked_database_refuses_a_send_in_words(tmp_path: Path, llmock:
     try:
         with pytest.raises(Refused, match='Your message was not sent: the server could not store it'):
             await harness.send('Hello?')
-        assert not harness.generations._running, 'nothing is left reserved'
+        assert harness.engine.running_count == 0, 'nothing is left reserved'
     finally:
         blocker.rollback()
         blocker.close()
-        await harness.generations.shutdown()
+        await harness.engine.shutdown()
         await harness.store.db.close()
 
 

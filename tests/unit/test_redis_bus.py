@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from chatapp.db import Database
+from chatapp.engine import Refused, ReplyEngine
 from chatapp.events import (
     ConversationChanged,
     Event,
@@ -22,7 +23,6 @@ from chatapp.events import (
     conversation_topic,
     user_topic,
 )
-from chatapp.generation import Generations, Refused
 from chatapp.llm import create_chat_model
 from chatapp.models import ReplyClaim, Status, utcnow
 from chatapp.redis_bus import RedisEventBus, decode, encode
@@ -37,7 +37,7 @@ LONG_REPLY = ' '.join(f'w{n}' for n in range(200))
 class Instance:
     bus: RedisEventBus
     store: ConversationStore
-    generations: Generations
+    engine: ReplyEngine
 
 
 @pytest.fixture
@@ -52,12 +52,12 @@ async def instances(tmp_path: Path, redis_url: str, llmock: LLMock) -> AsyncIter
         bus = RedisEventBus(redis_url, f'instance-{name}')
         await bus.start()
         store = ConversationStore(database, bus)
-        generations = Generations(store, bus, settings, create_chat_model(settings), 'm',
+        engine = ReplyEngine(store, bus, settings, create_chat_model(settings), 'm',
                                   instance_id=f'instance-{name}')
-        made.append(Instance(bus, store, generations))
+        made.append(Instance(bus, store, engine))
     yield made[0], made[1]
     for instance in made:
-        await instance.generations.shutdown()
+        await instance.engine.shutdown()
         await instance.bus.close()
         await instance.store.db.close()
 
@@ -85,7 +85,7 @@ async def test_a_reply_streams_live_to_another_instance(instances: tuple[Instanc
     await asyncio.sleep(0.2)  # b's subscription reaches Redis
 
     llmock.reply(LONG_REPLY)
-    await a.generations.send(alice.id, conversation.id, 'hello')
+    await a.engine.send(alice.id, conversation.id, 'hello')
     await until(lambda: any(isinstance(e, ReplyFinished) for e in seen_by_b))
 
     assert isinstance(seen_by_b[0], ReplyStarted)
@@ -117,17 +117,17 @@ async def test_one_instance_writes_the_reply_and_any_can_stop_it(instances: tupl
     b.bus.subscribe(conversation_topic(conversation.id), finished.append)
     llmock.script({'type': 'reply', 'text': LONG_REPLY},
                   {'type': 'stream_fault', 'kind': 'stall', 'after_chunks': 10, 'stall_seconds': 5})
-    await a.generations.send(alice.id, conversation.id, 'hello')
+    await a.engine.send(alice.id, conversation.id, 'hello')
 
     with pytest.raises(Refused, match='still being written'):
-        await b.generations.send(alice.id, conversation.id, 'me too')
+        await b.engine.send(alice.id, conversation.id, 'me too')
     await asyncio.sleep(0.3)
-    b.generations.stop(alice.id, conversation.id)  # b does not run it: the request travels over Redis
+    b.engine.stop(alice.id, conversation.id)  # b does not run it: the request travels over Redis
     await until(lambda: any(isinstance(e, ReplyFinished) for e in finished))
     reply = (await b.store.list_messages(alice.id, conversation.id))[-1]
     assert reply.status == Status.STOPPED and reply.content
     llmock.reply('now b')
-    await b.generations.send(alice.id, conversation.id, 'me too')  # the claim was released
+    await b.engine.send(alice.id, conversation.id, 'me too')  # the claim was released
 
 
 async def test_a_dead_instances_reply_is_interrupted_by_another(instances: tuple[Instance, Instance],
@@ -141,20 +141,20 @@ async def test_a_dead_instances_reply_is_interrupted_by_another(instances: tuple
     # what a dead instance leaves behind: a reply half saved, a claim nobody renews any more
     _, reply = await a.store.add_exchange(alice.id, conversation.id, 'hello', 'm', 'dead-instance')
     await a.store.save_growing('dead-instance', [GrowingReply(alice.id, conversation.id, reply.id, 'half of it')])
-    await b.generations.interrupt_orphans()
+    await b.engine.interrupt_orphans()
     assert (await b.store.list_messages(alice.id, conversation.id))[-1].status == Status.STREAMING, \
         'a live lease protects the reply'
     async with a.store.db.session() as session:
         await session.exec(update(ReplyClaim).values(lease_until=utcnow() - timedelta(seconds=1)))
         await session.commit()
 
-    await b.generations.interrupt_orphans()
+    await b.engine.interrupt_orphans()
     saved = (await b.store.list_messages(alice.id, conversation.id))[-1]
     assert (saved.status, saved.content) == (Status.INTERRUPTED, 'half of it')
     await until(lambda: any(isinstance(e, ReplyFinished) for e in watched_on_a))
     assert watched_on_a[-1] == ReplyFinished(conversation.id, reply.id, Status.INTERRUPTED, saved.error, 10)
 
     llmock.reply('retried on b')
-    await b.generations.retry(alice.id, conversation.id, reply.id)
-    await until(lambda: not b.generations.is_busy(conversation.id))
+    await b.engine.retry(alice.id, conversation.id, reply.id)
+    await until(lambda: not b.engine.is_busy(conversation.id))
     assert (await b.store.list_messages(alice.id, conversation.id))[-1].content == 'retried on b'

@@ -1,6 +1,6 @@
 """The streaming engine: a reply is a server-side task that belongs to the conversation, not to a tab.
 
-Sending stores the question first, then starts a generation that builds the prompt from stored
+Sending stores the question first, then starts a live reply that builds the prompt from stored
 history, streams from the model, saves the growing reply about once a second, and publishes it in
 frames to every open view of the conversation. Closing a tab changes nothing; Stop ends it.
 """
@@ -13,12 +13,13 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from sqlalchemy.exc import SQLAlchemyError
 
+from chatapp.engine.views import ConversationView
 from chatapp.events import (
     Event,
     EventBus,
@@ -74,39 +75,66 @@ def _too_many_sends(per_minute: int) -> Iterator[None]:
                       f'{math.ceil(refusal.wait_seconds)} s, then send again.') from None
 
 
-@dataclass
-class Generation:
+@dataclass(eq=False)
+class LiveReply:
+    """A reply this process is writing: its text so far, and how much of it every view has been sent."""
     user_id: str
     conversation_id: str
     message_id: int
     model: str
-    parts: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)  # received, not yet published
     status: Status = Status.STREAMING
     error: str = ''
     usage: Usage | None = None
-    published_length: int = 0
     saved_length: int = 0  # of the text in the database
     stop_requested: bool = False
     ended_because: str = ''  # why the engine cancelled it, if not a Stop or a shutdown
     task: asyncio.Task | None = None
+    _published: list[str] = field(default_factory=list)  # joined only when a new view asks for it
+    _published_length: int = 0
+    _pending: list[str] = field(default_factory=list)  # received, not yet published
     _last_publish: float = 0.0
     _publish_handle: asyncio.TimerHandle | None = None
 
     @property
     def published_text(self) -> str:
         """What every view has been sent so far: a new view starts from this, then follows the deltas."""
-        if len(self.parts) > 1:
-            self.parts[:] = [''.join(self.parts)]
-        return self.parts[0] if self.parts else ''
+        if len(self._published) > 1:
+            self._published[:] = [''.join(self._published)]
+        return self._published[0] if self._published else ''
 
     @property
     def text(self) -> str:
-        return self.published_text + ''.join(self.pending)
+        return self.published_text + ''.join(self._pending)
 
     @property
     def length(self) -> int:
-        return self.published_length + sum(map(len, self.pending))
+        return self._published_length + sum(map(len, self._pending))
+
+    def receive(self, text: str, frame: float, publish: Callable[[LiveReply], None]) -> None:
+        """Queue text for the views: the first piece after a quiet frame goes at once, the rest in frames."""
+        self._pending.append(text)
+        if self._publish_handle is not None:
+            return
+        wait = self._last_publish + frame - time.monotonic()
+        if wait <= 0:
+            publish(self)
+        else:
+            self._publish_handle = asyncio.get_running_loop().call_later(wait, publish, self)
+
+    def take_delta(self) -> ReplyDelta | None:
+        """What was received since the last publish, now counted as published (None if nothing was)."""
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()
+            self._publish_handle = None
+        if not self._pending:
+            return None
+        delta = ''.join(self._pending)
+        self._pending.clear()
+        offset = self._published_length
+        self._published.append(delta)
+        self._published_length += len(delta)
+        self._last_publish = time.monotonic()
+        return ReplyDelta(self.conversation_id, self.message_id, delta, offset)
 
 
 @dataclass(frozen=True)
@@ -116,7 +144,7 @@ class Sent:
     reply: Message
 
 
-class Generations:
+class ReplyEngine:
     """Starts, tracks and stops the replies of this process."""
 
     def __init__(self, store: ConversationStore, bus: EventBus, settings: Settings, chat_model: BaseChatModel,
@@ -127,16 +155,26 @@ class Generations:
         self.settings = settings
         self.chat_model = chat_model
         self.model_label = model_label
-        self._running: dict[str, Generation | None] = {}  # None: reserved while the question is stored
+        self._running: dict[str, LiveReply | None] = {}  # None: reserved while the question is stored
         self._saver: asyncio.Task | None = None
         self.accepting = True
         self.instance_id = instance_id or uuid.uuid4().hex  # names this process in reply claims
 
-    def running(self, conversation_id: str) -> Generation | None:
+    def live_reply(self, conversation_id: str) -> LiveReply | None:
+        """The conversation's reply this process is writing, if any."""
         return self._running.get(conversation_id)
+
+    def open_view(self, user_id: str, conversation_id: str | None) -> ConversationView:
+        """What a page needs of a conversation (None: a new one, made by the first send): see views.py."""
+        return ConversationView(self, user_id, conversation_id)
 
     def is_busy(self, conversation_id: str) -> bool:
         return conversation_id in self._running
+
+    @property
+    def running_count(self) -> int:
+        """Replies running or being started in this process."""
+        return len(self._running)
 
     async def send(self, user_id: str, conversation_id: str | None, text: str) -> Sent:
         """Store the question and start the reply; raises Refused with a reason for the person."""
@@ -175,14 +213,14 @@ class Generations:
     def stop(self, user_id: str, conversation_id: str) -> None:
         """End the conversation's reply, here or (asked over the bus) in the instance that writes it;
         what was written so far is kept, marked stopped."""
-        generation = self._running.get(conversation_id)
-        if generation is None:
+        live = self._running.get(conversation_id)
+        if live is None:
             self.bus.publish(conversation_topic(conversation_id), StopRequested(conversation_id, user_id))
-        elif generation.user_id == user_id and generation.task is not None:
-            generation.stop_requested = True
-            generation.task.cancel()
+        elif live.user_id == user_id and live.task is not None:
+            live.stop_requested = True
+            live.task.cancel()
             # httpx/anyio can swallow a cancellation that lands in a shielded section: ask once more
-            asyncio.get_running_loop().call_later(0.2, generation.task.cancel)
+            asyncio.get_running_loop().call_later(0.2, live.task.cancel)
 
     async def shutdown(self, grace: float = 0.0) -> None:
         """Take no new messages, give running replies `grace` seconds to finish, then stop the rest;
@@ -234,58 +272,58 @@ class Generations:
 
     def _start(self, user_id: str, conversation_id: str, reply: Message) -> None:
         assert reply.id is not None
-        generation = Generation(user_id, conversation_id, reply.id, self.model_label)
-        self._running[conversation_id] = generation
+        live = LiveReply(user_id, conversation_id, reply.id, self.model_label)
+        self._running[conversation_id] = live
         self.bus.publish(conversation_topic(conversation_id),
                          ReplyStarted(conversation_id, reply.id, self.model_label))
-        generation.task = asyncio.create_task(self._run(generation), name=f'reply-{reply.id}')
+        live.task = asyncio.create_task(self._run(live), name=f'reply-{reply.id}')
         if self._saver is None or self._saver.done():
             self._saver = asyncio.create_task(self._save_growing_replies(), name='reply-saver')
         stop_requests = self.bus.subscribe(conversation_topic(conversation_id), self._on_stop_request)
-        generation.task.add_done_callback(lambda _: stop_requests())
+        live.task.add_done_callback(lambda _: stop_requests())
 
     def _on_stop_request(self, event: Event) -> None:
         if isinstance(event, StopRequested) and self._running.get(event.conversation_id) is not None:
             self.stop(event.user_id, event.conversation_id)
 
-    async def _run(self, generation: Generation) -> None:
+    async def _run(self, live: LiveReply) -> None:
         try:
-            await self._stream(generation)
-            generation.status = Status.COMPLETE
+            await self._stream(live)
+            live.status = Status.COMPLETE
         except asyncio.CancelledError:
-            generation.status = Status.STOPPED if generation.stop_requested else Status.INTERRUPTED
-            if not generation.stop_requested:
-                generation.error = generation.ended_because or INTERRUPTED_BY_SERVER
+            live.status = Status.STOPPED if live.stop_requested else Status.INTERRUPTED
+            if not live.stop_requested:
+                live.error = live.ended_because or INTERRUPTED_BY_SERVER
         except Exception as error:
-            if generation.stop_requested:  # stopped while stalled, the cancellation lost on the way
-                generation.status = Status.STOPPED
+            if live.stop_requested:  # stopped while stalled, the cancellation lost on the way
+                live.status = Status.STOPPED
             else:
-                generation.status = Status.INTERRUPTED if generation.text else Status.ERROR
-                generation.error = describe_failure(error, settings=self.settings,
+                live.status = Status.INTERRUPTED if live.text else Status.ERROR
+                live.error = describe_failure(error, settings=self.settings,
                                                     timeout=self.settings.llm_timeout)
-                log.warning('reply %s failed: %r', generation.message_id, error)
+                log.warning('reply %s failed: %r', live.message_id, error)
         finally:
-            await self._finish(generation)
+            await self._finish(live)
 
-    async def _stream(self, generation: Generation) -> None:
-        history = await self.store.list_messages(generation.user_id, generation.conversation_id) or []
-        prompt = build_prompt(self.settings.system_prompt, [m for m in history if m.id < generation.message_id],
+    async def _stream(self, live: LiveReply) -> None:
+        history = await self.store.list_messages(live.user_id, live.conversation_id) or []
+        prompt = build_prompt(self.settings.system_prompt, [m for m in history if m.id < live.message_id],
                               self.settings.max_context_tokens)
         for attempt in range(self.settings.llm_max_retries + 1):
             try:
-                await self._stream_once(generation, prompt)
+                await self._stream_once(live, prompt)
                 return
             except Exception as error:
                 delay = retry_delay(error, attempt)
-                if generation.text or attempt == self.settings.llm_max_retries or delay is None:
+                if live.text or attempt == self.settings.llm_max_retries or delay is None:
                     raise  # a reply that has begun is never started over behind the person's back
-                log.info('reply %s: %r, retrying in %.1f s', generation.message_id, error, delay)
-                self.bus.publish(conversation_topic(generation.conversation_id),
-                                 ReplyNotice(generation.conversation_id, generation.message_id,
+                log.info('reply %s: %r, retrying in %.1f s', live.message_id, error, delay)
+                self.bus.publish(conversation_topic(live.conversation_id),
+                                 ReplyNotice(live.conversation_id, live.message_id,
                                              describe_wait(error, delay)))
                 await asyncio.sleep(delay)
 
-    async def _stream_once(self, generation: Generation, prompt: list) -> None:
+    async def _stream_once(self, live: LiveReply, prompt: list) -> None:
         finished = False
         timeout = self.settings.llm_timeout
         loop = asyncio.get_running_loop()
@@ -293,42 +331,24 @@ class Generations:
         async with contextlib.aclosing(self.chat_model.astream(prompt)) as stream, asyncio.timeout(timeout) as stall:
             async for chunk in stream:
                 stall.reschedule(loop.time() + timeout)
-                if generation.stop_requested:  # the client library may swallow a cancellation
+                if live.stop_requested:  # the client library may swallow a cancellation
                     raise asyncio.CancelledError()
                 if isinstance(chunk.content, str) and chunk.content:
-                    self._receive(generation, clean(chunk.content))
+                    # many replies at once get longer frames: less work per token when the server is busiest
+                    frame = max(FRAME_SECONDS, len(self._running) / FRAMES_PER_SECOND)
+                    live.receive(clean(chunk.content), frame, self._publish)
                 if chunk.response_metadata.get('finish_reason'):
                     finished = True
                 usage = getattr(chunk, 'usage_metadata', None)
                 if usage:
-                    generation.usage = Usage(usage.get('input_tokens'), usage.get('output_tokens'))
+                    live.usage = Usage(usage.get('input_tokens'), usage.get('output_tokens'))
         if not finished:
             raise StreamTruncated()
 
-    def _receive(self, generation: Generation, text: str) -> None:
-        """Queue text for the views: the first piece after a quiet frame goes at once, the rest in frames."""
-        generation.pending.append(text)
-        if generation._publish_handle is not None:
-            return
-        frame = max(FRAME_SECONDS, len(self._running) / FRAMES_PER_SECOND)
-        wait = generation._last_publish + frame - time.monotonic()
-        if wait <= 0:
-            self._publish(generation)
-        else:
-            generation._publish_handle = asyncio.get_running_loop().call_later(wait, self._publish, generation)
-
-    def _publish(self, generation: Generation) -> None:
-        generation._publish_handle = None
-        if not generation.pending:
-            return
-        delta = ''.join(generation.pending)
-        generation.pending.clear()
-        offset = generation.published_length
-        generation.parts.append(delta)
-        generation.published_length += len(delta)
-        generation._last_publish = time.monotonic()
-        self.bus.publish(conversation_topic(generation.conversation_id),
-                         ReplyDelta(generation.conversation_id, generation.message_id, delta, offset))
+    def _publish(self, live: LiveReply) -> None:
+        delta = live.take_delta()
+        if delta is not None:
+            self.bus.publish(conversation_topic(live.conversation_id), delta)
 
     async def _save_growing_replies(self) -> None:
         """About once a second, save the growing text of every reply of this process and renew their claims,
@@ -349,55 +369,53 @@ class Generations:
                 log.exception('saving %d growing repl(ies) together failed; saving each alone', len(replies))
                 await self._save_each(streaming, replies)
                 continue
-            for generation, reply in zip(streaming, replies, strict=True):
+            for live, reply in zip(streaming, replies, strict=True):
                 if reply.text is not None:
-                    generation.saved_length = len(reply.text)
+                    live.saved_length = len(reply.text)
 
-    async def _save_each(self, generations: list[Generation], replies: list[GrowingReply]) -> None:
+    async def _save_each(self, running: list[LiveReply], replies: list[GrowingReply]) -> None:
         """One reply that cannot be saved must not stop the saves (and claim renewals) of the others. It is
         ended as interrupted; its final save keeps what it has. A database that is away fails them all, and
         the final saves retry."""
         failed = []
-        for generation, reply in zip(generations, replies, strict=True):
+        for live, reply in zip(running, replies, strict=True):
             try:
                 await self.store.save_growing(self.instance_id, [reply])
             except Exception:
-                failed.append(generation)
+                failed.append(live)
                 continue
             if reply.text is not None:
-                generation.saved_length = len(reply.text)
-        if len(failed) < len(generations):  # the database works: these replies themselves fail it
-            for generation in failed:
-                log.error('reply %s cannot be saved; ending it', generation.message_id)
-                if generation.task is not None:
-                    generation.ended_because = NOT_SAVED
-                    generation.task.cancel()
+                live.saved_length = len(reply.text)
+        if len(failed) < len(running):  # the database works: these replies themselves fail it
+            for live in failed:
+                log.error('reply %s cannot be saved; ending it', live.message_id)
+                if live.task is not None:
+                    live.ended_because = NOT_SAVED
+                    live.task.cancel()
 
-    async def _save_final(self, generation: Generation) -> None:
-        text = generation.text
+    async def _save_final(self, live: LiveReply) -> None:
+        text = live.text
         html = await renderer.render(text) if text.strip() else ''  # kept: opening it renders nothing
         for delay in (*FINAL_SAVE_DELAYS, None):
             try:
-                await self.store.save_reply(generation.user_id, generation.message_id, text,
-                                            generation.status, generation.error, generation.usage, html=html,
-                                            claim=Claim(generation.conversation_id, self.instance_id))
+                await self.store.save_reply(live.user_id, live.message_id, text,
+                                            live.status, live.error, live.usage, html=html,
+                                            claim=Claim(live.conversation_id, self.instance_id))
                 return
             except Exception as error:
                 if delay is None:
                     raise
-                log.warning('saving reply %s failed (%s); trying again in %g s', generation.message_id, error, delay)
+                log.warning('saving reply %s failed (%s); trying again in %g s', live.message_id, error, delay)
                 await asyncio.sleep(delay)
 
-    async def _finish(self, generation: Generation) -> None:
-        if generation._publish_handle is not None:
-            generation._publish_handle.cancel()
-        self._publish(generation)
+    async def _finish(self, live: LiveReply) -> None:
+        self._publish(live)
         try:
-            await asyncio.shield(self._save_final(generation))  # releases the claim too
+            await asyncio.shield(self._save_final(live))  # releases the claim too
         except Exception:
-            log.exception('final save of reply %s failed', generation.message_id)
+            log.exception('final save of reply %s failed', live.message_id)
         finally:
-            self._running.pop(generation.conversation_id, None)
-            self.bus.publish(conversation_topic(generation.conversation_id),
-                             ReplyFinished(generation.conversation_id, generation.message_id,
-                                           generation.status, generation.error, len(generation.text)))
+            self._running.pop(live.conversation_id, None)
+            self.bus.publish(conversation_topic(live.conversation_id),
+                             ReplyFinished(live.conversation_id, live.message_id,
+                                           live.status, live.error, len(live.text)))

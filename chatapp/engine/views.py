@@ -1,0 +1,272 @@
+"""What a page sees of one conversation: a consistent snapshot, then every later change, in order.
+
+A view reads the stored messages and takes the live text of a reply this process is writing with no
+await in between, so the deltas that follow line up with what it shows. Text it missed (a reply another
+instance writes, a delta lost on the way) is caught up from the live text on the bus, and a reply that
+ends with less shown than it has is read from the database. The page only ever appends what it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
+from chatapp.models import Message, Role, Status
+
+if TYPE_CHECKING:
+    from chatapp.engine.replies import ReplyEngine
+
+log = logging.getLogger(__name__)
+_tasks: set[asyncio.Task] = set()  # the event loop keeps only weak references to tasks
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    message: Message
+    text: str  # what to show now; a streaming reply grows from here
+    streaming: bool
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Messages to add below the ones shown, in order."""
+    messages: list[ShownMessage]
+
+
+@dataclass(frozen=True)
+class Grew:
+    """Text to append to a streaming reply."""
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A passing state of a reply that has not begun, e.g. a rate limit being waited out."""
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Restarted:
+    """The reply is generated again: it starts empty and streams."""
+    message_id: int
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The reply has all its text and will not grow."""
+    message_id: int
+    status: Status
+    error: str
+
+
+Change = Shown | Grew | Waiting | Restarted | Ended
+
+
+@dataclass
+class _Progress:
+    """A streaming reply as this view has shown it."""
+    shown: int  # characters
+    catching_up: bool = False
+
+
+class ConversationView:
+    """One page's view of one conversation, for one person; made by `ReplyEngine.open_view`."""
+
+    def __init__(self, engine: ReplyEngine, user_id: str, conversation_id: str | None) -> None:
+        self.engine = engine
+        self.user_id = user_id
+        self.conversation_id = conversation_id
+        self._on_change: Callable[[Change], None] = lambda change: None
+        self._replies: set[int] = set()  # the assistant messages shown
+        self._streaming: dict[int, _Progress] = {}
+        self._last_id = 0  # of the newest message shown
+        self._loaded: list[Message] | None = None
+        self._sync_lock = asyncio.Lock()
+        self._sync_task: asyncio.Task | None = None
+        self._sync_again = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def load(self) -> bool:
+        """Read the conversation; False when it does not exist or is not this person's."""
+        if self.conversation_id is None:
+            return True
+        self._loaded = await self.engine.store.list_messages(self.user_id, self.conversation_id)
+        return self._loaded is not None
+
+    async def follow(self, on_change: Callable[[Change], None]) -> None:
+        """Hand `on_change` what `load` read, with the live state of a running reply, then every change."""
+        self._on_change = on_change
+        if self.conversation_id is not None:
+            self._subscribe()
+            await self._sync(self._loaded)
+            self._loaded = None
+
+    def close(self) -> None:
+        """Nothing more reaches the page."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._on_change = lambda change: None
+
+    @property
+    def busy(self) -> bool:
+        """A reply is being written: the page offers Stop instead of Send."""
+        return bool(self._streaming) or (self.conversation_id is not None
+                                         and self.engine.is_busy(self.conversation_id))
+
+    # --- actions (each raises Refused with a reason for the person) --------------------------------------
+
+    async def send(self, text: str) -> None:
+        sent = await self.engine.send(self.user_id, self.conversation_id, text)
+        if self.conversation_id is None:
+            self.conversation_id = sent.conversation_id
+            self._subscribe()
+            await self._sync([sent.question, sent.reply])  # all there is: no read on the way to the first token
+        else:
+            await self._sync()  # with whatever another tab sent meanwhile
+
+    def stop(self) -> None:
+        if self.conversation_id is not None:
+            self.engine.stop(self.user_id, self.conversation_id)
+
+    async def retry(self, message_id: int) -> None:
+        if self.conversation_id is not None:
+            await self.engine.retry(self.user_id, self.conversation_id, message_id)
+
+    # --- the snapshot ------------------------------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        assert self.conversation_id is not None
+        self._unsubscribe = self.engine.bus.subscribe(conversation_topic(self.conversation_id), self._on_event)
+
+    async def _read(self) -> list[Message]:
+        assert self.conversation_id is not None
+        return await self.engine.store.list_messages(self.user_id, self.conversation_id) or []
+
+    async def _sync(self, messages: list[Message] | None = None) -> None:
+        """Show the messages stored since the newest one shown (another tab may have sent them)."""
+        async with self._sync_lock:
+            if messages is None:
+                messages = await self._read()
+            new = [m for m in messages if m.id is not None and m.id > self._last_id]
+            # a reply that finished while we read would show its stale text: read once more
+            if any(m.status == Status.STREAMING and not self._is_live(m) for m in new):
+                new = [m for m in await self._read() if m.id is not None and m.id > self._last_id]
+            # from here on nothing awaits: the live text taken now and the deltas after it line up exactly
+            if new:
+                self._on_change(Shown([self._shown(message) for message in new]))
+
+    def _is_live(self, message: Message) -> bool:
+        live = self.engine.live_reply(message.conversation_id)
+        return live is not None and live.message_id == message.id
+
+    def _shown(self, message: Message) -> ShownMessage:
+        assert message.id is not None
+        self._last_id = max(self._last_id, message.id)
+        if message.role == Role.USER:
+            return ShownMessage(message, message.content, streaming=False)
+        self._replies.add(message.id)
+        live = self.engine.live_reply(message.conversation_id)
+        if live is not None and live.message_id == message.id:
+            text = live.published_text
+        elif message.status == Status.STREAMING:  # written by another instance: catch up from its live text
+            text = message.content
+            self._spawn(self._catch_up(message.id), 'reply-catch-up')
+        else:
+            return ShownMessage(message, message.content, streaming=False)
+        self._streaming[message.id] = _Progress(len(text))
+        return ShownMessage(message, text, streaming=True)
+
+    # --- changes -----------------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ReplyDelta):
+            self._deliver(event.message_id, event.offset, event.text)
+        elif isinstance(event, ReplyNotice):
+            if event.message_id in self._streaming:
+                self._on_change(Waiting(event.message_id, event.text))
+        elif isinstance(event, ReplyStarted):
+            if event.message_id in self._replies:
+                self._streaming[event.message_id] = _Progress(0)
+                self._on_change(Restarted(event.message_id))
+            else:
+                self._sync_soon()
+        elif isinstance(event, ReplyFinished):
+            self._end(event)
+
+    def _deliver(self, message_id: int, offset: int, text: str) -> None:
+        """Pass on the part of `text` (which starts at `offset` of the reply) not shown yet."""
+        progress = self._streaming.get(message_id)
+        if progress is None:
+            if message_id > self._last_id:  # a reply that began before this view subscribed
+                self._sync_soon()
+            return
+        if offset > progress.shown:  # a gap: something was missed
+            self._spawn(self._catch_up(message_id), 'reply-catch-up')
+            return
+        end = offset + len(text)
+        if end > progress.shown:
+            self._on_change(Grew(message_id, text[progress.shown - offset:]))
+            progress.shown = end
+
+    async def _catch_up(self, message_id: int) -> None:
+        """Fill in what this view missed of a reply another instance writes, from the live text."""
+        progress = self._streaming.get(message_id)
+        if progress is None or progress.catching_up:
+            return
+        progress.catching_up = True
+        try:
+            text = await self.engine.bus.live_text(message_id)
+        finally:
+            progress.catching_up = False
+        if text is not None:
+            self._deliver(message_id, 0, text)
+
+    def _end(self, event: ReplyFinished) -> None:
+        progress = self._streaming.get(event.message_id)
+        if progress is not None and progress.shown < event.length:  # some was missed: the database has all
+            self._spawn(self._end_from_store(event, progress), 'reply-reload')
+        elif event.message_id in self._replies:
+            self._streaming.pop(event.message_id, None)
+            self._on_change(Ended(event.message_id, event.status, event.error))
+        elif event.message_id > self._last_id:
+            self._sync_soon()
+
+    async def _end_from_store(self, event: ReplyFinished, progress: _Progress) -> None:
+        stored = next((m for m in await self._read() if m.id == event.message_id), None)
+        if self._streaming.get(event.message_id) is not progress:  # restarted meanwhile
+            return
+        if stored is not None:
+            self._deliver(event.message_id, 0, stored.content)
+        self._streaming.pop(event.message_id, None)
+        self._on_change(Ended(event.message_id, event.status, event.error))
+
+    def _sync_soon(self) -> None:
+        """Read what is new, once more if asked again while reading: nothing stored is left out."""
+        self._sync_again = True
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = self._spawn(self._sync_while_asked(), 'view-sync')
+
+    async def _sync_while_asked(self) -> None:
+        while self._sync_again:
+            self._sync_again = False
+            await self._sync()
+
+    @staticmethod
+    def _spawn(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        task = asyncio.create_task(work, name=name)
+        _tasks.add(task)
+        task.add_done_callback(_forget)
+        return task
+
+
+def _forget(task: asyncio.Task) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error('%s failed', task.get_name(), exc_info=task.exception())
