@@ -28,8 +28,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog='python -m chatapp',
         description='chatapp: a team chat with large language models. Settings come from the environment '
                     'and from .env in the working directory (see .env.example); flags override them.')
-    parser.add_argument('--host', help='address to listen on (CHATAPP_HOST, default 127.0.0.1)')
-    parser.add_argument('--port', type=int, help='port to listen on (CHATAPP_PORT, default 8080)')
+    parser.add_argument('--host', help=f'address to listen on (CHATAPP_HOST, default {Settings.host})')
+    parser.add_argument('--port', type=int, help=f'port to listen on (CHATAPP_PORT, default {Settings.port})')
     parser.add_argument('command', nargs='?', choices=['serve', 'migrate'], default='serve',
                         help='serve (default): run the app; migrate: upgrade the database schema and exit')
     return parser.parse_args(argv)
