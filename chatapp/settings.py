@@ -172,7 +172,7 @@ class Settings:
                              'folder for the SQLite database and the generated storage secret', _path)
     database_url: str = setting('', 'DATABASE_URL', 'SQLite or PostgreSQL; empty: chatapp.db in the data folder',
                                 _database_url)
-    openai_api_key: str = setting('', 'OPENAI_API_KEY', 'API key of the model endpoint')
+    openai_api_key: str = setting('', 'OPENAI_API_KEY', 'API key of the model endpoint', secret=True)
     openai_base_url: str = setting('', 'OPENAI_BASE_URL', 'any OpenAI-compatible endpoint; empty: OpenAI')
     model: str = setting('gpt-4o-mini', 'CHATAPP_MODEL', 'model name sent to the endpoint')
     system_prompt: str = setting('You are a helpful assistant. Answer in Markdown when it helps.',
@@ -203,7 +203,7 @@ class Settings:
         ('127.0.0.1', '::1'), 'CHATAPP_FORWARDED_ALLOW_IPS',
         "whose X-Forwarded-For/-Proto uvicorn believes: the reverse proxy's addresses, or * alone for anyone",
         _ip_networks, fallback='FORWARDED_ALLOW_IPS')
-    # login (chatapp/auth.py); with no provider configured the app runs in single-user local mode
+    # login (chatapp/auth/); with no provider configured the app runs in single-user local mode
     oidc_discovery_url: str = setting('', 'OIDC_DISCOVERY_URL', "the provider's .well-known/openid-configuration",
                                       _http_url)
     oidc_client_id: str = setting('', 'OIDC_CLIENT_ID', "the app's client at that provider")
