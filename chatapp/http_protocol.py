@@ -5,8 +5,8 @@ the response before it on that connection is still finishing. When that response
 arms the connection's keep-alive timer, and 5 s later the timer closes the transport, which by then
 carries the WebSocket. Browsers open each WebSocket on a connection of its own, but a proxy that pools
 its connections to the app (nginx with `keepalive`, as docs/deploy describes) sends upgrades on reused
-ones: measured through such an nginx, 12 to 17 of 60 sockets were closed, 5 s after they opened. Each
-page then reconnects, and a reply streaming into it stutters.
+ones, so a share of the sockets opened through such a proxy are closed 5 s after they open. Each page
+then reconnects, and a reply streaming into it stutters.
 """
 
 from __future__ import annotations

@@ -219,7 +219,7 @@ class ConversationStore:
     async def save_growing(self, instance_id: str, replies: Sequence[GrowingReply]) -> None:
         """Save the text so far of replies that are still streaming, and renew `instance_id`'s claims on their
         conversations, in one transaction of two statements, however many replies there are: SQLite has one
-        writer, and 20 replies saved one by one held it half the time, while people sending waited for it."""
+        writer, and replies saved one by one would hold it while people sending wait for it."""
         now = utcnow()
         changed = [{'reply_id': r.message_id, 'owner': r.user_id, 'text': r.text, 'at': now}
                    for r in replies if r.text is not None]

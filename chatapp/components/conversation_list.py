@@ -15,8 +15,8 @@ Handler = Callable[[str], Awaitable[None] | None]
 class ConversationList(ui.element, component='conversation_list.js'):
     """Rows drawn in the browser from a list of {id, title, at}; `open`, `rename` and `delete` name a row's id.
 
-    A change re-sends the list (about 100 bytes a row) instead of creating elements: with one person's
-    20 tabs open, a burst of new conversations cost the server 3 elements per row in every tab."""
+    A change re-sends the list (about 100 bytes a row) instead of creating elements: a burst of new
+    conversations would make the server build rows in every tab one person has open."""
 
     def __init__(self, *, on_open: Handler, on_rename: Handler, on_delete: Handler) -> None:
         super().__init__()
@@ -36,7 +36,7 @@ class ConversationList(ui.element, component='conversation_list.js'):
         active = conversation_id or ''
         if active and all(row['id'] != active for row in self._props['rows']):
             # a conversation just created is not listed yet: it arrives, marked, with the next list; sending
-            # the list now as well cost each of one person's 20 tabs a redraw in the busiest moment
+            # the list now as well would cost each of the person's tabs a redraw in the busiest moment
             with self._props.suspend_updates():
                 self._props['active'] = active
         else:

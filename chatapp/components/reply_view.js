@@ -90,7 +90,7 @@ export default {
       if (!html) return;
       this.htmlLength += html.length;
       // in sections, so the browser can skip laying out and painting the ones scrolled away: without
-      // them every update of a 20,000-token reply cost the page twice what it cost at the start
+      // them an update costs the page more the longer the reply already is
       const fragment = document.createElement("div");
       fragment.setHTML(html);
       linksToNewTab(fragment);

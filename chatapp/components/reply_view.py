@@ -14,7 +14,7 @@ from chatapp.render_worker import renderer
 # an update the page has not confirmed after this long is taken as lost (a dropped connection): send on
 LOST_UPDATE_SECONDS = 2.0
 # the page is asked to confirm an update at most this often: each confirmation is a websocket message the
-# server handles (every update confirmed cost a sixth of the server's CPU time on a streaming reply)
+# server handles, and confirming every update was a large share of a streaming reply's server CPU
 ASK_SECONDS = 0.1
 
 
@@ -166,8 +166,8 @@ class ReplyView(ui.element, component='reply_view.js'):
             args += [update.blocks_html, update.reset or 0]
         if ask:
             args.append(1)
-        # `ra` (reply_view.js) instead of run_method: this call goes out up to 30 times a second, and its
-        # envelope, not the text, used to be most of the bytes
+        # `ra` (reply_view.js) instead of run_method: this call goes out up to 30 times a second, and
+        # run_method's envelope outweighs the few characters of text each call carries
         self.client.run_javascript(f'ra({json.dumps(args, ensure_ascii=False, separators=(",", ":"))[1:-1]})')
 
     def _to_dict(self) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from langchain_core.language_models.chat_models import BaseChatModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from chatapp.engine.views import ConversationView
 from chatapp.events import (
     Event,
     EventBus,
@@ -40,7 +39,7 @@ from chatapp.text import clean
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = 0.03  # deltas are published at most this often (p95 lag ≤ 40 ms); a burst's first goes at once
+FRAME_SECONDS = 0.03  # deltas are published at most this often (too short a wait to see); a burst's first goes at once
 FRAMES_PER_SECOND = 100  # for all replies of this process together: many replies at once get longer frames,
                          # so the server and the browsers do less work per token when they are busiest
 SAVE_SECONDS = 1.0  # the growing replies of this process are saved together this often (well inside a lease)
@@ -163,10 +162,6 @@ class ReplyEngine:
     def live_reply(self, conversation_id: str) -> LiveReply | None:
         """The conversation's reply this process is writing, if any."""
         return self._running.get(conversation_id)
-
-    def open_view(self, user_id: str, conversation_id: str | None) -> ConversationView:
-        """What a page needs of a conversation (None: a new one, made by the first send): see views.py."""
-        return ConversationView(self, user_id, conversation_id)
 
     def is_busy(self, conversation_id: str) -> bool:
         return conversation_id in self._running

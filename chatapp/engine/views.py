@@ -12,13 +12,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from chatapp.engine.replies import ReplyEngine
 from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
 from chatapp.models import Message, Role, Status
-
-if TYPE_CHECKING:
-    from chatapp.engine.replies import ReplyEngine
 
 log = logging.getLogger(__name__)
 _tasks: set[asyncio.Task] = set()  # the event loop keeps only weak references to tasks
@@ -76,7 +74,7 @@ class _Progress:
 
 
 class ConversationView:
-    """One page's view of one conversation, for one person; made by `ReplyEngine.open_view`."""
+    """One page's view of one conversation (None: a new one, made by the first send), for one person."""
 
     def __init__(self, engine: ReplyEngine, user_id: str, conversation_id: str | None) -> None:
         self.engine = engine

@@ -8,8 +8,8 @@ from chatapp.pages.chat import ChatPage
 from chatapp.pages.login import login_page, refused_page
 from chatapp.services import Services
 
-# NiceGUI cancels a page not built within 3 s and leaves the browser an empty one; under load (hundreds of
-# pages on two cores) the database reads can take longer: a slow page beats a broken one
+# NiceGUI cancels a page not built within 3 s and leaves the browser an empty one; under load the database
+# reads can take longer: a slow page beats a broken one
 PAGE_TIMEOUT_SECONDS = 30.0
 
 

@@ -8,7 +8,7 @@ from nicegui import ui
 
 from chatapp.auth.logins import Logins
 from chatapp.components.reply_view import ReplyView
-from chatapp.engine import Change, Ended, Grew, Refused, Restarted, Shown, ShownMessage, Waiting
+from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Restarted, Shown, ShownMessage, Waiting
 from chatapp.models import Role, Status
 from chatapp.pages.layout import frame
 from chatapp.pages.relogin import login_lapsed, restore_draft
@@ -105,7 +105,7 @@ class ChatPage:
         self.services = services
         self.logins = logins
         self.user_id = logins.acting_user_id()
-        self.conversation = services.engine.open_view(self.user_id, conversation_id)
+        self.conversation = ConversationView(services.engine, self.user_id, conversation_id)
         self.replies: dict[int, ReplyRow] = {}
 
     @property

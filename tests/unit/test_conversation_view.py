@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.db import Database
-from chatapp.engine import Change, Ended, Grew, ReplyEngine, Restarted, Shown
+from chatapp.engine import Change, ConversationView, Ended, Grew, ReplyEngine, Restarted, Shown
 from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
 from chatapp.llm import create_chat_model
 from chatapp.models import Role, Status
@@ -71,7 +71,7 @@ async def test_a_new_conversation_shows_the_question_then_the_reply_as_it_grows(
                                                                                 llmock: LLMock) -> None:
     llmock.reply(REPLY)
     alice = await engine.store.upsert_user('test', 'alice')
-    view = engine.open_view(alice.id, None)
+    view = ConversationView(engine, alice.id, None)
     changes: list[Change] = []
     assert await view.load()
     await view.follow(changes.append)
@@ -99,7 +99,7 @@ async def test_a_view_opened_mid_reply_starts_from_the_live_text(engine: ReplyEn
     live = engine.live_reply(sent.conversation_id)
     await until(lambda: live is not None and len(live.published_text) > 20)
 
-    view = engine.open_view(alice.id, sent.conversation_id)
+    view = ConversationView(engine, alice.id, sent.conversation_id)
     changes: list[Change] = []
     assert await view.load()
     await view.follow(changes.append)
@@ -115,8 +115,8 @@ async def test_another_persons_conversation_is_not_found(engine: ReplyEngine) ->
     alice = await engine.store.upsert_user('test', 'alice')
     bob = await engine.store.upsert_user('test', 'bob')
     conversation = await engine.store.create_conversation(alice.id, 'mine')
-    assert not await engine.open_view(bob.id, conversation.id).load()
-    assert not await engine.open_view(alice.id, 'no-such-id').load()
+    assert not await ConversationView(engine, bob.id, conversation.id).load()
+    assert not await ConversationView(engine, alice.id, 'no-such-id').load()
 
 
 async def test_a_reply_written_elsewhere_is_caught_up_across_gaps_and_at_its_end(engine: ReplyEngine) -> None:
@@ -130,7 +130,7 @@ async def test_a_reply_written_elsewhere_is_caught_up_across_gaps_and_at_its_end
     cid, topic = question.conversation_id, conversation_topic(question.conversation_id)
     bus.live[reply.id] = 'Hello wor'
 
-    view = engine.open_view(alice.id, cid)
+    view = ConversationView(engine, alice.id, cid)
     changes: list[Change] = []
     assert await view.load()
     await view.follow(changes.append)
@@ -165,12 +165,12 @@ async def test_a_message_sent_in_another_tab_appears(engine: ReplyEngine, llmock
     sent = await engine.send(alice.id, None, 'one')
     await until(lambda: not engine.is_busy(sent.conversation_id))
 
-    view = engine.open_view(alice.id, sent.conversation_id)
+    view = ConversationView(engine, alice.id, sent.conversation_id)
     changes: list[Change] = []
     assert await view.load()
     await view.follow(changes.append)
     llmock.reply('second')
-    other_tab = engine.open_view(alice.id, sent.conversation_id)
+    other_tab = ConversationView(engine, alice.id, sent.conversation_id)
     assert await other_tab.load()
     await other_tab.follow(lambda change: None)
     await other_tab.send('two')
