@@ -77,15 +77,6 @@ class ReplyView(ui.element, component='reply_view.js'):
         if self._asked is None or time.monotonic() - self._asked[1] > LOST_UPDATE_SECONDS:
             self._send_waiting()
 
-    def append_at(self, offset: int, delta: str) -> bool:
-        """Append the part of `delta` (which starts at `offset` of the reply) not shown yet; False on a gap."""
-        shown = self._length
-        if offset > shown:
-            return False
-        if offset + len(delta) > shown:
-            self.append(delta[shown - offset:])
-        return True
-
     def finish(self) -> None:
         """Render the rest once; the reply is complete (or stopped) and will not grow.
 
