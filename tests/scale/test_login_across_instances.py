@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.helpers import connected, replies, send_new, sidebar_item, user_bubbles, wait_finished
-from tests.e2e.servers import LLM
-from tests.oidc_provider import OIDCProvider, keep_to_loopback, log_in
-from tests.scale.conftest import Cluster, close_contexts, new_context, served_only_by, set_route
+from tests.support.browser import close_contexts
+from tests.support.chat import connected, replies, send_new, sidebar_item, user_bubbles, wait_finished
+from tests.support.cluster import Cluster, new_context, served_only_by, set_route
+from tests.support.oidc import OIDCProvider, keep_to_loopback, log_in
+from tests.support.servers import LLMock
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +52,7 @@ def logged_out(page: Page, cluster: Cluster) -> None:
 
 
 def test_a_login_on_one_instance_holds_on_the_other_and_so_does_its_logout(running: Cluster, profile: BrowserContext,
-                                                                           llm: LLM) -> None:
+                                                                           llm: LLMock) -> None:
     first = profile.new_page()
     log_in(first, running, 'alice@example.com')  # the provider's callback reaches the first instance
     connected(first)

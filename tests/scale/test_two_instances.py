@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, expect
 
-from tests.e2e.helpers import (
+from tests.support.chat import (
     alnum,
     assert_grows_as_prefixes,
     connected,
@@ -36,9 +36,11 @@ from tests.e2e.helpers import (
     wait_streaming,
     wait_text_length,
 )
-from tests.e2e.servers import LLM
-from tests.scale.cluster import ENV_EXAMPLE, ROUTE_COOKIE, env_file, fetch
-from tests.scale.conftest import Cluster, run_async, served_only_by
+from tests.support.cluster import Cluster, served_only_by
+from tests.support.databases import fetch, run_async
+from tests.support.deploy import ENV_EXAMPLE, env_file
+from tests.support.nginx import ROUTE_COOKIE
+from tests.support.servers import LLMock
 
 pytestmark = pytest.mark.browser
 
@@ -97,7 +99,7 @@ def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_instance(running: Cl
 # --- two instances, one conversation ----------------------------------------------------------------------
 
 def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(running: Cluster, pinned,
-                                                                           llm: LLM) -> None:
+                                                                           llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)  # the reply is written by the first instance
     tag = uuid.uuid4().hex[:8]
     open_chat(first)
@@ -136,7 +138,7 @@ def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(runni
 # --- an instance dies mid-reply ---------------------------------------------------------------------------
 
 def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_other(running: Cluster, pinned,
-                                                                                   llm: LLM) -> None:
+                                                                                   llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)
     writer = running.instances[0]
     text = long_reply(600)  # about 18 s: the instance is killed a few seconds in
@@ -176,7 +178,7 @@ def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_o
 
 # --- graceful shutdown ------------------------------------------------------------------------------------
 
-def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned, llm: LLM) -> None:
+def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned, llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)
     stopping = running.instances[1]
     text = long_reply(150)  # about 4.5 s, well inside the grace
@@ -190,14 +192,14 @@ def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned, llm: LL
     [stored] = stored_replies(running, conversation_id)
     assert stored['status'] == 'streaming'
 
-    log_start = stopping.log_path.stat().st_size
+    log_start = stopping.log.size()
     started = time.monotonic()
     code = stopping.stop(timeout=SHUTDOWN_GRACE + 20)  # SIGTERM, as systemctl stop sends (KillSignal)
     took = time.monotonic() - started
     # a clean stop exits 0; "killed by SIGTERM" (-15) would mean uvicorn's re-raised signal killed it
     assert code == 0, f'exit status {code}\n{stopping.tail()}'
     assert took < SHUTDOWN_GRACE + 10, f'the shutdown took {took:.1f} s'
-    log = stopping.log_path.read_bytes()[log_start:].decode(errors='replace')
+    log = stopping.log.text(log_start)
     assert re.search(rf'waiting up to {SHUTDOWN_GRACE:.0f} s for 1 running repl', log), stopping.tail()
     assert 'stopped; every reply is saved' in log, stopping.tail()
     [stored] = stored_replies(running, conversation_id)
