@@ -11,7 +11,7 @@ import time
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from chatapp.components.reply_view import ASK_SECONDS
 from tests.support.chat import (
@@ -421,7 +421,8 @@ def test_broken_stream_keeps_the_partial_text_and_retry_completes(page: Page, ll
 
 # --- several tabs -------------------------------------------------------------------------------------------
 
-def test_two_tabs_follow_one_reply_and_a_second_send_is_refused(context, page: Page, llm: LLMock) -> None:
+def test_two_tabs_follow_one_reply_and_a_second_send_is_refused(context: BrowserContext, page: Page,
+                                                                llm: LLMock) -> None:
     text = long_reply(150)  # about five seconds: time to open the second tab and send from it meanwhile
     llm.reply(text)
     open_chat(page)
@@ -484,7 +485,7 @@ def test_blank_input_is_not_sent_and_shift_enter_adds_a_line(page: Page, llm: LL
 
 # --- sidebar ------------------------------------------------------------------------------------------------
 
-def test_sidebar_lists_live_renames_and_deletes(context, page: Page, llm: LLMock) -> None:
+def test_sidebar_lists_live_renames_and_deletes(context: BrowserContext, page: Page, llm: LLMock) -> None:
     open_chat(page)
     other = context.new_page()
     open_chat(other)

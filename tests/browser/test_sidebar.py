@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from chatapp.db import Database
 from chatapp.models import utcnow
@@ -89,7 +89,7 @@ def test_a_row_opens_by_click_and_by_keyboard(page: Page, seeded: dict[str, list
 
 
 @pytest.mark.parametrize('zone', ['Europe/Berlin', 'Pacific/Kiritimati'])
-def test_age_groups_follow_the_browsers_calendar(browser, app_server: App, zone: str) -> None:
+def test_age_groups_follow_the_browsers_calendar(browser: Browser, app_server: App, zone: str) -> None:
     context = browser.new_context(base_url=app_server.url, timezone_id=zone)
     try:
         page = context.new_page()
@@ -110,7 +110,7 @@ def test_age_groups_follow_the_browsers_calendar(browser, app_server: App, zone:
 
 
 @pytest.mark.parametrize(('width', 'open_at_first'), [(1280, True), (390, False)])
-def test_the_history_drawer_opens_on_a_wide_window_and_toggles(browser, app_server: App, width: int,
+def test_the_history_drawer_opens_on_a_wide_window_and_toggles(browser: Browser, app_server: App, width: int,
                                                                open_at_first: bool) -> None:
     context = browser.new_context(base_url=app_server.url, viewport={'width': width, 'height': 800})
     try:
@@ -128,7 +128,7 @@ def test_the_history_drawer_opens_on_a_wide_window_and_toggles(browser, app_serv
         context.close()
 
 
-def test_the_header_stays_one_line_on_a_phone(browser, app_server: App) -> None:
+def test_the_header_stays_one_line_on_a_phone(browser: Browser, app_server: App) -> None:
     context = browser.new_context(base_url=app_server.url, viewport={'width': 360, 'height': 700})
     try:
         page = context.new_page()

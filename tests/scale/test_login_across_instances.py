@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser import close_contexts
 from tests.support.chat import connected, replies, send_new, sidebar_item, user_bubbles, wait_finished
@@ -36,7 +36,8 @@ def cluster_login(oidc_provider: OIDCProvider) -> OIDCProvider:
 
 
 @pytest.fixture
-def profile(browser, running: Cluster, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrowserContext]:
+def profile(browser: Browser, running: Cluster, request: pytest.FixtureRequest,
+            tmp_path: Path) -> Iterator[BrowserContext]:
     """A browser profile pinned to the first instance that reaches nothing beyond loopback (the provider's
     sign-in page asks for web fonts)."""
     context = new_context(browser, running, running.route(0))

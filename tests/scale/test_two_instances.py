@@ -12,10 +12,11 @@ import contextlib
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, expect
 
 from tests.support.chat import (
     alnum,
@@ -47,6 +48,7 @@ pytestmark = pytest.mark.browser
 LEASE_AND_SWEEP_SECONDS = 30  # LEASE_SECONDS (15) + the sweeper's period (5) + slack for a loaded machine
 SHUTDOWN_GRACE = float(env_file(ENV_EXAMPLE)['CHATAPP_SHUTDOWN_GRACE'])
 INTERRUPTED_TEXT = 'The server stopped while this reply was being written.'
+Pinned = Callable[[int], Page]  # the `pinned` fixture: a page in a profile pinned to instance i
 
 
 def wait_reply(row: Locator, text: str, timeout: float = 20_000) -> None:
@@ -76,7 +78,8 @@ def stored_replies(cluster: Cluster, conversation_id: str) -> list[dict]:
 
 # --- sticky sessions ---------------------------------------------------------------------------------------
 
-def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_instance(running: Cluster, fresh_context) -> None:
+def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_instance(running: Cluster,
+                                                                    fresh_context: BrowserContext) -> None:
     status, headers, _ = running.nginx.get('/c/x?y=1', https=False)
     assert status == 301 and headers['Location'] == f'{running.nginx.base_url}/c/x?y=1'
 
@@ -98,7 +101,7 @@ def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_instance(running: Cl
 
 # --- two instances, one conversation ----------------------------------------------------------------------
 
-def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(running: Cluster, pinned,
+def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(running: Cluster, pinned: Pinned,
                                                                            llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)  # the reply is written by the first instance
     tag = uuid.uuid4().hex[:8]
@@ -137,7 +140,7 @@ def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(runni
 
 # --- an instance dies mid-reply ---------------------------------------------------------------------------
 
-def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_other(running: Cluster, pinned,
+def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_other(running: Cluster, pinned: Pinned,
                                                                                    llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)
     writer = running.instances[0]
@@ -178,7 +181,7 @@ def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_o
 
 # --- graceful shutdown ------------------------------------------------------------------------------------
 
-def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned, llm: LLMock) -> None:
+def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned: Pinned, llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)
     stopping = running.instances[1]
     text = long_reply(150)  # about 4.5 s, well inside the grace

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import BrowserContext
 
 from tests.support.environment import require
 
@@ -26,7 +27,7 @@ def launch(browser_type: Any, *extra_args: str) -> Any:
     return browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True)
 
 
-def close_contexts(contexts: list[Any], request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def close_contexts(contexts: list[BrowserContext], request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Close a test's browser profiles; when the test failed, every page still open lands in tmp_path as a
     screenshot first."""
     report = getattr(request.node, 'rep_call', None)  # tests/conftest.py keeps each phase's report

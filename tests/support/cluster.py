@@ -12,7 +12,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from playwright.sync_api import Browser, BrowserContext
 
 from tests.support.deploy import instance_environment, specifiers, unit_command, unit_value
 from tests.support.nginx import ROUTE_COOKIE, Nginx
@@ -98,7 +99,7 @@ def served_only_by(cluster: Cluster, index: int) -> None:
     assert {line['upstream'] for line in lines} == {port}, lines
 
 
-def new_context(browser: Any, cluster: Cluster, route: str | None = None) -> Any:
+def new_context(browser: Browser, cluster: Cluster, route: str | None = None) -> BrowserContext:
     """A browser profile opening the app through nginx; with `route`, its route cookie is set beforehand,
     which pins it to the instance that key hashes to (a real browser gets a random one from nginx)."""
     context = browser.new_context(base_url=cluster.nginx.base_url, ignore_https_errors=True,
@@ -110,7 +111,7 @@ def new_context(browser: Any, cluster: Cluster, route: str | None = None) -> Any
     return context
 
 
-def set_route(context: Any, cluster: Cluster, route: str) -> None:
+def set_route(context: BrowserContext, cluster: Cluster, route: str) -> None:
     """Give the browser profile this route cookie (replacing the one it has): nginx sends its next requests to
     the instance that key hashes to. Pages already connected keep their WebSocket to the instance they have."""
     context.add_cookies([{'name': ROUTE_COOKIE, 'value': route, 'url': cluster.nginx.base_url,
