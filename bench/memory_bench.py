@@ -3,12 +3,12 @@
     .venv/bin/python bench/memory_bench.py [--sockets 0,50,100,200 --pages 0,2,4,8 --idle 200 --streams 20]
 
 1. Seeds one local user's conversation with 50 messages (25 exchanges of fake_llm's Markdown) straight
-   into a fresh SQLite database, then starts the app (tests/load/diag_app.py: chatapp plus a test-only
-   diagnostics route) against bench/fake_llm.py on loopback.
+   into a fresh SQLite database, then starts the app (tests/support/diag_app.py: chatapp plus a test-only
+   diagnostics route) against tests/support/fake_llm.py on loopback.
 2. Opens K clients on that conversation and fits the app's RSS against K (MB per client): socket
-   clients without a browser (tests/load/crowd.py) for the big K, real Chromium pages for a small K.
+   clients without a browser (tests/support/crowd.py) for the big K, real Chromium pages for a small K.
 3. Runs one round of --idle socket clients + --streams streaming Chromium pages
-   (tests/load/scenario.py) and reports the RSS peak and what is left after everyone disconnected.
+   (tests/support/scenario.py) and reports the RSS peak and what is left after everyone disconnected.
 Prints a summary; the raw numbers go to bench/results/ (ignored by git). Not part of the test suite.
 """
 
@@ -23,15 +23,17 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT))  # tests.load's harness; bench/ itself is on the path as the script's folder
+sys.path.insert(0, str(ROOT))  # tests.support: the load tests' harness; bench/ is on the path as the script's folder
 
-from fake_llm import make_tokens  # noqa: E402
-from stream_bench import RESULTS, free_port, rss_mb  # noqa: E402
+from stream_bench import RESULTS  # noqa: E402
 
-from tests.e2e.servers import LogFile, stop_process, wait_for_http  # noqa: E402
-from tests.load.conftest import CHROMIUM, DiagApp, ModelServer  # noqa: E402
-from tests.load.crowd import Crowd, diagnostics  # noqa: E402
-from tests.load.scenario import BROWSER_ARGS, open_page, run_round, settle  # noqa: E402
+from tests.support.browser import launch  # noqa: E402
+from tests.support.crowd import Crowd, diagnostics  # noqa: E402
+from tests.support.factories import make_conversation  # noqa: E402
+from tests.support.fake_llm import make_tokens  # noqa: E402
+from tests.support.processes import rss_mb  # noqa: E402
+from tests.support.scenario import open_page, run_round, settle  # noqa: E402
+from tests.support.servers import DiagApp, FakeLLM  # noqa: E402
 
 
 async def seed_conversation(database_url: str, exchanges: int = 25) -> str:
@@ -40,20 +42,20 @@ async def seed_conversation(database_url: str, exchanges: int = 25) -> str:
     from chatapp.events import EventBus
     from chatapp.models import Status
     from chatapp.services import LOCAL_PROVIDER
-    from chatapp.store import ConversationStore
+    from chatapp.store import Claim, ConversationStore
     database = Database(database_url)
     try:
         await database.prepare_schema()
         store = ConversationStore(database, EventBus())
         user = await store.upsert_user(LOCAL_PROVIDER, 'local', name='Local user')
-        conversation = await store.create_conversation(user.id, 'Explain how the stream is rendered')
+        conversation = await make_conversation(database, user.id, 'Explain how the stream is rendered')
+        claim = Claim(conversation.id, 'seed')
         for number in range(exchanges):
             stored = await store.add_exchange(user.id, conversation.id, f'Question {number}: and then what happens?',
-                                              'bench', 'seed')
+                                              'bench', claim.instance_id)
             assert stored is not None
             reply = ''.join(make_tokens(300, seed=number))  # ~300 tokens of paragraphs, lists and code
-            await store.save_reply(user.id, stored[1].id, reply, Status.COMPLETE)
-            await store.release_claim(conversation.id, 'seed')
+            await store.save_reply(user.id, stored[1].id, reply, Status.COMPLETE, claim=claim)  # and release it
         return conversation.id
     finally:
         await database.close()
@@ -71,12 +73,12 @@ def slope(points: list[tuple[int, float]]) -> float:
 async def rss_settled(app: DiagApp) -> float:
     """RSS after a garbage collection, once the app is quiet."""
     await asyncio.sleep(1.0)
-    await diagnostics(app.base_url, collect=True)
+    await diagnostics(app.url, collect=True)
     return rss_mb(app.pid)
 
 
 async def socket_points(app: DiagApp, path: str, counts: list[int]) -> list[tuple[int, float]]:
-    crowd = Crowd(app.base_url)
+    crowd = Crowd(app.url)
     points = []
     try:
         for count in sorted(counts):
@@ -93,7 +95,7 @@ async def page_points(browser: object, app: DiagApp, path: str, counts: list[int
     points = []
     try:
         for count in sorted(counts):
-            opened = await asyncio.gather(*(open_page(browser, app.base_url, path)
+            opened = await asyncio.gather(*(open_page(browser, app.url, path)
                                             for _ in range(count - len(contexts))))
             contexts += [context for context, _ in opened]
             points.append((count, await rss_settled(app)))
@@ -108,30 +110,30 @@ async def measure(app: DiagApp, args: argparse.Namespace, conversation_id: str) 
     from playwright.async_api import async_playwright
     path = f'/c/{conversation_id}'
     results: dict = {'args': vars(args), 'conversation': conversation_id, 'started_rss_mb': rss_mb(app.pid)}
-    warm = Crowd(app.base_url)  # first-use costs (imports, templates, the socket server's tasks) stay out
+    warm = Crowd(app.url)  # first-use costs (imports, templates, the socket server's tasks) stay out
     await warm.open(5, path)
     await warm.close()
-    await settle(app.base_url)
+    await settle(app.url)
     results['baseline_rss_mb'] = await rss_settled(app)
     print(f'baseline {results["baseline_rss_mb"]:.1f} MB', flush=True)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        browser = await launch(playwright.chromium)
         try:
             # pages first: memory the allocator keeps from a bigger socket phase would hide their cost
             results['pages'] = await page_points(browser, app, path, [0, *args.pages])
-            results['after_pages'] = await settle(app.base_url)
+            results['after_pages'] = await settle(app.url)
             results['sockets'] = await socket_points(app, path, [0, *args.sockets])
-            results['after_sockets'] = await settle(app.base_url)
+            results['after_sockets'] = await settle(app.url)
             results['round_baseline_rss_mb'] = rss_mb(app.pid)
             print(f'{args.idle} idle + {args.streams} streaming ...', flush=True)
-            round_ = await run_round(browser, app.base_url, app.pid, idle=args.idle, streams=args.streams,
+            round_ = await run_round(browser, app.url, app.pid, idle=args.idle, streams=args.streams,
                                      label='bench', reply_timeout=args.reply_timeout)
         finally:
             await browser.close()
     results['round'] = {key: value for key, value in vars(round_).items() if key != 'shown'}
-    results['after_round'] = await settle(app.base_url)
+    results['after_round'] = await settle(app.url)
     results['after_round_rss_mb'] = rss_mb(app.pid)
-    await diagnostics(app.base_url, trim=True)
+    await diagnostics(app.url, trim=True)
     results['after_round_trimmed_rss_mb'] = rss_mb(app.pid)
     return results
 
@@ -166,27 +168,19 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    import subprocess
     import tempfile
     args = parse_args()
-    with tempfile.TemporaryDirectory(prefix='memory-bench-') as temp:
-        root = Path(temp)
-        port = free_port()
-        llm_log = LogFile('fake_llm', root / 'fake_llm.log')
-        with llm_log.path.open('ab') as out:
-            llm = subprocess.Popen([sys.executable, str(BENCH / 'fake_llm.py'), '--port', str(port), '--tokens',
-                                    str(args.tokens), '--rate', str(args.rate)], stdout=out, stderr=subprocess.STDOUT)
-        app = DiagApp(root / 'app', ModelServer(f'http://127.0.0.1:{port}'),  # type: ignore[arg-type]
-                      CHATAPP_RECONNECT_TIMEOUT=str(args.reconnect_timeout), CHATAPP_LLM_TIMEOUT='30')
+    with tempfile.TemporaryDirectory(prefix='memory-bench-') as temp, \
+            FakeLLM(Path(temp), tokens=args.tokens, rate=args.rate) as llm:
+        app = DiagApp(Path(temp) / 'app', llm, CHATAPP_RECONNECT_TIMEOUT=str(args.reconnect_timeout),
+                      CHATAPP_LLM_TIMEOUT='30')
         try:
-            wait_for_http(f'http://127.0.0.1:{port}/healthz', llm, llm_log)
             app.data_dir.mkdir(parents=True)
-            conversation_id = asyncio.run(seed_conversation(f'sqlite+aiosqlite:///{app.data_dir / "chatapp.db"}'))
+            conversation_id = asyncio.run(seed_conversation(f'sqlite+aiosqlite:///{app.database}'))
             app.start()
             results = asyncio.run(measure(app, args, conversation_id))
         finally:
             app.stop()
-            stop_process(llm)
     summarize(results)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f'memory-{time.strftime("%Y%m%d-%H%M%S")}.json'

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/scale_bench.py [--pages 40 --tokens 300 --rate 20 --instances 2]
 
-The deployment of docs/deploy.md on loopback (tests/scale/cluster.py): PostgreSQL (a database of its own,
+The deployment of docs/deploy.md on loopback (tests/support/cluster.py): PostgreSQL (a database of its own,
 `chatapp_bench`, emptied first), Redis (database 13, flushed first), the instances started as
 chatapp@.service starts them, nginx running docs/deploy/nginx.conf.template with TLS and its route cookie.
 Every page is a fresh browser profile, so nginx deals them out between the instances as it would real
@@ -25,13 +25,11 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -40,17 +38,16 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
 import stream_bench  # noqa: E402  (bench/ is not a package)
-from stream_bench import CHATAPP_REPLY, CHROMIUM, CHROMIUM_ARGS, PYTHON, RESULTS, elapsed, fmt  # noqa: E402
+from stream_bench import CHATAPP_REPLY, RESULTS, elapsed, fmt  # noqa: E402
 
-from tests.scale.cluster import (  # noqa: E402
-    Instance,
-    Nginx,
-    flush_redis,
-    free_port,
-    fresh_postgres,
-    migrate,
-    start_all,
-)
+from tests.support import oidc  # noqa: E402
+from tests.support.browser import launch  # noqa: E402
+from tests.support.cluster import Instance, migrate, start_all  # noqa: E402
+from tests.support.databases import flush_redis, fresh_postgres  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.nginx import Nginx  # noqa: E402
+from tests.support.oidc import PASSWORD, OIDCProvider, keep_to_loopback  # noqa: E402
+from tests.support.servers import FakeLLM  # noqa: E402
 
 GROUP = -1  # the "pid" stream_bench measures: every instance of the phase
 
@@ -95,34 +92,14 @@ def _group_rss(pid: int) -> float:
 stream_bench.cpu_seconds, stream_bench.rss_mb = _group_cpu, _group_rss
 
 
-OIDC_DIR = ROOT / 'tests' / 'oidc'
-PASSWORD = 'any password'  # the test provider's sign-in page takes any
-
-
-def start_provider(tmp: Path) -> tuple[stream_bench.Process, str]:
-    """The test OpenID Connect provider of tests/oidc on loopback; returns it and its issuer URL."""
-    node = shutil.which('node')
-    if node is None or not (OIDC_DIR / 'node_modules' / 'oidc-provider').is_dir():
-        raise SystemExit('--users oidc needs Node.js and tests/oidc/node_modules (bash tests/run installs them); '
-                         'or use --users local')
-    port = free_port()
-    provider = stream_bench.Process('oidc', [node, 'server.mjs', str(port)], env=dict(os.environ), cwd=OIDC_DIR,
-                                    logs=tmp)
-    issuer = f'http://127.0.0.1:{port}'
-    stream_bench.wait_http(f'{issuer}/.well-known/openid-configuration', 30, provider)
-    return provider, issuer
-
-
-def register_client(issuer: str, app_url: str) -> tuple[str, str]:
-    """Dynamic client registration at the test provider, for the app at `app_url` (nginx's public URL)."""
-    body = {'redirect_uris': [f'{app_url}/auth/oidc/callback'], 'post_logout_redirect_uris': [f'{app_url}/login'],
-            'response_types': ['code'], 'grant_types': ['authorization_code'],
-            'token_endpoint_auth_method': 'client_secret_basic'}
-    request = urllib.request.Request(f'{issuer}/reg', data=json.dumps(body).encode(), method='POST',
-                                     headers={'Content-Type': 'application/json'})
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as response:
-        client = json.loads(response.read())
-    return client['client_id'], client['client_secret']
+def start_provider(tmp: Path) -> OIDCProvider:
+    """The test OpenID Connect provider of tests/oidc on loopback."""
+    if not oidc.node_available():
+        raise SystemExit('--users oidc needs Node.js with npm (bash tests/run installs it); or use --users local')
+    oidc.install()
+    provider = OIDCProvider(tmp)
+    provider.start(timeout=30)
+    return provider
 
 
 class SignedInBrowser:
@@ -136,12 +113,7 @@ class SignedInBrowser:
 
     async def new_context(self, **kwargs):
         context = await self.browser.new_context(**kwargs)
-
-        async def abort(route) -> None:
-            await route.abort()
-
-        # nothing leaves loopback (the provider's sign-in page asks for web fonts)
-        await context.route(re.compile(r'^https?://(?!127\.0\.0\.1[:/])'), abort)
+        await keep_to_loopback(context)  # the provider's sign-in page asks for web fonts
         self.count += 1
         page = await context.new_page()
         try:
@@ -159,7 +131,7 @@ class SignedInBrowser:
         return context
 
 
-async def run_phase(count: int, browser, llm: str, args, tmp: Path) -> dict:
+async def run_phase(count: int, browser, llm: str, args, tmp: Path, provider: OIDCProvider | None) -> dict:
     name = f'{count} instance' + ('s' if count > 1 else '')
     print(f'[{elapsed()}] {name}: {args.pages} pages streaming {args.tokens} tokens at {args.rate:g}/s '
           'through nginx...', flush=True)
@@ -172,10 +144,8 @@ async def run_phase(count: int, browser, llm: str, args, tmp: Path) -> dict:
                 'CHATAPP_STORAGE_SECRET': secrets.token_urlsafe(48), 'CHATAPP_PUBLIC_URL': nginx.base_url,
                 'OPENAI_BASE_URL': f'{llm}/v1', 'OPENAI_API_KEY': 'bench',
                 'CHATAPP_SENDS_PER_MINUTE': '0'}  # the local user sends from every page at once
-    if args.issuer:  # one person per page, signed in through the test provider
-        client_id, client_secret = await asyncio.to_thread(register_client, args.issuer, nginx.base_url)
-        settings |= {'OIDC_DISCOVERY_URL': f'{args.issuer}/.well-known/openid-configuration',
-                     'OIDC_CLIENT_ID': client_id, 'OIDC_CLIENT_SECRET': client_secret}
+    if provider is not None:  # one person per page, signed in through the test provider
+        settings |= await asyncio.to_thread(provider.app_settings, nginx.base_url)
         browser = SignedInBrowser(browser, nginx.base_url, str(count))
     instances = [Instance(root / f'chatapp-{port}', port, **settings) for port in ports]
     group = Group(instances)
@@ -204,7 +174,7 @@ async def run_phase(count: int, browser, llm: str, args, tmp: Path) -> dict:
         for instance in instances:
             await asyncio.to_thread(instance.stop, timeout=30)
         RESULTS.mkdir(exist_ok=True)  # the logs of the last run of each phase, for a look afterwards
-        for path in [instance.log_path for instance in instances] + [nginx.error_log, nginx.site_error_log]:
+        for path in [instance.log.path for instance in instances] + [nginx.error_log, nginx.site_error_log]:
             with contextlib.suppress(OSError):
                 shutil.copy(path, RESULTS / f'scale-{count}-{path.name}')
 
@@ -213,26 +183,19 @@ async def main_async(args) -> dict:
     from playwright.async_api import async_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix='scale-bench-'))
-    llm_process = provider = None
+    llm_process = FakeLLM(tmp, tokens=args.tokens, rate=args.rate)
+    provider = None
     results: dict = {}
-    args.issuer = ''
     try:
         if args.users == 'oidc':
-            provider, args.issuer = start_provider(tmp)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(('OPENAI_', 'CHATAPP_', 'NICEGUI_'))}
-        llm_process = stream_bench.Process(
-            'fake_llm', [PYTHON, str(BENCH / 'fake_llm.py'), '--port', str(port), '--tokens', str(args.tokens),
-                         '--rate', str(args.rate)], env=env, cwd=tmp, logs=tmp)
-        llm = f'http://127.0.0.1:{port}'
-        stream_bench.wait_http(f'{llm}/healthz', 20, llm_process)
+            provider = start_provider(tmp)
+        llm_process.start(timeout=20)
         async with async_playwright() as playwright:
             # the test certificate of nginx is self-signed: this Chromium accepts it (loopback only)
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                       args=[*CHROMIUM_ARGS, '--ignore-certificate-errors'])
+            browser = await launch(playwright.chromium, '--ignore-certificate-errors')
             try:
                 for count in args.instances:
-                    results[count] = await run_phase(count, browser, llm, args, tmp)
+                    results[count] = await run_phase(count, browser, llm_process.base_url, args, tmp, provider)
             finally:
                 await browser.close()
     finally:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stream_bench.py [--tokens 2000 --rate 100 --pages 1]
 
-1. Starts bench/fake_llm.py, an OpenAI chat-completions SSE server on loopback that streams --tokens
+1. Starts tests/support/fake_llm.py, an OpenAI chat-completions SSE server on loopback that streams --tokens
    tokens of Markdown at --rate tokens/s and records when it wrote each token.
 2. Starts `python -m chatapp` against it (fresh data dir), opens --pages pages in headless Chromium,
    sends a prompt from each and watches the reply grow with a MutationObserver, while CDP counts the
@@ -26,7 +26,6 @@ import pstats
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,12 +38,17 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))  # tests.support: the processes, the model server and Chromium, as the tests have them
+
+from tests.support.browser import launch  # noqa: E402
+from tests.support.environment import clean_environment  # noqa: E402
+from tests.support.net import free_port, loopback_opener  # noqa: E402
+from tests.support.processes import Process, rss_mb  # noqa: E402
+from tests.support.servers import FakeLLM  # noqa: E402
+
 RESULTS = BENCH / 'results'
 PYTHON = sys.executable
 CLK_TCK = os.sysconf('SC_CLK_TCK')
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
 CHATAPP_REPLY = '[data-testid=message-assistant] .reply-md'
 NAIVE_REPLY = '[data-testid=message-assistant] .reply-md'
 
@@ -117,7 +121,7 @@ LAST_REPLY_DONE_JS = '''() => {
 REPLY_FRAME = re.compile(r'"ra\(')  # a chatapp frame with reply text (an append)
 STEADY_AFTER_SECONDS = 2.0  # a second p95 leaves out the start, where N pages sending at once queue up
 
-_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_loopback = loopback_opener()
 
 try:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -127,15 +131,9 @@ except ImportError:  # reported properly when the browser is needed
 
 # --- small helpers -----------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
 def http(url: str, *, method: str = 'GET', timeout: float = 5.0) -> tuple[int, bytes]:
     request = urllib.request.Request(url, method=method, data=b'' if method == 'POST' else None)
-    with _no_proxy.open(request, timeout=timeout) as response:
+    with _loopback.open(request, timeout=timeout) as response:
         return response.status, response.read()
 
 
@@ -156,14 +154,6 @@ def machine_busy() -> float:
         fields = [int(v) for v in stat.readline().split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields[:8]) - idle) / CLK_TCK
-
-
-def rss_mb(pid: int) -> float:
-    with open(f'/proc/{pid}/status') as status:
-        for line in status:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
-    return math.nan
 
 
 def tcp_bytes_sent(port: int) -> dict[str, int]:
@@ -191,65 +181,6 @@ def percentile(values: list[float], p: float) -> float:
     k = (len(ordered) - 1) * p / 100
     low, high = math.floor(k), math.ceil(k)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-class Process:
-    """A subprocess in its own process group, with its output in a log file; stopped for sure."""
-
-    def __init__(self, name: str, cmd: list[str], *, env: dict[str, str], cwd: Path, logs: Path) -> None:
-        self.name = name
-        self.log_path = logs / f'{name}.log'
-        self._log = open(self.log_path, 'wb')  # noqa: SIM115
-        self.popen = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal(self, signum: int) -> None:
-        if self.alive():
-            os.kill(self.popen.pid, signum)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGINT (a graceful NiceGUI/uvicorn shutdown), then SIGTERM, then SIGKILL to its group."""
-        for signum, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if not self.alive():
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signum)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(wait)
-        self._log.close()
-
-    def kill(self) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(5)
-        self._log.close()
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return '\n'.join(self.log_path.read_text(errors='replace').splitlines()[-lines:])
-        except OSError:
-            return ''
-
-
-def wait_http(url: str, timeout: float, process: Process) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.alive():
-            raise RuntimeError(f'{process.name} exited with {process.popen.returncode}:\n{process.tail()}')
-        with contextlib.suppress(OSError):
-            if http(url, timeout=1)[0] == 200:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f'{process.name}: {url} did not answer 200 within {timeout:g} s\n{process.tail()}')
 
 
 # --- one browser phase ---------------------------------------------------------------------------------
@@ -773,6 +704,17 @@ def elapsed() -> str:
     return f'{time.monotonic() - _STARTED:5.1f}s'
 
 
+async def run_app_phase(name: str, browser, app: Process, url: str, selector: str, llm: str, args) -> dict:
+    """Start the app, then stream into its pages at `url` and measure; the end of its log is shown if that fails."""
+    app.start()
+    print(f'[{elapsed()}]   app ready', flush=True)
+    try:
+        return await run_ui_phase(name, browser, url, selector, app.pid, llm, args, app)
+    except BaseException:
+        print(f'{name} log (last lines):\n{app.tail(30)}', file=sys.stderr)
+        raise
+
+
 async def main_async(args) -> dict:
     from playwright.async_api import async_playwright
 
@@ -780,8 +722,7 @@ async def main_async(args) -> dict:
     processes: list[Process] = []
     results: dict = {}
     # the app's own configuration comes only from here: local single-user mode, no login provider
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(('OPENAI_', 'CHATAPP_', 'DATABASE_URL', 'NICEGUI_', 'OIDC_', 'GITHUB_'))}
+    base_env = clean_environment()
     base_env.update(NO_PROXY='127.0.0.1,localhost', no_proxy='127.0.0.1,localhost', PYTHONUNBUFFERED='1')
     try:
         source = ROOT
@@ -789,18 +730,15 @@ async def main_async(args) -> dict:
             source = tmp / 'src'
             await asyncio.to_thread(extract_revision, args.rev, source)
         base_env['PYTHONPATH'] = os.pathsep.join(p for p in (str(source), base_env.get('PYTHONPATH', '')) if p)
-        llm_port = free_port()
-        llm_process = Process('fake_llm', [PYTHON, str(BENCH / 'fake_llm.py'), '--port', str(llm_port),
-                                           '--tokens', str(args.tokens), '--rate', str(args.rate)],
-                              env=base_env, cwd=tmp, logs=tmp)
+        llm_process = FakeLLM(tmp, tokens=args.tokens, rate=args.rate, env=base_env)
         processes.append(llm_process)
-        llm = f'http://127.0.0.1:{llm_port}'
-        wait_http(f'{llm}/healthz', 20, llm_process)
+        llm_process.start(timeout=20)
+        llm = llm_process.base_url
         # one person sends from every page at once, as no person would: no send rate limit
         env = dict(base_env, OPENAI_BASE_URL=f'{llm}/v1', OPENAI_API_KEY='bench', CHATAPP_SENDS_PER_MINUTE='0')
 
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await launch(playwright.chromium)
             try:
                 if 'chatapp' in args.phases:
                     print(f'[{elapsed()}] chatapp: streaming {args.tokens} tokens at {args.rate:g}/s '
@@ -811,20 +749,16 @@ async def main_async(args) -> dict:
                     if args.profile:
                         cmd = [PYTHON, str(BENCH / '_profiled_app.py'), str(tmp / 'chatapp.prof'),
                                '--host', '127.0.0.1', '--port', str(port)]
-                    app = Process('chatapp', cmd, env=dict(env, CHATAPP_DATA_DIR=str(data)), cwd=tmp, logs=tmp)
+                    app = Process('chatapp', cmd, cwd=tmp, env=dict(env, CHATAPP_DATA_DIR=str(data)),
+                                  health_url=f'http://127.0.0.1:{port}/healthz')
                     processes.append(app)
-                    wait_http(f'http://127.0.0.1:{port}/healthz', 60, app)
-                    print(f'[{elapsed()}]   app ready', flush=True)
                     try:
-                        results['chatapp'] = await run_ui_phase('chatapp', browser, f'http://127.0.0.1:{port}/',
-                                                                CHATAPP_REPLY, app.pid, llm, args, app)
-                    except BaseException:
-                        print(f'chatapp log (last lines):\n{app.tail(30)}', file=sys.stderr)
-                        raise
+                        results['chatapp'] = await run_app_phase('chatapp', browser, app, f'http://127.0.0.1:{port}/',
+                                                                 CHATAPP_REPLY, llm, args)
                     finally:
                         app.stop(timeout=5.0)
                         if args.keep_logs:
-                            shutil.copy(app.log_path, RESULTS / 'chatapp.log')
+                            shutil.copy(app.log.path, RESULTS / 'chatapp.log')
                     if 'chatapp' in results:
                         results['chatapp']['stored'] = stored_replies(data / 'chatapp.db')
                     if args.profile and (tmp / 'chatapp.prof').exists():
@@ -834,19 +768,14 @@ async def main_async(args) -> dict:
                 if 'naive' in args.phases:
                     print(f'[{elapsed()}] naive: the same stream into one ui.markdown...', flush=True)
                     port = free_port()
-                    naive = Process('naive', [PYTHON, str(BENCH / 'naive_app.py'), '--port', str(port)],
-                                    env=env, cwd=tmp, logs=tmp)
+                    naive = Process('naive', [PYTHON, str(BENCH / 'naive_app.py'), '--port', str(port)], cwd=tmp,
+                                    env=env, health_url=f'http://127.0.0.1:{port}/healthz')
                     processes.append(naive)
-                    wait_http(f'http://127.0.0.1:{port}/healthz', 60, naive)
-                    print(f'[{elapsed()}]   app ready', flush=True)
                     try:
-                        results['naive'] = await run_ui_phase('naive', browser, f'http://127.0.0.1:{port}/',
-                                                              NAIVE_REPLY, naive.pid, llm, args, naive)
-                    except BaseException:
-                        print(f'naive log (last lines):\n{naive.tail(30)}', file=sys.stderr)
-                        raise
+                        results['naive'] = await run_app_phase('naive', browser, naive, f'http://127.0.0.1:{port}/',
+                                                               NAIVE_REPLY, llm, args)
                     finally:
-                        naive.kill()  # it may still be working through its backlog: no graceful shutdown
+                        naive.stop(hard=True)  # it may still be working through its backlog: no graceful shutdown
             finally:
                 await browser.close()
         if 'floor' in args.phases:

@@ -94,10 +94,6 @@ class ConversationStore:
                         raise
         raise AssertionError('unreachable')
 
-    async def get_user(self, user_id: str) -> User | None:
-        async with self.db.session() as session:
-            return await session.get(User, user_id)
-
     # --- conversations -----------------------------------------------------------------------------
 
     async def list_conversations(self, user_id: str, *, search: str = '', limit: int = PAGE_SIZE,
@@ -118,18 +114,6 @@ class ConversationStore:
         query = query.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
         async with self.db.session() as session:
             return list((await session.exec(query)).all())
-
-    async def get_conversation(self, user_id: str, conversation_id: str) -> Conversation | None:
-        async with self.db.session() as session:
-            return await _owned(session, user_id, conversation_id)
-
-    async def create_conversation(self, user_id: str, first_message: str) -> Conversation:
-        conversation = Conversation(user_id=user_id, title=title_from(first_message))
-        async with self.db.writing() as session:
-            session.add(conversation)
-            await session.commit()
-        self._changed(user_id, conversation.id)
-        return conversation
 
     async def rename_conversation(self, user_id: str, conversation_id: str, title: str) -> Conversation | None:
         title = ' '.join(clean(title).split())[:200]
@@ -230,11 +214,6 @@ class ConversationStore:
             if changed:
                 await session.exec(_GROWING_TEXT, params=changed)  # one executemany
             await session.exec(renewal)
-            await session.commit()
-
-    async def release_claim(self, conversation_id: str, instance_id: str) -> None:
-        async with self.db.writing() as session:
-            await session.exec(_release(Claim(conversation_id, instance_id)))
             await session.commit()
 
     async def save_reply(self, user_id: str, message_id: int, content: str, status: Status,

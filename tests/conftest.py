@@ -1,156 +1,136 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable, and always under CI) and a real
-OpenAI-protocol server (llmock) on loopback."""
+"""Fixtures every kind of test may use: databases (SQLite always, PostgreSQL and Redis when reachable, and always
+under CI), llmock, the app and the test OpenID Connect provider as processes on loopback, and Debian's Chromium.
+When a test fails, its report shows what each server it used logged meanwhile."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
-pytest_plugins = ['tests.e2e.servers']  # a failing test's report shows what the servers it used logged
+from tests.support import oidc
+from tests.support.browser import launch, require_chromium
+from tests.support.databases import POSTGRES_URL, REDIS_URL, empty_schema, flush_redis, require_postgres, require_redis
+from tests.support.environment import require
+from tests.support.logs import WATCHED
+from tests.support.net import free_port
+from tests.support.oidc import OIDCProvider
+from tests.support.servers import CHUNK_DELAY_MS, App, LLMock
 
-IN_CI = os.environ.get('CI') == 'true'
-POSTGRES_URL = os.environ.get('TEST_POSTGRES_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
-REDIS_URL = os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379/15')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f'{url}: the server exited with {process.returncode}')
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f'{url} did not answer within {timeout} s')
+# --- failure reports ----------------------------------------------------------------------------------------
 
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """For urllib: a redirect is the answer to look at, not one to follow."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-def require_service(reachable: bool, what: str) -> None:
-    """Skip outside CI when a real server is missing; under CI that is a failure, never a skip."""
-    if reachable:
-        return
-    if IN_CI:
-        pytest.fail(f'{what} is required under CI=true but is not reachable')
-    pytest.skip(f'{what} is not reachable here (set it up, or run under CI=true to require it)')
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    for log in WATCHED:
+        log.mark = log.size()
+    yield
 
 
-def reachable(url: str, default_port: int) -> bool:
-    """A TCP connection to the server a database or Redis URL names can be opened."""
-    parts = urlsplit(url.replace('+asyncpg', ''))
-    try:
-        with socket.create_connection((parts.hostname or '127.0.0.1', parts.port or default_port), timeout=1):
-            return True
-    except OSError:
-        return False
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failing test's report shows what each watched server logged while it ran. Each phase's report is kept
+    on the test (`rep_call`: fixtures save screenshots of a failed test's pages)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f'rep_{report.when}', report)
+    if report.failed:
+        for log in WATCHED:
+            text = log.text(log.mark)
+            if text.strip():
+                report.sections.append((f'{log.name} log ({report.when})', text[-20_000:]))
+
+
+# --- databases ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each supported kind."""
+    if request.param == 'sqlite':
+        return f'sqlite+aiosqlite:///{tmp_path / "test.db"}'
+    require_postgres()
+    await empty_schema(POSTGRES_URL)
+    return POSTGRES_URL
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
+def redis_url() -> str:
     """A real Redis (a database of its own, emptied before each test)."""
-    require_service(reachable(REDIS_URL, 6379), 'Redis (TEST_REDIS_URL)')
-    import redis.asyncio as redis
-    client = redis.from_url(REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
-    yield REDIS_URL
+    require_redis()
+    flush_redis(REDIS_URL)
+    return REDIS_URL
 
 
-@pytest.fixture(params=['sqlite', 'postgresql'])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database of each supported kind."""
-    if request.param == 'sqlite':
-        yield f'sqlite+aiosqlite:///{tmp_path / "test.db"}'
-        return
-    require_service(reachable(POSTGRES_URL, 5432), 'PostgreSQL (TEST_POSTGRES_URL)')
-    await reset_postgres()
-    yield POSTGRES_URL
-
-
-async def reset_postgres() -> None:
-    """Drop everything in the test database's public schema: each test starts from an empty database."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-    engine = create_async_engine(POSTGRES_URL)
-    async with engine.begin() as connection:
-        await connection.execute(text('DROP SCHEMA public CASCADE'))
-        await connection.execute(text('CREATE SCHEMA public'))
-    await engine.dispose()
-
-
-class LLMock:
-    """A running llmock server: a real OpenAI-protocol endpoint whose next replies and faults we script."""
-
-    def __init__(self, port: int) -> None:
-        self.base_url = f'http://127.0.0.1:{port}'
-
-    def script(self, *behaviors: dict) -> None:
-        self._post('/_llmock/scenario', {'behaviors': list(behaviors)})
-
-    def reply(self, text: str) -> None:
-        self.script({'type': 'reply', 'text': text})
-
-    def reset(self) -> None:
-        self._post('/_llmock/reset', {})
-
-    def pending(self) -> list[dict]:
-        """Scripted behaviours not used yet."""
-        with urllib.request.urlopen(self.base_url + '/_llmock/scenario', timeout=5) as response:
-            return json.loads(response.read())['pending']
-
-    def requests(self) -> list[dict]:
-        with urllib.request.urlopen(self.base_url + '/_llmock/requests', timeout=5) as response:
-            data = json.loads(response.read())
-        return data.get('requests', data) if isinstance(data, dict) else data
-
-    def _post(self, path: str, body: dict) -> None:
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method='POST',
-                                         headers={'Content-Type': 'application/json'})
-        with urllib.request.urlopen(request, timeout=5):
-            pass
-
+# --- the model ----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope='session')
-def llmock_server() -> Iterator[LLMock]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, '-c', 'from llmock.cli import app; app()', 'serve', '--host', '127.0.0.1',
-         '--port', str(port), '--stream-chunk-delay-ms', '5', '--log-level', 'warning'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_http(f'http://127.0.0.1:{port}/health', process=process)
-        yield LLMock(port)
-    finally:
-        process.terminate()
-        process.wait(10)
+def llmock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMock]:
+    """The llmock of the tests that run chatapp's code in their own process: quick, 5 ms between chunks."""
+    with LLMock(tmp_path_factory.mktemp('llmock'), chunk_delay_ms=5) as server:
+        yield server
+
+
+@pytest.fixture(scope='module')
+def llm_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMock]:
+    """The llmock of a module's app processes: one word per chunk, CHUNK_DELAY_MS apart (slow enough to reload,
+    stop or kill something while a reply is being written) unless the module sets its own LLM_CHUNK_DELAY_MS."""
+    delay = getattr(request.module, 'LLM_CHUNK_DELAY_MS', CHUNK_DELAY_MS)
+    with LLMock(tmp_path_factory.mktemp('llmock'), chunk_delay_ms=delay) as server:
+        yield server
 
 
 @pytest.fixture
 def llmock(llmock_server: LLMock) -> LLMock:
-    llmock_server.reset()
-    return llmock_server
+    return llmock_server.reset()
+
+
+@pytest.fixture
+def llm(llm_server: LLMock) -> LLMock:
+    return llm_server.reset()
+
+
+# --- the app ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def app_server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMock) -> Iterator[App]:
+    """One app for the module, on its llmock; tests tell their conversations apart by id."""
+    with App(tmp_path_factory.mktemp('chatapp'), llm_server) as app:
+        yield app
+
+
+@pytest.fixture(scope='session')
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OIDCProvider]:
+    require(oidc.node_available(), 'Node.js with npm (for the test OIDC provider)')
+    oidc.install()
+    with OIDCProvider(tmp_path_factory.mktemp('oidc')) as provider:
+        yield provider
+
+
+@pytest.fixture
+def start_app(tmp_path: Path, oidc_provider: OIDCProvider) -> Iterator[Callable[..., App]]:
+    """`start_app(**settings)` starts an app with the demo model and a login through the test provider; the
+    keyword arguments are more settings."""
+    with ExitStack() as running:
+
+        def start(**settings: str) -> App:
+            port = free_port()
+            login = oidc_provider.app_settings(f'http://127.0.0.1:{port}')  # a client for the app's address
+            return running.enter_context(App(tmp_path / f'app-{port}', port=port, **(login | settings)))
+
+        yield start
+
+
+# --- the browser --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')  # closed after its module: Playwright's sync API holds the event loop
+def browser() -> Iterator[Browser]:
+    require_chromium()
+    with sync_playwright() as playwright:
+        chromium = launch(playwright.chromium)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -17,18 +17,12 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.helpers import alnum
-from tests.load.conftest import CHROMIUM, DiagApp, ModelServer, require_chromium
-from tests.load.crowd import DROP_REASONS, diagnostics, rss_mb
-from tests.load.scenario import (
-    BROWSER_ARGS,
-    RoundResult,
-    forget_conversations,
-    run_round,
-    settle,
-    settled,
-    stored_replies,
-)
+from tests.support.browser import launch, require_chromium
+from tests.support.chat import alnum
+from tests.support.crowd import DROP_REASONS, diagnostics
+from tests.support.processes import rss_mb
+from tests.support.scenario import RoundResult, forget_conversations, run_round, settle, settled
+from tests.support.servers import DiagApp, FakeLLM
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +37,7 @@ def visible(text: str) -> str:
     return alnum(FENCE.sub('', text))
 
 
-def expected_reply(model: ModelServer) -> str:
+def expected_reply(model: FakeLLM) -> str:
     with urllib.request.urlopen(f'{model.base_url}/tokens', timeout=10) as response:
         return ''.join(json.loads(response.read())['tokens'])
 
@@ -60,7 +54,7 @@ def round_problems(app: DiagApp, result: RoundResult, reply: str, label: str) ->
     for conversation, shown in zip(result.conversations, result.shown, strict=True):
         if visible(shown) != visible(reply):
             problems.append(f'{label}: the page of {conversation} shows another reply than the model wrote')
-    for conversation, (status, content) in stored_replies(app.database, result.conversations).items():
+    for conversation, (status, content) in app.stored_replies(result.conversations).items():
         if (status, content) != ('complete', reply):
             problems.append(f'{label}: {conversation} is stored {status} with {len(content)} of {len(reply)} '
                             'characters')
@@ -77,31 +71,31 @@ def report(label: str, result: RoundResult) -> None:
           f'{len(result.failures)} replies not finished')
 
 
-async def test_many_clients_stream_and_leave_nothing_behind(load_app: DiagApp, model_server: ModelServer) -> None:
+async def test_many_clients_stream_and_leave_nothing_behind(load_app: DiagApp, model_server: FakeLLM) -> None:
     require_chromium()
     from playwright.async_api import async_playwright
     reply = expected_reply(model_server)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        browser = await launch(playwright.chromium)
         try:
-            warmup = await run_round(browser, load_app.base_url, load_app.pid, idle=IDLE_CLIENTS,
+            warmup = await run_round(browser, load_app.url, load_app.pid, idle=IDLE_CLIENTS,
                                      streams=STREAMING_PAGES, label='warm-up')
             report('warm-up round', warmup)
             problems = round_problems(load_app, warmup, reply, 'warm-up')
-            baseline = await settle(load_app.base_url)
+            baseline = await settle(load_app.url)
             assert settled(baseline), f'the warm-up round left something behind: {baseline}'
             forget_conversations(load_app.database)  # the measured round's sidebars are as long as these were
             baseline_rss = rss_mb(load_app.pid)
 
-            measured = await run_round(browser, load_app.base_url, load_app.pid, idle=IDLE_CLIENTS,
+            measured = await run_round(browser, load_app.url, load_app.pid, idle=IDLE_CLIENTS,
                                        streams=STREAMING_PAGES, label='measured')
             report('measured round', measured)
             problems += round_problems(load_app, measured, reply, 'measured')
         finally:
             await browser.close()
-    after = await settle(load_app.base_url, max_tasks=baseline['tasks'])
+    after = await settle(load_app.url, max_tasks=baseline['tasks'])
     after_rss = rss_mb(load_app.pid)
-    trimmed = await diagnostics(load_app.base_url, trim=True)  # what the allocator keeps, for the record
+    trimmed = await diagnostics(load_app.url, trim=True)  # what the allocator keeps, for the record
     print(f'baseline RSS {baseline_rss:.1f} MB ({baseline["tasks"]} tasks); peak {measured.rss_peak:.1f} MB; '
           f'after {after_rss:.1f} MB ({after_rss / baseline_rss - 1:+.1%}; {rss_mb(load_app.pid):.1f} MB after '
           f'malloc_trim); left: {after["clients"]} clients, {after["tasks"]} tasks {after["task_names"]}, '

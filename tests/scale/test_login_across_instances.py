@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.helpers import connected, replies, send_new, sidebar_item, user_bubbles, wait_finished
-from tests.e2e.servers import LLM
-from tests.oidc_provider import OIDCProvider, keep_to_loopback, log_in
-from tests.scale.conftest import Cluster, close_contexts, new_context, served_only_by, set_route
+from tests.support.browser import close_contexts
+from tests.support.chat import connected, replies, send_new, sidebar_item, user_bubbles, wait_finished
+from tests.support.cluster import Cluster, new_context, served_only_by, set_route
+from tests.support.oidc import OIDCProvider, keep_to_loopback, log_in
+from tests.support.servers import LLMock
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +36,8 @@ def cluster_login(oidc_provider: OIDCProvider) -> OIDCProvider:
 
 
 @pytest.fixture
-def profile(browser, running: Cluster, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrowserContext]:
+def profile(browser: Browser, running: Cluster, request: pytest.FixtureRequest,
+            tmp_path: Path) -> Iterator[BrowserContext]:
     """A browser profile pinned to the first instance that reaches nothing beyond loopback (the provider's
     sign-in page asks for web fonts)."""
     context = new_context(browser, running, running.route(0))
@@ -51,7 +53,7 @@ def logged_out(page: Page, cluster: Cluster) -> None:
 
 
 def test_a_login_on_one_instance_holds_on_the_other_and_so_does_its_logout(running: Cluster, profile: BrowserContext,
-                                                                           llm: LLM) -> None:
+                                                                           llm: LLMock) -> None:
     first = profile.new_page()
     log_in(first, running, 'alice@example.com')  # the provider's callback reaches the first instance
     connected(first)

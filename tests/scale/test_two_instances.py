@@ -12,12 +12,13 @@ import contextlib
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, expect
 
-from tests.e2e.helpers import (
+from tests.support.chat import (
     alnum,
     assert_grows_as_prefixes,
     connected,
@@ -36,15 +37,18 @@ from tests.e2e.helpers import (
     wait_streaming,
     wait_text_length,
 )
-from tests.e2e.servers import LLM
-from tests.scale.cluster import ENV_EXAMPLE, ROUTE_COOKIE, env_file, fetch
-from tests.scale.conftest import Cluster, run_async, served_only_by
+from tests.support.cluster import Cluster, served_only_by
+from tests.support.databases import fetch, run_async
+from tests.support.deploy import ENV_EXAMPLE, env_file
+from tests.support.nginx import ROUTE_COOKIE
+from tests.support.servers import LLMock
 
 pytestmark = pytest.mark.browser
 
 LEASE_AND_SWEEP_SECONDS = 30  # LEASE_SECONDS (15) + the sweeper's period (5) + slack for a loaded machine
 SHUTDOWN_GRACE = float(env_file(ENV_EXAMPLE)['CHATAPP_SHUTDOWN_GRACE'])
 INTERRUPTED_TEXT = 'The server stopped while this reply was being written.'
+Pinned = Callable[[int], Page]  # the `pinned` fixture: a page in a profile pinned to instance i
 
 
 def wait_reply(row: Locator, text: str, timeout: float = 20_000) -> None:
@@ -74,7 +78,8 @@ def stored_replies(cluster: Cluster, conversation_id: str) -> list[dict]:
 
 # --- sticky sessions ---------------------------------------------------------------------------------------
 
-def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_instance(running: Cluster, fresh_context) -> None:
+def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_instance(running: Cluster,
+                                                                    fresh_context: BrowserContext) -> None:
     status, headers, _ = running.nginx.get('/c/x?y=1', https=False)
     assert status == 301 and headers['Location'] == f'{running.nginx.base_url}/c/x?y=1'
 
@@ -96,8 +101,8 @@ def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_instance(running: Cl
 
 # --- two instances, one conversation ----------------------------------------------------------------------
 
-def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(running: Cluster, pinned,
-                                                                           llm: LLM) -> None:
+def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(running: Cluster, pinned: Pinned,
+                                                                           llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)  # the reply is written by the first instance
     tag = uuid.uuid4().hex[:8]
     open_chat(first)
@@ -135,8 +140,8 @@ def test_a_reply_streams_live_on_both_instances_and_a_rename_shows_on_both(runni
 
 # --- an instance dies mid-reply ---------------------------------------------------------------------------
 
-def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_other(running: Cluster, pinned,
-                                                                                   llm: LLM) -> None:
+def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_other(running: Cluster, pinned: Pinned,
+                                                                                   llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)
     writer = running.instances[0]
     text = long_reply(600)  # about 18 s: the instance is killed a few seconds in
@@ -176,7 +181,7 @@ def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_o
 
 # --- graceful shutdown ------------------------------------------------------------------------------------
 
-def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned, llm: LLM) -> None:
+def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned: Pinned, llm: LLMock) -> None:
     first, second = pinned(0), pinned(1)
     stopping = running.instances[1]
     text = long_reply(150)  # about 4.5 s, well inside the grace
@@ -190,14 +195,14 @@ def test_sigterm_lets_the_running_reply_finish(running: Cluster, pinned, llm: LL
     [stored] = stored_replies(running, conversation_id)
     assert stored['status'] == 'streaming'
 
-    log_start = stopping.log_path.stat().st_size
+    log_start = stopping.log.size()
     started = time.monotonic()
     code = stopping.stop(timeout=SHUTDOWN_GRACE + 20)  # SIGTERM, as systemctl stop sends (KillSignal)
     took = time.monotonic() - started
     # a clean stop exits 0; "killed by SIGTERM" (-15) would mean uvicorn's re-raised signal killed it
     assert code == 0, f'exit status {code}\n{stopping.tail()}'
     assert took < SHUTDOWN_GRACE + 10, f'the shutdown took {took:.1f} s'
-    log = stopping.log_path.read_bytes()[log_start:].decode(errors='replace')
+    log = stopping.log.text(log_start)
     assert re.search(rf'waiting up to {SHUTDOWN_GRACE:.0f} s for 1 running repl', log), stopping.tail()
     assert 'stopped; every reply is saved' in log, stopping.tail()
     [stored] = stored_replies(running, conversation_id)

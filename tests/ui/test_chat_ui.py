@@ -10,6 +10,8 @@ import pytest
 from nicegui import ElementFilter, app, ui
 from nicegui.testing import User
 
+from tests.support.factories import make_conversation
+
 
 def replies(user: User, *, finished: bool = False) -> list[str]:
     from chatapp.components.reply_view import ReplyView
@@ -173,7 +175,8 @@ async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: Us
     for _ in range(40):  # 3 s of changes, as when one person's 20 tabs send at once
         services.bus.publish(user_topic(user_id), ConversationChanged(user_id, 'elsewhere'))
         await asyncio.sleep(0.07)
-    await store.create_conversation(user_id, 'The last change')
+    last = await make_conversation(store.db, user_id, 'The last change')
+    services.bus.publish(user_topic(user_id), ConversationChanged(user_id, last.id))  # as the store's writes do
     burst = time.monotonic() - start
     async with asyncio.timeout(5):  # the list ends up current
         while [row['title'] for row in sidebar_rows(user)] != ['The last change']:
@@ -186,7 +189,7 @@ async def test_a_new_conversation_reaches_the_list_once_already_marked(user: Use
     from chatapp.components.conversation_list import ConversationList
     services = app.state.services
     await user.open('/')
-    await services.store.create_conversation(services.local_user.id, 'An older topic')
+    await make_conversation(services.store.db, services.local_user.id, 'An older topic')
     await user.open('/')
     assert [row['title'] for row in sidebar_rows(user)] == ['An older topic']
     with user:

@@ -1,0 +1,22 @@
+"""The model client's rules without a model server: a client that cannot be built, and the demo model's answer.
+
+(integration/test_llm_client.py and test_generation.py: against a real OpenAI-protocol server.)
+"""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from chatapp.llm import create_chat_model, demo_answer
+from chatapp.settings import ConfigError, load_settings
+
+
+def test_a_client_that_cannot_be_built_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match='OPENAI_BASE_URL'):
+        create_chat_model(load_settings({'OPENAI_BASE_URL': 'http://[::1/v1', 'OPENAI_API_KEY': 'test'}))
+
+
+def test_demo_answer_names_the_settings() -> None:
+    answer = demo_answer([HumanMessage('hi')])
+    assert 'OPENAI_API_KEY' in answer and 'OPENAI_BASE_URL' in answer
