@@ -89,6 +89,7 @@ class ConversationView:
         self._sync_task: asyncio.Task | None = None
         self._sync_again = False
         self._unsubscribe: Callable[[], None] | None = None
+        self._closed = False
 
     async def load(self) -> bool:
         """Read the conversation; False when it does not exist or is not this person's."""
@@ -107,6 +108,7 @@ class ConversationView:
 
     def close(self) -> None:
         """Nothing more reaches the page."""
+        self._closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -141,6 +143,8 @@ class ConversationView:
 
     def _subscribe(self) -> None:
         assert self.conversation_id is not None
+        if self._closed:  # the page went away while a send was stored
+            return
         self._unsubscribe = self.engine.bus.subscribe(conversation_topic(self.conversation_id), self._on_event)
 
     async def _read(self) -> list[Message]:

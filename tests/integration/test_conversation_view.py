@@ -183,3 +183,21 @@ async def test_a_message_sent_in_another_tab_appears(engine: ReplyEngine, llmock
     view.close()
     other_tab.close()
 
+
+
+async def test_a_page_that_closes_while_its_first_message_is_stored_leaves_no_subscription(
+        engine: ReplyEngine, llmock: LLMock) -> None:
+    llmock.reply('fine')
+    alice = await engine.store.upsert_user('test', 'alice')
+    view = ConversationView(engine, alice.id, None)
+    changes: list[Change] = []
+    await view.follow(changes.append)
+    before = engine.bus.subscriber_count()
+    sending = asyncio.create_task(view.send('hello'))
+    await asyncio.sleep(0)  # the send is on its way to the database
+    view.close()
+    await sending
+    assert view.conversation_id is not None
+    await until(lambda: not engine.is_busy(view.conversation_id or ''))
+    assert engine.bus.subscriber_count() == before
+    assert changes == []
