@@ -50,18 +50,25 @@ class Conversation(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     user_id: str = Field(foreign_key='user.id', max_length=36)
     title: str = Field(default='New chat', max_length=200)
+    # the last message of the branch shown; no foreign key, so a conversation and its messages can be
+    # written and deleted in either order
+    leaf_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Message(SQLModel, table=True):
+    """A message of a conversation's tree: a regenerated reply or an edited question is a sibling of the
+    message it replaces, under the same parent."""
     __table_args__ = (
         Index('ix_message_conversation_id', 'conversation_id', 'id'),
+        Index('ix_message_parent_id', 'parent_id'),
         Index('ix_message_status', 'status'),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(foreign_key='conversation.id', max_length=36, ondelete='CASCADE')
+    parent_id: int | None = None  # None: the conversation's first message (or one of its siblings)
     role: Role = Field(sa_type=String(16))  # plain strings: no database enum types to migrate
     content: str = Field(default='', sa_column=Column(Text, nullable=False, default=''))
     html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # a finished reply, rendered

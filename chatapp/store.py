@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Delete, bindparam, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from chatapp.db import Database
 from chatapp.events import ConversationChanged, EventBus, user_topic
@@ -142,13 +144,18 @@ class ConversationStore:
 
     # --- messages ----------------------------------------------------------------------------------
 
-    async def list_messages(self, user_id: str, conversation_id: str) -> list[Message] | None:
-        """The conversation's messages in order, or None when the user has no such conversation."""
+    async def list_messages(self, user_id: str, conversation_id: str, *,
+                            up_to: int | None = None) -> list[Message] | None:
+        """The branch shown, from the first message to the conversation's leaf (or to the message `up_to`),
+        or None when the user has no such conversation. Other branches are not read."""
         async with self.db.session() as session:
-            if await _owned(session, user_id, conversation_id) is None:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
                 return None
-            query = select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
-            return list((await session.exec(query)).all())
+            end = conversation.leaf_id if up_to is None else up_to
+            if end is None:
+                return []
+            return list((await session.exec(_path(conversation_id, end))).all())
 
     async def sent_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many messages the user sent since `since`, and when the first of them was (the send rate)."""
@@ -173,11 +180,16 @@ class ConversationStore:
             if conversation is None:
                 return None
             conversation.updated_at = utcnow()
-            question = Message(conversation_id=conversation.id, role=Role.USER, content=text)
+            # under the branch shown, which the new reply then ends
+            question = Message(conversation_id=conversation.id, role=Role.USER, content=text,
+                               parent_id=conversation.leaf_id)
+            session.add_all([conversation, question])
+            await session.flush()
             reply = Message(conversation_id=conversation.id, role=Role.ASSISTANT, status=Status.STREAMING,
-                            model=model)
-            session.add_all([conversation, question, reply])
-            await session.flush()  # inserted in this order: the question gets the lower id (order of speech)
+                            model=model, parent_id=question.id)
+            session.add(reply)
+            await session.flush()
+            conversation.leaf_id = reply.id
             await _claim(session, conversation.id, instance_id, reply.id, new=conversation_id is None)
             await session.commit()
         self._changed(user_id, conversation.id)
@@ -298,6 +310,16 @@ async def _claim(session: AsyncSession, conversation_id: str, instance_id: str, 
     except IntegrityError:
         await session.rollback()
         raise Busy() from None
+
+
+def _path(conversation_id: str, end: int) -> SelectOfScalar[Message]:
+    """The messages from the root of the conversation's tree down to `end`, in order (a parent is always
+    older than its children), as one recursive query."""
+    path = select(Message.id, Message.parent_id) \
+        .where(Message.id == end, Message.conversation_id == conversation_id).cte('path', recursive=True)
+    parent = aliased(Message)
+    path = path.union_all(select(parent.id, parent.parent_id).where(parent.id == path.c.parent_id))
+    return select(Message).where(col(Message.id).in_(select(path.c.id))).order_by(col(Message.id))
 
 
 async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:

@@ -301,8 +301,9 @@ class ReplyEngine:
             await self._finish(live)
 
     async def _stream(self, live: LiveReply) -> None:
-        history = await self.store.list_messages(live.user_id, live.conversation_id) or []
-        prompt = build_prompt(self.settings.system_prompt, [m for m in history if m.id < live.message_id],
+        # the reply's own branch, whichever branch the conversation shows meanwhile
+        path = await self.store.list_messages(live.user_id, live.conversation_id, up_to=live.message_id) or []
+        prompt = build_prompt(self.settings.system_prompt, [m for m in path if m.id != live.message_id],
                               self.settings.max_context_tokens)
         for attempt in range(self.settings.llm_max_retries + 1):
             try:

@@ -9,7 +9,7 @@ from sqlalchemy import delete, update
 from sqlmodel import select
 
 from chatapp.db import Database
-from chatapp.models import Conversation, ReplyClaim, User, utcnow
+from chatapp.models import Conversation, Message, ReplyClaim, Role, User, utcnow
 
 
 async def make_conversation(database: Database, user_id: str, title: str, *,
@@ -46,3 +46,19 @@ async def expire_claims(database: Database) -> None:
     async with database.writing() as session:
         await session.exec(update(ReplyClaim).values(lease_until=utcnow() - timedelta(seconds=1)))
         await session.commit()
+
+
+async def make_message(database: Database, conversation_id: str, role: Role, content: str,
+                       parent_id: int | None, *, shown: bool = True) -> Message:
+    """A finished message under `parent_id`: a branch the store's actions would make. `shown`: the
+    conversation shows the branch it ends."""
+    message = Message(conversation_id=conversation_id, role=role, content=content, parent_id=parent_id)
+    async with database.writing() as session:
+        session.add(message)
+        await session.flush()
+        if shown:
+            await session.exec(update(Conversation).where(Conversation.id == conversation_id)
+                               .values(leaf_id=message.id))
+        await session.commit()
+        await session.refresh(message)
+    return message
