@@ -51,6 +51,12 @@ class ReplyFinished:
 
 
 @dataclass(frozen=True)
+class BranchShown:
+    """The conversation shows another branch (a sibling was chosen): its views read the branch again."""
+    conversation_id: str
+
+
+@dataclass(frozen=True)
 class StopRequested:
     """Stop asked for in a view that may live in another instance than the reply's task."""
     conversation_id: str
@@ -71,7 +77,8 @@ class LoggedOut:
     login: str  # login_topic's name for it
 
 
-Event = ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | StopRequested | ConversationChanged | LoggedOut
+Event = (ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | BranchShown | StopRequested | ConversationChanged
+         | LoggedOut)
 Handler = Callable[[Event], None]
 
 

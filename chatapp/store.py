@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from chatapp.db import Database
-from chatapp.events import ConversationChanged, EventBus, user_topic
+from chatapp.events import BranchShown, ConversationChanged, EventBus, conversation_topic, user_topic
 from chatapp.models import Conversation, Message, ReplyClaim, Role, Status, User, utcnow
 from chatapp.text import clean
 
@@ -51,6 +51,14 @@ class GrowingReply:
 class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    """The branch a conversation shows, and the siblings of each of its messages (itself included, oldest
+    first) where there are several."""
+    messages: list[Message]
+    siblings: dict[int, list[int]]
 
 
 def title_from(text: str) -> str:
@@ -167,10 +175,13 @@ class ConversationStore:
         return count, first
 
     async def add_exchange(self, user_id: str, conversation_id: str | None, text: str, model: str,
-                           instance_id: str) -> tuple[Message, Message] | None:
+                           instance_id: str, *, instead_of: int | None = None) -> tuple[Message, Message] | None:
         """Store the user's message and an empty, streaming reply to it, claimed for `instance_id`, in one
         transaction (in a new conversation when `conversation_id` is None); raises Busy when another reply
-        of the conversation is being written. Few round trips: under load each one waits for the loop."""
+        of the conversation is being written. Few round trips: under load each one waits for the loop.
+
+        The message continues the branch shown, or (`instead_of`, an edit) becomes a sibling of that message
+        of the person's; the new reply ends the branch shown from then on."""
         text = clean(text)
         async with self.db.writing() as session:
             if conversation_id is None:
@@ -179,10 +190,14 @@ class ConversationStore:
                 conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return None
+            parent_id = conversation.leaf_id
+            if instead_of is not None:
+                edited = await session.get(Message, instead_of)
+                if edited is None or edited.conversation_id != conversation.id or edited.role != Role.USER:
+                    return None
+                parent_id = edited.parent_id
             conversation.updated_at = utcnow()
-            # under the branch shown, which the new reply then ends
-            question = Message(conversation_id=conversation.id, role=Role.USER, content=text,
-                               parent_id=conversation.leaf_id)
+            question = Message(conversation_id=conversation.id, role=Role.USER, content=text, parent_id=parent_id)
             session.add_all([conversation, question])
             await session.flush()
             reply = Message(conversation_id=conversation.id, role=Role.ASSISTANT, status=Status.STREAMING,
@@ -195,22 +210,63 @@ class ConversationStore:
         self._changed(user_id, conversation.id)
         return question, reply
 
-    async def restart_reply(self, user_id: str, conversation_id: str, message_id: int, model: str,
-                            instance_id: str) -> Message | None:
-        """Empty a finished reply so that it can be generated again (Retry), claimed for `instance_id`."""
+    async def add_sibling_reply(self, user_id: str, conversation_id: str, message_id: int, model: str,
+                                instance_id: str) -> Message | None:
+        """Regenerate: an empty, streaming reply beside the reply `message_id`, under the same question,
+        claimed for `instance_id`; it ends the branch shown. The old reply stays as its sibling."""
         async with self.db.writing() as session:
-            if await _owned(session, user_id, conversation_id) is None:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
                 return None
-            reply = await session.get(Message, message_id)
-            if reply is None or reply.conversation_id != conversation_id or reply.role != Role.ASSISTANT:
+            old = await session.get(Message, message_id)
+            if old is None or old.conversation_id != conversation_id or old.role != Role.ASSISTANT:
                 return None
-            await _claim(session, conversation_id, instance_id, message_id)
-            reply.content, reply.error, reply.model, reply.html = '', '', model, None
-            reply.status, reply.updated_at = Status.STREAMING, utcnow()
-            reply.prompt_tokens = reply.completion_tokens = None
+            reply = Message(conversation_id=conversation_id, role=Role.ASSISTANT, status=Status.STREAMING,
+                            model=model, parent_id=old.parent_id)
             session.add(reply)
+            await session.flush()
+            conversation.leaf_id, conversation.updated_at = reply.id, utcnow()
+            session.add(conversation)
+            await _claim(session, conversation_id, instance_id, reply.id)
             await session.commit()
-            return reply
+        self._changed(user_id, conversation_id)
+        return reply
+
+    async def show_branch(self, user_id: str, conversation_id: str, message_id: int) -> bool:
+        """Show the branch through `message_id`, down to its newest message; its views follow."""
+        async with self.db.writing() as session:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
+                return False
+            leaf = (await session.exec(_newest_below(conversation_id, message_id))).one_or_none()
+            if leaf is None:
+                return False
+            conversation.leaf_id = leaf
+            session.add(conversation)
+            await session.commit()
+        self.bus.publish(conversation_topic(conversation_id), BranchShown(conversation_id))
+        return True
+
+    async def read_branch(self, user_id: str, conversation_id: str) -> Branch | None:
+        """The branch shown with the siblings of its messages, in two queries; None as list_messages."""
+        async with self.db.session() as session:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
+                return None
+            if conversation.leaf_id is None:
+                return Branch([], {})
+            messages = list((await session.exec(_path(conversation_id, conversation.leaf_id))).all())
+            parents = {m.parent_id for m in messages if m.parent_id is not None}
+            under = or_(col(Message.parent_id).is_(None), col(Message.parent_id).in_(parents)) if parents \
+                else col(Message.parent_id).is_(None)
+            rows = (await session.exec(select(Message.id, Message.parent_id).where(
+                Message.conversation_id == conversation_id, under).order_by(col(Message.id)))).all()
+        by_parent: dict[int | None, list[int]] = {}
+        for message_id, parent_id in rows:
+            by_parent.setdefault(parent_id, []).append(message_id)
+        siblings = {m.id: by_parent[m.parent_id] for m in messages
+                    if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
+        return Branch(messages, siblings)
 
     async def save_growing(self, instance_id: str, replies: Sequence[GrowingReply]) -> None:
         """Save the text so far of replies that are still streaming, and renew `instance_id`'s claims on their
@@ -320,6 +376,16 @@ def _path(conversation_id: str, end: int) -> SelectOfScalar[Message]:
     parent = aliased(Message)
     path = path.union_all(select(parent.id, parent.parent_id).where(parent.id == path.c.parent_id))
     return select(Message).where(col(Message.id).in_(select(path.c.id))).order_by(col(Message.id))
+
+
+def _newest_below(conversation_id: str, message_id: int) -> SelectOfScalar[int | None]:
+    """The newest message at or below `message_id`: a message is older than everything below it, so this is
+    the leaf of the newest branch there."""
+    below = select(Message.id).where(Message.id == message_id, Message.conversation_id == conversation_id) \
+        .cte('below', recursive=True)
+    child = aliased(Message)
+    below = below.union_all(select(child.id).where(child.parent_id == below.c.id))
+    return select(func.max(below.c.id)).having(func.count() > 0)
 
 
 async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:

@@ -171,8 +171,11 @@ class ReplyEngine:
         """Replies running or being started in this process."""
         return len(self._running)
 
-    async def send(self, user_id: str, conversation_id: str | None, text: str) -> Sent:
-        """Store the question and start the reply; raises Refused with a reason for the person."""
+    async def send(self, user_id: str, conversation_id: str | None, text: str, *,
+                   instead_of: int | None = None) -> Sent:
+        """Store the question and start the reply; raises Refused with a reason for the person.
+
+        `instead_of`: the message is an edit of that one, a new branch beside it."""
         text = clean(text).strip()
         if not text:
             raise Refused('The message is empty.')
@@ -187,21 +190,24 @@ class ReplyEngine:
                 else:
                     async with self._reserved(conversation_id):
                         stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
-                                                               self.instance_id)
+                                                               self.instance_id, instead_of=instead_of)
+                        if stored is None:  # (raised here, the reservation is released)
+                            raise Refused('This message does not exist.' if instead_of
+                                          else 'This conversation does not exist.')
         if stored is None:
             raise Refused('This conversation does not exist.')
         question, reply = stored
         self._start(user_id, question.conversation_id, reply)
         return Sent(question.conversation_id, question, reply)
 
-    async def retry(self, user_id: str, conversation_id: str, message_id: int) -> Message:
-        """Generate a failed, stopped or interrupted reply again, in place."""
-        with _storage_refusal('The reply was not retried'):
+    async def regenerate(self, user_id: str, conversation_id: str, message_id: int) -> Message:
+        """A new reply beside the reply `message_id` (also after an error or a stop): the old one stays."""
+        with _storage_refusal('The reply was not regenerated'):
             async with self._reserved(conversation_id):
-                reply = await self.store.restart_reply(user_id, conversation_id, message_id, self.model_label,
-                                                       self.instance_id)
-        if reply is None:
-            raise Refused('This reply does not exist.')
+                reply = await self.store.add_sibling_reply(user_id, conversation_id, message_id, self.model_label,
+                                                           self.instance_id)
+                if reply is None:  # (raised here, the reservation is released)
+                    raise Refused('This reply does not exist.')
         self._start(user_id, conversation_id, reply)
         return reply
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chatapp.engine.replies import ReplyEngine
-from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
+from chatapp.events import BranchShown, Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
 from chatapp.models import Message, Role, Status
+from chatapp.store import Branch
 
 log = logging.getLogger(__name__)
 _tasks: set[asyncio.Task] = set()  # the event loop keeps only weak references to tasks
@@ -27,11 +28,13 @@ class ShownMessage:
     message: Message
     text: str  # what to show now; a streaming reply grows from here
     streaming: bool
+    siblings: list[int] = field(default_factory=list)  # itself and the messages it can be switched to, or []
 
 
 @dataclass(frozen=True)
 class Shown:
-    """Messages to add below the ones shown, in order."""
+    """The branch shown from here on: keep the first `keep` messages shown, drop the rest, add these."""
+    keep: int
     messages: list[ShownMessage]
 
 
@@ -50,12 +53,6 @@ class Waiting:
 
 
 @dataclass(frozen=True)
-class Restarted:
-    """The reply is generated again: it starts empty and streams."""
-    message_id: int
-
-
-@dataclass(frozen=True)
 class Ended:
     """The reply has all its text and will not grow."""
     message_id: int
@@ -63,7 +60,7 @@ class Ended:
     error: str
 
 
-Change = Shown | Grew | Waiting | Restarted | Ended
+Change = Shown | Grew | Waiting | Ended
 
 
 @dataclass
@@ -81,10 +78,10 @@ class ConversationView:
         self.user_id = user_id
         self.conversation_id = conversation_id
         self._on_change: Callable[[Change], None] = lambda change: None
-        self._replies: set[int] = set()  # the assistant messages shown
+        self._shown_ids: list[int] = []  # the branch shown, in order
+        self._heard: set[int] = set()  # replies heard of that were not shown: a read showed where they are
         self._streaming: dict[int, _Progress] = {}
-        self._last_id = 0  # of the newest message shown
-        self._loaded: list[Message] | None = None
+        self._loaded: Branch | None = None
         self._sync_lock = asyncio.Lock()
         self._sync_task: asyncio.Task | None = None
         self._sync_again = False
@@ -95,7 +92,7 @@ class ConversationView:
         """Read the conversation; False when it does not exist or is not this person's."""
         if self.conversation_id is None:
             return True
-        self._loaded = await self.engine.store.list_messages(self.user_id, self.conversation_id)
+        self._loaded = await self.engine.store.read_branch(self.user_id, self.conversation_id)
         return self._loaded is not None
 
     async def follow(self, on_change: Callable[[Change], None]) -> None:
@@ -122,12 +119,14 @@ class ConversationView:
 
     # --- actions (each raises Refused with a reason for the person) --------------------------------------
 
-    async def send(self, text: str) -> None:
-        sent = await self.engine.send(self.user_id, self.conversation_id, text)
+    async def send(self, text: str, *, instead_of: int | None = None) -> None:
+        """Send a message; `instead_of`: an edit of that message of the person's, a new branch beside it."""
+        sent = await self.engine.send(self.user_id, self.conversation_id, text, instead_of=instead_of)
         if self.conversation_id is None:
             self.conversation_id = sent.conversation_id
             self._subscribe()
-            await self._sync([sent.question, sent.reply])  # all there is: no read on the way to the first token
+            # all there is: no read on the way to the first token
+            await self._sync(Branch([sent.question, sent.reply], {}))
         else:
             await self._sync()  # with whatever another tab sent meanwhile
 
@@ -135,9 +134,17 @@ class ConversationView:
         if self.conversation_id is not None:
             self.engine.stop(self.user_id, self.conversation_id)
 
-    async def retry(self, message_id: int) -> None:
+    async def regenerate(self, message_id: int) -> None:
+        """A new reply beside this one; the old one stays as its sibling."""
         if self.conversation_id is not None:
-            await self.engine.retry(self.user_id, self.conversation_id, message_id)
+            await self.engine.regenerate(self.user_id, self.conversation_id, message_id)
+            await self._sync()
+
+    async def show_sibling(self, message_id: int) -> None:
+        """Show the branch through this message (every open view of the conversation follows)."""
+        if self.conversation_id is not None:
+            await self.engine.store.show_branch(self.user_id, self.conversation_id, message_id)
+            await self._sync()
 
     # --- the snapshot ------------------------------------------------------------------------------------
 
@@ -147,43 +154,56 @@ class ConversationView:
             return
         self._unsubscribe = self.engine.bus.subscribe(conversation_topic(self.conversation_id), self._on_event)
 
-    async def _read(self) -> list[Message]:
+    async def _read(self) -> Branch:
         assert self.conversation_id is not None
-        return await self.engine.store.list_messages(self.user_id, self.conversation_id) or []
+        return await self.engine.store.read_branch(self.user_id, self.conversation_id) or Branch([], {})
 
-    async def _sync(self, messages: list[Message] | None = None) -> None:
-        """Show the messages stored since the newest one shown (another tab may have sent them)."""
+    async def _sync(self, branch: Branch | None = None) -> None:
+        """Show the branch as stored now: what another tab sent, regenerated or chose meanwhile."""
         async with self._sync_lock:
-            if messages is None:
-                messages = await self._read()
-            new = [m for m in messages if m.id is not None and m.id > self._last_id]
+            if branch is None:
+                branch = await self._read()
+            keep = self._kept(branch)
             # a reply that finished while we read would show its stale text: read once more
-            if any(m.status == Status.STREAMING and not self._is_live(m) for m in new):
-                new = [m for m in await self._read() if m.id is not None and m.id > self._last_id]
+            if any(m.status == Status.STREAMING and not self._is_live(m) for m in branch.messages[keep:]):
+                branch = await self._read()
+                keep = self._kept(branch)
             # from here on nothing awaits: the live text taken now and the deltas after it line up exactly
-            if new:
-                self._on_change(Shown([self._shown(message) for message in new]))
+            new = branch.messages[keep:]
+            if not new and keep == len(self._shown_ids):
+                return
+            for dropped in self._shown_ids[keep:]:
+                self._streaming.pop(dropped, None)
+            self._shown_ids[keep:] = [m.id for m in new if m.id is not None]
+            self._on_change(Shown(keep, [self._shown(m, branch.siblings.get(m.id or 0, [])) for m in new]))
+
+    def _kept(self, branch: Branch) -> int:
+        """How many of the messages shown are still the branch's first ones."""
+        keep = 0
+        for shown, message in zip(self._shown_ids, branch.messages, strict=False):
+            if shown != message.id:
+                break
+            keep += 1
+        return keep
 
     def _is_live(self, message: Message) -> bool:
         live = self.engine.live_reply(message.conversation_id)
         return live is not None and live.message_id == message.id
 
-    def _shown(self, message: Message) -> ShownMessage:
+    def _shown(self, message: Message, siblings: list[int]) -> ShownMessage:
         assert message.id is not None
-        self._last_id = max(self._last_id, message.id)
-        if message.role == Role.USER:
-            return ShownMessage(message, message.content, streaming=False)
-        self._replies.add(message.id)
         live = self.engine.live_reply(message.conversation_id)
+        if message.role == Role.USER:
+            return ShownMessage(message, message.content, False, siblings)
         if live is not None and live.message_id == message.id:
             text = live.published_text
         elif message.status == Status.STREAMING:  # written by another instance: catch up from its live text
             text = message.content
             self._spawn(self._catch_up(message.id), 'reply-catch-up')
         else:
-            return ShownMessage(message, message.content, streaming=False)
+            return ShownMessage(message, message.content, False, siblings)
         self._streaming[message.id] = _Progress(len(text))
-        return ShownMessage(message, text, streaming=True)
+        return ShownMessage(message, text, True, siblings)
 
     # --- changes -----------------------------------------------------------------------------------------
 
@@ -193,12 +213,8 @@ class ConversationView:
         elif isinstance(event, ReplyNotice):
             if event.message_id in self._streaming:
                 self._on_change(Waiting(event.message_id, event.text))
-        elif isinstance(event, ReplyStarted):
-            if event.message_id in self._replies:
-                self._streaming[event.message_id] = _Progress(0)
-                self._on_change(Restarted(event.message_id))
-            else:
-                self._sync_soon()
+        elif isinstance(event, ReplyStarted | BranchShown):  # a new message, or another branch chosen
+            self._sync_soon()
         elif isinstance(event, ReplyFinished):
             self._end(event)
 
@@ -206,8 +222,7 @@ class ConversationView:
         """Pass on the part of `text` (which starts at `offset` of the reply) not shown yet."""
         progress = self._streaming.get(message_id)
         if progress is None:
-            if message_id > self._last_id:  # a reply that began before this view subscribed
-                self._sync_soon()
+            self._heard_of(message_id)
             return
         if offset > progress.shown:  # a gap: something was missed
             self._spawn(self._catch_up(message_id), 'reply-catch-up')
@@ -234,14 +249,21 @@ class ConversationView:
         progress = self._streaming.get(event.message_id)
         if progress is not None and progress.shown < event.length:  # some was missed: the database has all
             self._spawn(self._end_from_store(event, progress), 'reply-reload')
-        elif event.message_id in self._replies:
+        elif event.message_id in self._shown_ids:
             self._streaming.pop(event.message_id, None)
             self._on_change(Ended(event.message_id, event.status, event.error))
-        elif event.message_id > self._last_id:
+        else:
+            self._heard_of(event.message_id)
+
+    def _heard_of(self, message_id: int) -> None:
+        """A reply not shown: one that began before this view subscribed is read once; one on another
+        branch stays unshown."""
+        if message_id not in self._shown_ids and message_id not in self._heard:
+            self._heard.add(message_id)
             self._sync_soon()
 
     async def _end_from_store(self, event: ReplyFinished, progress: _Progress) -> None:
-        stored = next((m for m in await self._read() if m.id == event.message_id), None)
+        stored = next((m for m in (await self._read()).messages if m.id == event.message_id), None)
         if self._streaming.get(event.message_id) is not progress:  # restarted meanwhile
             return
         if stored is not None:

@@ -2,102 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from nicegui import ui
 
 from chatapp.auth.logins import Logins
-from chatapp.components.reply_view import ReplyView
-from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Restarted, Shown, ShownMessage, Waiting
-from chatapp.models import Role, Status
+from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Shown, ShownMessage, Waiting
+from chatapp.models import Role
 from chatapp.pages.layout import frame
+from chatapp.pages.message_rows import QuestionRow, ReplyRow, RowActions
 from chatapp.pages.relogin import login_lapsed, restore_draft
 from chatapp.pages.sidebar import Sidebar
 from chatapp.services import Services
-
-STATUS_TEXT = {
-    Status.STOPPED: 'Stopped',
-    Status.ERROR: 'Error',
-    Status.INTERRUPTED: 'Interrupted',
-}
-
-
-class ReplyRow:
-    """An assistant reply: its text, its state, and what can be done with it."""
-
-    def __init__(self, shown: ShownMessage, on_retry: Callable[[int], Awaitable[None]]) -> None:
-        message = shown.message
-        assert message.id is not None
-        self.message_id = message.id
-        self.on_retry = on_retry
-        with ui.column().classes('reply-row w-full gap-1').props('data-testid=message-assistant') as self.row:
-            self.view = ReplyView(shown.text, streaming=shown.streaming,
-                                  html=None if shown.streaming else message.html)
-            with ui.row().classes('reply-actions items-center gap-1') as self.actions:
-                ui.button(icon='content_copy', on_click=self.copy) \
-                    .props('flat round dense size=sm aria-label="Copy reply" data-testid=copy')
-        # made when first needed: most replies never show them, and every element of a long conversation
-        # costs each open page memory on the server
-        self.notice: ui.label | None = None
-        self.problem: ui.label | None = None
-        self.retry_button: ui.button | None = None
-        self.state: ui.label | None = None
-        self.show(Status.STREAMING if shown.streaming else message.status, message.error)
-
-    def show(self, status: Status, error: str) -> None:
-        streaming = status == Status.STREAMING
-        self.row.classes(add='streaming' if streaming else '', remove='' if streaming else 'streaming')
-        if error and not streaming and self.problem is None:
-            with self.row:
-                self.problem = ui.label().classes('reply-problem').props('data-testid=message-error')
-            self.problem.move(target_index=self.row.default_slot.children.index(self.actions))
-        if self.problem is not None:
-            self.problem.set_text(error)
-            self.problem.set_visibility(bool(error) and not streaming)
-        retry = status in (Status.ERROR, Status.INTERRUPTED, Status.STOPPED)
-        if retry and self.retry_button is None:
-            with self.actions:
-                self.retry_button = ui.button('Retry', icon='refresh', on_click=self.retry) \
-                    .props('flat dense no-caps size=sm data-testid=retry')
-            self.retry_button.move(target_index=1)  # after Copy, before the state
-        if self.retry_button is not None:
-            self.retry_button.set_visibility(retry)
-        if STATUS_TEXT.get(status) and self.state is None:
-            with self.actions:
-                self.state = ui.label().classes('text-xs text-grey-6')
-        if self.state is not None:
-            self.state.set_text(STATUS_TEXT.get(status, ''))
-
-    def waiting(self, text: str) -> None:
-        """A passing state while the reply has not begun, e.g. a rate limit being waited out."""
-        if self.notice is None:
-            with self.row:
-                self.notice = ui.label().classes('reply-notice').props('data-testid=message-notice')
-            self.notice.move(target_index=1)  # under the reply, above any error
-        self.notice.set_text(text)
-        self.notice.set_visibility(True)
-
-    def grow(self, text: str) -> None:
-        if self.notice is not None and self.notice.visible:
-            self.notice.set_visibility(False)
-        self.view.append(text)
-
-    def restarted(self) -> None:
-        self.view.restart()
-        self.show(Status.STREAMING, '')
-
-    def ended(self, status: Status, error: str) -> None:
-        if self.notice is not None:
-            self.notice.set_visibility(False)
-        self.view.finish()
-        self.show(status, error)
-
-    def copy(self) -> None:
-        ui.clipboard.write(self.view.text)
-        ui.notify('Copied', position='bottom', timeout=1000)
-
-    async def retry(self) -> None:
-        await self.on_retry(self.message_id)
 
 
 class ChatPage:
@@ -106,7 +20,9 @@ class ChatPage:
         self.logins = logins
         self.user_id = logins.acting_user_id()
         self.conversation = ConversationView(services.engine, self.user_id, conversation_id)
+        self.rows: list[QuestionRow | ReplyRow] = []  # the branch shown, in order
         self.replies: dict[int, ReplyRow] = {}
+        self.row_actions = RowActions(regenerate=self.regenerate, edit=self.edit, switch=self.switch)
 
     @property
     def conversation_id(self) -> str | None:
@@ -149,10 +65,14 @@ class ChatPage:
 
     def _on_change(self, change: Change) -> None:
         if isinstance(change, Shown):
+            for row in self.rows[change.keep:]:
+                row.delete()
+                self.replies.pop(row.message_id, None)
+            del self.rows[change.keep:]
             with self.messages:
                 for shown in change.messages:
                     self._show(shown)
-            self.empty.set_visibility(not self.replies and not change.messages)
+            self.empty.set_visibility(not self.rows)
             self._update_busy()
             return
         row = self.replies.get(change.message_id)
@@ -162,20 +82,17 @@ class ChatPage:
             row.grow(change.text)
         elif isinstance(change, Waiting):
             row.waiting(change.text)
-        elif isinstance(change, Restarted):
-            row.restarted()
-            self._update_busy()
         elif isinstance(change, Ended):
             row.ended(change.status, change.error)
             self._update_busy()
 
     def _show(self, shown: ShownMessage) -> None:
-        message = shown.message
-        if message.role == Role.USER:
-            ui.label(message.content).classes('user-bubble self-end').props('data-testid=message-user')
+        if shown.message.role == Role.USER:
+            self.rows.append(QuestionRow(shown, self.row_actions))
         else:
-            assert message.id is not None
-            self.replies[message.id] = ReplyRow(shown, self.retry)
+            row = ReplyRow(shown, self.row_actions)
+            self.rows.append(row)
+            self.replies[row.message_id] = row
 
     # --- sending -------------------------------------------------------------------------------------
 
@@ -225,13 +142,28 @@ class ChatPage:
         if not self._login_lapsed():
             self.conversation.stop()
 
-    async def retry(self, message_id: int) -> None:
+    async def regenerate(self, message_id: int) -> None:
         if self._login_lapsed():
             return
         try:
-            await self.conversation.retry(message_id)
+            await self.conversation.regenerate(message_id)
         except Refused as refusal:
             ui.notify(str(refusal), type='warning', position='top')
+
+    async def edit(self, message_id: int, text: str) -> bool:
+        """Send `text` as a new version of the message; False (and the edit stays open) when refused."""
+        if self._login_lapsed():
+            return False
+        try:
+            await self.conversation.send(text, instead_of=message_id)
+        except Refused as refusal:
+            ui.notify(str(refusal), type='warning', position='top')
+            return False
+        return True
+
+    async def switch(self, message_id: int) -> None:
+        if not self._login_lapsed():
+            await self.conversation.show_sibling(message_id)
 
     # --- empty and missing ---------------------------------------------------------------------------
 

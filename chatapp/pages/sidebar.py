@@ -167,7 +167,8 @@ class Sidebar:
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Rename conversation').classes('text-lg font-medium')
             title = ui.input(value=conversation.title).props('autofocus outlined dense data-testid=rename-input') \
-                .classes('w-full').on('keydown.enter', lambda: dialog.submit(title.value))
+                .classes('w-full') \
+                .on('keydown', lambda: dialog.submit(title.value), js_handler='(e) => chatappSendOnEnter(e, emit)')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
                 ui.button('Rename', on_click=lambda: dialog.submit(title.value)).props('unelevated no-caps')

@@ -22,7 +22,10 @@
   }, true);
   // Enter sends, Shift+Enter makes a new line
   window.chatappSendOnEnter = (e, emit) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); }
+    if (e.key !== "Enter" || e.shiftKey) return;
+    // an IME confirming a word with Enter: isComposing, or (Safari, as the composition ends) keyCode 229
+    if (e.isComposing || e.keyCode === 229) return;
+    e.preventDefault(); emit();
   };
   window.chatappLogout = () => {
     window.chatappLoggingOut = true;

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from chatapp.db import Database
-from chatapp.engine import Change, ConversationView, Ended, Grew, ReplyEngine, Restarted, Shown
+from chatapp.engine import Change, ConversationView, Ended, Grew, ReplyEngine, Shown
 from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
 from chatapp.llm import create_chat_model
 from chatapp.models import Role, Status
 from chatapp.settings import Settings
-from chatapp.store import ConversationStore
+from chatapp.store import Claim, ConversationStore
 from tests.support.factories import make_conversation
 from tests.support.servers import LLMock
 
@@ -63,8 +63,6 @@ def text_of(changes: list[Change], message_id: int) -> str:
             text += ''.join(s.text for s in change.messages if s.message.id == message_id)
         elif isinstance(change, Grew) and change.message_id == message_id:
             text += change.text
-        elif isinstance(change, Restarted) and change.message_id == message_id:
-            text = ''
     return text
 
 
@@ -147,17 +145,25 @@ async def test_a_reply_written_elsewhere_is_caught_up_across_gaps_and_at_its_end
     await until(lambda: text_of(changes, reply.id) == 'Hello world, and more')
 
     final = 'Hello world, and more at the end.'
-    await engine.store.save_reply(alice.id, reply.id, final, Status.COMPLETE)
+    await engine.store.save_reply(alice.id, reply.id, final, Status.COMPLETE, claim=Claim(cid, 'another-instance'))
     bus.publish(topic, ReplyFinished(cid, reply.id, Status.COMPLETE, '', len(final)))  # the end was missed
     await until(lambda: isinstance(changes[-1], Ended))
     assert text_of(changes, reply.id) == final
     assert changes[-1] == Ended(reply.id, Status.COMPLETE, '') and not view.busy
 
-    bus.publish(topic, ReplyStarted(cid, reply.id, 'm'))  # regenerated (elsewhere)
-    assert changes[-1] == Restarted(reply.id) and view.busy
+    again = await engine.store.add_sibling_reply(alice.id, cid, reply.id, 'm', 'another-instance')
+    assert again is not None and again.id is not None
+    bus.live[again.id] = ''
+    bus.publish(topic, ReplyStarted(cid, again.id, 'm'))  # regenerated elsewhere: shown in the old one's place
+    await until(lambda: isinstance(changes[-1], Shown))
+    regenerated = changes[-1]
+    assert isinstance(regenerated, Shown) and regenerated.keep == 1
+    assert [(s.message.id, s.streaming, s.siblings) for s in regenerated.messages] == \
+        [(again.id, True, [reply.id, again.id])]
+    assert view.busy
     view.close()
-    bus.publish(topic, ReplyDelta(cid, reply.id, 'after close', 0))
-    assert changes[-1] == Restarted(reply.id), 'a closed view hands on nothing'
+    bus.publish(topic, ReplyDelta(cid, again.id, 'after close', 0))
+    assert changes[-1] is regenerated, 'a closed view hands on nothing'
 
 
 async def test_a_message_sent_in_another_tab_appears(engine: ReplyEngine, llmock: LLMock) -> None:

@@ -198,16 +198,48 @@ async def test_model_failures_end_in_a_clear_state(llm: Harness, llmock: LLMock,
         assert reply.content, 'what was generated before the fault is kept'
 
 
-async def test_retry_regenerates_in_place(llm: Harness, llmock: LLMock) -> None:
+async def test_retry_is_a_regenerate_that_keeps_the_failed_reply(llm: Harness, llmock: LLMock) -> None:
     llmock.script({'type': 'fail', 'status': 500})
     sent = await llm.send('Go')
     await llm.wait(sent.conversation_id)
     llmock.reply('Second time lucky.')
-    await llm.engine.retry(llm.user_id, sent.conversation_id, sent.reply.id)
+    again = await llm.engine.regenerate(llm.user_id, sent.conversation_id, sent.reply.id)
     await llm.wait(sent.conversation_id)
     messages = await llm.store.list_messages(llm.user_id, sent.conversation_id)
     assert [(m.content, m.status, m.error) for m in messages[1:]] == [('Second time lucky.', Status.COMPLETE, '')]
     assert sum(isinstance(e, ReplyStarted) for e in llm.events) == 1  # watched after the first start
+    branch = await llm.store.read_branch(llm.user_id, sent.conversation_id)
+    assert branch is not None and branch.siblings[again.id] == [sent.reply.id, again.id]
+    failed = await llm.store.list_messages(llm.user_id, sent.conversation_id, up_to=sent.reply.id)
+    assert failed[-1].status == Status.ERROR and 'HTTP 500' in failed[-1].error, 'the failed reply is kept'
+    prompts = [request['body']['messages'] for request in llmock.requests()[-1:]]
+    assert [m['content'] for m in prompts[0] if m['role'] == 'user'] == ['Go'], 'asked once, without the failure'
+
+
+async def test_an_edit_is_a_new_branch_and_the_old_one_stays_whole(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply('one')
+    first = await llm.send('first')
+    await llm.wait(first.conversation_id)
+    llmock.reply('two')
+    second = await llm.send('second', first.conversation_id)
+    await llm.wait(first.conversation_id)
+    llmock.reply('two, edited')
+    edited = await llm.engine.send(llm.user_id, first.conversation_id, 'second, edited', instead_of=second.question.id)
+    await llm.wait(first.conversation_id)
+    shown = await llm.store.list_messages(llm.user_id, first.conversation_id)
+    assert [m.content for m in shown] == ['first', 'one', 'second, edited', 'two, edited']
+    sent = llmock.requests()[-1]['body']['messages']
+    assert [m['content'] for m in sent if m['role'] != 'system'] == ['first', 'one', 'second, edited']
+    old = await llm.store.list_messages(llm.user_id, first.conversation_id, up_to=second.reply.id)
+    assert [m.content for m in old] == ['first', 'one', 'second', 'two']
+    assert await llm.store.show_branch(llm.user_id, first.conversation_id, second.question.id)
+    assert [m.content for m in await llm.store.list_messages(llm.user_id, first.conversation_id)] == \
+        ['first', 'one', 'second', 'two']
+    assert edited.question.parent_id == second.question.parent_id
+    with pytest.raises(Refused, match='does not exist'):
+        await llm.engine.send(llm.user_id, first.conversation_id, 'x', instead_of=first.reply.id)  # not a question
+    llmock.reply('still works')
+    await llm.send('after a refused edit', first.conversation_id)  # the refusal released the conversation
 
 
 async def test_shutdown_saves_running_replies_as_interrupted(llm: Harness, llmock: LLMock) -> None:

@@ -147,6 +147,6 @@ async def test_a_dead_instances_reply_is_interrupted_by_another(instances: tuple
     assert watched_on_a[-1] == ReplyFinished(conversation.id, reply.id, Status.INTERRUPTED, saved.error, 10)
 
     llmock.reply('retried on b')
-    await b.engine.retry(alice.id, conversation.id, reply.id)
+    await b.engine.regenerate(alice.id, conversation.id, reply.id)
     await until(lambda: not b.engine.is_busy(conversation.id))
     assert (await b.store.list_messages(alice.id, conversation.id))[-1].content == 'retried on b'

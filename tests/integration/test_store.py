@@ -40,7 +40,7 @@ async def test_other_users_conversations_do_not_exist_for_them(store: Conversati
     assert await store.rename_conversation(bob.id, secret.id, 'mine now') is None
     assert await store.delete_conversation(bob.id, secret.id) is False
     assert await store.add_exchange(bob.id, secret.id, 'hi', 'm', 'i1') is None
-    assert await store.restart_reply(bob.id, secret.id, reply.id, 'm', 'i1') is None
+    assert await store.add_sibling_reply(bob.id, secret.id, reply.id, 'm', 'i1') is None
     await store.save_reply(bob.id, reply.id, 'overwritten', Status.COMPLETE)
 
     messages = await store.list_messages(alice.id, secret.id)
@@ -98,7 +98,7 @@ async def test_one_reply_per_conversation_across_instances(store: ConversationSt
     with pytest.raises(Busy):
         await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
     with pytest.raises(Busy):
-        await store.restart_reply(alice.id, conversation.id, reply.id, 'm', 'instance-b')
+        await store.add_sibling_reply(alice.id, conversation.id, reply.id, 'm', 'instance-b')
     await release_claims(store.db, conversation.id)  # as instance-a does when its reply ends
     await store.add_exchange(alice.id, conversation.id, 'again', 'm', 'instance-b')
     assert len(await store.list_messages(alice.id, conversation.id)) == 4

@@ -166,14 +166,16 @@ def test_a_killed_instance_leaves_the_reply_interrupted_and_retry_works_on_the_o
     [stored] = stored_replies(running, conversation_id)
     assert stored['status'] == 'interrupted' and stored['error'] == INTERRUPTED_TEXT
     assert stored['content'] and text.startswith(stored['content'])
+    kept_text = stored['content']
 
     retried = 'Retried on the surviving instance, from the start, with every word.'
     llm.reply(retried)
     row.locator('[data-testid=retry]').click()
     wait_reply(row, retried)
     expect(row.locator('[data-testid=message-error]')).to_be_hidden()
-    [stored] = stored_replies(running, conversation_id)
+    interrupted, stored = stored_replies(running, conversation_id)  # a retry is a new answer beside the old
     assert (stored['status'], stored['content']) == ('complete', retried)
+    assert interrupted['status'] == 'interrupted' and interrupted['content'] == kept_text
     # the page that was on the killed instance reconnected, was moved to the other one, and reloaded there
     wait_reply(replies(first).last, retried, timeout=30_000)
     connected(first)

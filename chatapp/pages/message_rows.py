@@ -1,0 +1,176 @@
+"""The rows of a conversation: the person's messages (edit), the model's replies (copy, regenerate), and the
+"2 / 3" switcher on a message that has siblings."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nicegui import ui
+
+from chatapp.components.reply_view import ReplyView
+from chatapp.engine import ShownMessage
+from chatapp.models import Status
+
+STATUS_TEXT = {
+    Status.STOPPED: 'Stopped',
+    Status.ERROR: 'Error',
+    Status.INTERRUPTED: 'Interrupted',
+}
+FAILED = (Status.ERROR, Status.INTERRUPTED, Status.STOPPED)
+
+
+@dataclass(frozen=True)
+class RowActions:
+    """What the page does when a row's button is used; each takes the message's id."""
+    regenerate: Callable[[int], Awaitable[None]]
+    edit: Callable[[int, str], Awaitable[bool]]  # True when the edit was sent
+    switch: Callable[[int], Awaitable[None]]
+
+
+def action_button(icon: str, label: str, testid: str, on_click: Callable) -> ui.button:
+    button = ui.button(icon=icon, on_click=on_click) \
+        .props(f'flat round dense size=sm aria-label="{label}" data-testid={testid}')
+    with button:
+        ui.tooltip(label)
+    return button
+
+
+def sibling_switcher(shown: ShownMessage, switch: Callable[[int], Awaitable[None]]) -> None:
+    """"2 / 3": which of its siblings this message is, and buttons to the one before and after."""
+    siblings = shown.siblings
+    if len(siblings) < 2:
+        return
+    position = siblings.index(shown.message.id or 0)
+    with ui.row().classes('sibling-switcher items-center no-wrap gap-0').props('data-testid=siblings'):
+        before = ui.button(icon='chevron_left', on_click=lambda: switch(siblings[position - 1])) \
+            .props('flat round dense size=sm aria-label="Previous version" data-testid=sibling-previous')
+        before.set_enabled(position > 0)
+        ui.label(f'{position + 1} / {len(siblings)}').classes('text-xs text-grey-7') \
+            .props('data-testid=sibling-position')
+        after = ui.button(icon='chevron_right', on_click=lambda: switch(siblings[position + 1])) \
+            .props('flat round dense size=sm aria-label="Next version" data-testid=sibling-next')
+        after.set_enabled(position < len(siblings) - 1)
+
+
+class QuestionRow:
+    """A message of the person's; Edit opens it in place, and Save & send makes a new branch beside it."""
+
+    def __init__(self, shown: ShownMessage, actions: RowActions) -> None:
+        assert shown.message.id is not None
+        self.message_id = shown.message.id
+        self.text = shown.message.content
+        self.actions = actions
+        with ui.column().classes('question-row self-end items-end gap-1') as self.row:
+            self.bubble = ui.label(self.text).classes('user-bubble').props('data-testid=message-user')
+            with ui.row().classes('message-actions items-center no-wrap gap-1') as self.tools:
+                sibling_switcher(shown, actions.switch)
+                action_button('edit', 'Edit message', 'edit', self.open_editor)
+        self.editor: ui.column | None = None
+
+    def open_editor(self) -> None:
+        if self.editor is not None:
+            return
+        self.bubble.set_visibility(False)
+        self.tools.set_visibility(False)
+        with self.row, ui.column().classes('edit-box w-full gap-2') as self.editor:
+            self.field = ui.textarea(value=self.text) \
+                .props('autogrow outlined dense autofocus aria-label="Edit message" data-testid=edit-input') \
+                .classes('w-full') \
+                .on('keydown', self.save, js_handler='(e) => chatappSendOnEnter(e, emit)') \
+                .on('keydown.esc', self.close_editor)
+            with ui.row().classes('w-full justify-end gap-2'):
+                ui.button('Cancel', on_click=self.close_editor).props('flat no-caps data-testid=edit-cancel')
+                ui.button('Save & send', on_click=self.save).props('unelevated no-caps data-testid=edit-save')
+
+    def close_editor(self) -> None:
+        if self.editor is not None:
+            self.editor.delete()
+            self.editor = None
+        self.bubble.set_visibility(True)
+        self.tools.set_visibility(True)
+
+    async def save(self) -> None:
+        if self.editor is not None and await self.actions.edit(self.message_id, self.field.value or ''):
+            self.close_editor()
+
+    def delete(self) -> None:
+        self.row.delete()
+
+
+class ReplyRow:
+    """An assistant reply: its text, its state, and what can be done with it."""
+
+    def __init__(self, shown: ShownMessage, actions: RowActions) -> None:
+        message = shown.message
+        assert message.id is not None
+        self.message_id = message.id
+        self.actions = actions
+        with ui.column().classes('reply-row w-full gap-1').props('data-testid=message-assistant') as self.row:
+            self.view = ReplyView(shown.text, streaming=shown.streaming,
+                                  html=None if shown.streaming else message.html)
+            with ui.row().classes('reply-actions items-center gap-1') as self.tools:
+                sibling_switcher(shown, actions.switch)
+                action_button('content_copy', 'Copy reply', 'copy', self.copy)
+                self.regenerate_button = action_button('refresh', 'Regenerate', 'regenerate', self.regenerate)
+        # made when first needed: most replies never show them, and every element of a long conversation
+        # costs each open page memory on the server
+        self.notice: ui.label | None = None
+        self.problem: ui.label | None = None
+        self.retry_button: ui.button | None = None
+        self.state: ui.label | None = None
+        self.show(Status.STREAMING if shown.streaming else message.status, message.error)
+
+    def show(self, status: Status, error: str) -> None:
+        streaming = status == Status.STREAMING
+        self.row.classes(add='streaming' if streaming else '', remove='' if streaming else 'streaming')
+        if error and not streaming and self.problem is None:
+            with self.row:
+                self.problem = ui.label().classes('reply-problem').props('data-testid=message-error')
+            self.problem.move(target_index=self.row.default_slot.children.index(self.tools))
+        if self.problem is not None:
+            self.problem.set_text(error)
+            self.problem.set_visibility(bool(error) and not streaming)
+        failed = status in FAILED
+        if failed and self.retry_button is None:
+            with self.tools:
+                self.retry_button = ui.button('Retry', icon='refresh', on_click=self.regenerate) \
+                    .props('flat dense no-caps size=sm data-testid=retry')
+        if self.retry_button is not None:
+            self.retry_button.set_visibility(failed)
+        self.regenerate_button.set_visibility(not failed)  # Retry says it where the reply failed
+        if STATUS_TEXT.get(status) and self.state is None:
+            with self.tools:
+                self.state = ui.label().classes('text-xs text-grey-6')
+        if self.state is not None:
+            self.state.set_text(STATUS_TEXT.get(status, ''))
+
+    def waiting(self, text: str) -> None:
+        """A passing state while the reply has not begun, e.g. a rate limit being waited out."""
+        if self.notice is None:
+            with self.row:
+                self.notice = ui.label().classes('reply-notice').props('data-testid=message-notice')
+            self.notice.move(target_index=1)  # under the reply, above any error
+        self.notice.set_text(text)
+        self.notice.set_visibility(True)
+
+    def grow(self, text: str) -> None:
+        if self.notice is not None and self.notice.visible:
+            self.notice.set_visibility(False)
+        self.view.append(text)
+
+    def ended(self, status: Status, error: str) -> None:
+        if self.notice is not None:
+            self.notice.set_visibility(False)
+        self.view.finish()
+        self.show(status, error)
+
+    def copy(self) -> None:
+        ui.clipboard.write(self.view.text)
+        ui.notify('Copied', position='bottom', timeout=1000)
+
+    async def regenerate(self) -> None:
+        await self.actions.regenerate(self.message_id)
+
+    def delete(self) -> None:
+        self.row.delete()
