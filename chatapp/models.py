@@ -53,6 +53,7 @@ class Conversation(SQLModel, table=True):
     # the last message of the branch shown; no foreign key, so a conversation and its messages can be
     # written and deleted in either order
     leaf_id: int | None = None
+    forked_from: str | None = Field(default=None, max_length=36)  # a conversation, which may be gone since
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -59,6 +59,7 @@ class Branch:
     first) where there are several."""
     messages: list[Message]
     siblings: dict[int, list[int]]
+    forked_from: Conversation | None = None  # the person's conversation this one was forked from
 
 
 def title_from(text: str) -> str:
@@ -247,14 +248,37 @@ class ConversationStore:
         self.bus.publish(conversation_topic(conversation_id), BranchShown(conversation_id))
         return True
 
+    async def fork(self, user_id: str, conversation_id: str, message_id: int) -> Conversation | None:
+        """A new conversation holding a copy of the branch up to `message_id`, marked as a fork of this one."""
+        async with self.db.writing() as session:
+            original = await _owned(session, user_id, conversation_id)
+            if original is None:
+                return None
+            path = list((await session.exec(_path(conversation_id, message_id))).all())
+            if not path:
+                return None
+            fork = Conversation(user_id=user_id, title=_fork_title(original.title), forked_from=original.id)
+            session.add(fork)
+            parent_id = None
+            for message in path:
+                copy = Message(conversation_id=fork.id, parent_id=parent_id, **_copied(message))
+                session.add(copy)
+                await session.flush()
+                parent_id = copy.id
+            fork.leaf_id = parent_id
+            await session.commit()
+        self._changed(user_id, fork.id)
+        return fork
+
     async def read_branch(self, user_id: str, conversation_id: str) -> Branch | None:
         """The branch shown with the siblings of its messages, in two queries; None as list_messages."""
         async with self.db.session() as session:
             conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return None
+            origin = await _owned(session, user_id, conversation.forked_from) if conversation.forked_from else None
             if conversation.leaf_id is None:
-                return Branch([], {})
+                return Branch([], {}, origin)
             messages = list((await session.exec(_path(conversation_id, conversation.leaf_id))).all())
             parents = {m.parent_id for m in messages if m.parent_id is not None}
             under = or_(col(Message.parent_id).is_(None), col(Message.parent_id).in_(parents)) if parents \
@@ -266,7 +290,7 @@ class ConversationStore:
             by_parent.setdefault(parent_id, []).append(message_id)
         siblings = {m.id: by_parent[m.parent_id] for m in messages
                     if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
-        return Branch(messages, siblings)
+        return Branch(messages, siblings, origin)
 
     async def save_growing(self, instance_id: str, replies: Sequence[GrowingReply]) -> None:
         """Save the text so far of replies that are still streaming, and renew `instance_id`'s claims on their
@@ -331,6 +355,7 @@ class ConversationStore:
 
 
 INTERRUPTED_BY_SERVER = 'The server stopped while this reply was being written.'
+INTERRUPTED_BY_FORK = 'Copied into this conversation while it was still being written.'
 _MESSAGE = Message.__table__  # the table, not the entity: a list of parameters is then a plain executemany
 # the growing text of one reply (of `owner`'s, still streaming): a late save never undoes the final one
 _GROWING_TEXT = update(_MESSAGE).where(
@@ -376,6 +401,19 @@ def _path(conversation_id: str, end: int) -> SelectOfScalar[Message]:
     parent = aliased(Message)
     path = path.union_all(select(parent.id, parent.parent_id).where(parent.id == path.c.parent_id))
     return select(Message).where(col(Message.id).in_(select(path.c.id))).order_by(col(Message.id))
+
+
+def _fork_title(title: str) -> str:
+    return title if title.endswith('(fork)') else title[:TITLE_CHARS] + ' (fork)'
+
+
+def _copied(message: Message) -> dict[str, object]:
+    """What a fork copies of a message; one still being written is copied as far as it was saved."""
+    fields = {name: getattr(message, name) for name in ('role', 'content', 'html', 'status', 'error', 'model',
+                                                         'prompt_tokens', 'completion_tokens', 'created_at')}
+    if message.status == Status.STREAMING:
+        fields |= {'status': Status.INTERRUPTED, 'error': INTERRUPTED_BY_FORK, 'html': None}
+    return fields
 
 
 def _newest_below(conversation_id: str, message_id: int) -> SelectOfScalar[int | None]:

@@ -82,6 +82,7 @@ class ConversationView:
         self._heard: set[int] = set()  # replies heard of that were not shown: a read showed where they are
         self._streaming: dict[int, _Progress] = {}
         self._loaded: Branch | None = None
+        self.forked_from: tuple[str, str] | None = None  # (id, title) of the conversation this one came from
         self._sync_lock = asyncio.Lock()
         self._sync_task: asyncio.Task | None = None
         self._sync_again = False
@@ -93,6 +94,8 @@ class ConversationView:
         if self.conversation_id is None:
             return True
         self._loaded = await self.engine.store.read_branch(self.user_id, self.conversation_id)
+        origin = self._loaded.forked_from if self._loaded is not None else None
+        self.forked_from = (origin.id, origin.title) if origin is not None else None
         return self._loaded is not None
 
     async def follow(self, on_change: Callable[[Change], None]) -> None:
@@ -139,6 +142,13 @@ class ConversationView:
         if self.conversation_id is not None:
             await self.engine.regenerate(self.user_id, self.conversation_id, message_id)
             await self._sync()
+
+    async def fork(self, message_id: int) -> str | None:
+        """A new conversation holding the branch up to this message; its id, None if there is none."""
+        if self.conversation_id is None:
+            return None
+        fork = await self.engine.store.fork(self.user_id, self.conversation_id, message_id)
+        return fork.id if fork is not None else None
 
     async def show_sibling(self, message_id: int) -> None:
         """Show the branch through this message (every open view of the conversation follows)."""

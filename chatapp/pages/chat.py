@@ -22,7 +22,8 @@ class ChatPage:
         self.conversation = ConversationView(services.engine, self.user_id, conversation_id)
         self.rows: list[QuestionRow | ReplyRow] = []  # the branch shown, in order
         self.replies: dict[int, ReplyRow] = {}
-        self.row_actions = RowActions(regenerate=self.regenerate, edit=self.edit, switch=self.switch)
+        self.row_actions = RowActions(regenerate=self.regenerate, edit=self.edit, switch=self.switch,
+                                      fork=self.fork)
 
     @property
     def conversation_id(self) -> str | None:
@@ -36,6 +37,13 @@ class ChatPage:
             await self.sidebar.load()
             return
         with ui.column().classes('chat-main w-full max-w-3xl mx-auto gap-4 px-4 pb-6'):
+            if self.conversation.forked_from is not None:
+                origin_id, origin_title = self.conversation.forked_from
+                with ui.row().classes('fork-note items-center no-wrap gap-1 text-sm text-grey-7') \
+                        .props('data-testid=forked-from'):
+                    ui.icon('call_split', size='18px')
+                    ui.label('Forked from')
+                    ui.link(origin_title, f'/c/{origin_id}')
             self.empty = self._empty_state()
             self.messages = ui.column().classes('w-full gap-5').props('data-testid=messages')
         self._composer()
@@ -160,6 +168,13 @@ class ChatPage:
             ui.notify(str(refusal), type='warning', position='top')
             return False
         return True
+
+    async def fork(self, message_id: int) -> None:
+        if self._login_lapsed():
+            return
+        fork_id = await self.conversation.fork(message_id)
+        if fork_id is not None:
+            self.open(fork_id)
 
     async def switch(self, message_id: int) -> None:
         if not self._login_lapsed():

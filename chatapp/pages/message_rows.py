@@ -26,6 +26,7 @@ class RowActions:
     regenerate: Callable[[int], Awaitable[None]]
     edit: Callable[[int, str], Awaitable[bool]]  # True when the edit was sent
     switch: Callable[[int], Awaitable[None]]
+    fork: Callable[[int], Awaitable[None]]
 
 
 def action_button(icon: str, label: str, testid: str, on_click: Callable) -> ui.button:
@@ -66,6 +67,8 @@ class QuestionRow:
             with ui.row().classes('message-actions items-center no-wrap gap-1') as self.tools:
                 sibling_switcher(shown, actions.switch)
                 action_button('edit', 'Edit message', 'edit', self.open_editor)
+                action_button('call_split', 'Start a new conversation from here', 'fork',
+                              lambda: actions.fork(self.message_id))
         self.editor: ui.column | None = None
 
     def open_editor(self) -> None:
@@ -113,6 +116,8 @@ class ReplyRow:
                 sibling_switcher(shown, actions.switch)
                 action_button('content_copy', 'Copy reply', 'copy', self.copy)
                 self.regenerate_button = action_button('refresh', 'Regenerate', 'regenerate', self.regenerate)
+                action_button('call_split', 'Start a new conversation from here', 'fork',
+                              lambda: actions.fork(self.message_id))
         # made when first needed: most replies never show them, and every element of a long conversation
         # costs each open page memory on the server
         self.notice: ui.label | None = None

@@ -3,6 +3,8 @@ nothing is lost, a reload and a second tab show the branch chosen."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
@@ -134,3 +136,31 @@ def test_regenerate_while_the_model_fails_keeps_the_old_answer(page: Page, llm: 
     reload(page)  # the failed answer is kept as a sibling, with its error
     replies(page).first.get_by_role('button', name='Next version').click()
     expect(replies(page).first.locator('[data-testid=message-error]')).to_contain_text('HTTP 500')
+
+
+def test_fork_opens_a_new_conversation_holding_the_path(page: Page, llm: LLMock) -> None:
+    llm.reply('First answer.')
+    open_chat(page)
+    original = send_new(page, 'A question worth keeping')
+    finished_reply(page, 0, 'First answer.')
+    llm.reply('Second answer.')
+    send(page, 'A second question')
+    finished_reply(page, 1, 'Second answer.')
+
+    replies(page).first.get_by_role('button', name='Start a new conversation from here').click()
+    expect(page).not_to_have_url(re.compile(f'/c/{original}$'))
+    expect(page).to_have_url(re.compile(r'/c/[0-9a-f-]{36}$'))
+    expect(user_bubbles(page)).to_have_text(['A question worth keeping'])
+    expect(reply_md(replies(page))).to_have_text(['First answer.'])
+    note = page.locator('[data-testid=forked-from]')
+    expect(note).to_contain_text('A question worth keeping')
+    expect(page.locator('.conversation-item', has_text='A question worth keeping (fork)')).to_be_visible()
+
+    llm.reply('The fork goes its own way.')
+    send(page, 'Only in the fork')
+    finished_reply(page, 1, 'The fork goes its own way.')
+    prompt = llm.requests()[-1]['body']['messages']
+    assert [m['content'] for m in prompt if m['role'] != 'system'] == \
+        ['A question worth keeping', 'First answer.', 'Only in the fork']
+    note.get_by_role('link').click()  # back to the original, untouched
+    expect(user_bubbles(page)).to_have_text(['A question worth keeping', 'A second question'])

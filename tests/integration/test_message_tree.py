@@ -114,3 +114,28 @@ async def test_conversations_from_before_the_tree_become_one_branch(database_url
     question, _ = await store.add_exchange('u1', 'c2', 'and then?', 'm', 'i1')
     assert question.parent_id == ids['two.']
     await database.close()
+
+
+async def test_a_fork_copies_the_path_and_only_the_person_may_fork(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    bob = await store.upsert_user('test', 'bob')
+    cid, a2a, _ = await two_branches(store, alice.id)
+    assert await store.fork(bob.id, cid, a2a.id) is None
+    fork = await store.fork(alice.id, cid, a2a.id)
+    assert fork is not None and fork.forked_from == cid and fork.title == 'Q1 (fork)'
+    assert contents(await store.list_messages(alice.id, fork.id)) == ['Q1', 'A1', 'Q2a', 'A2a']
+    assert contents(await store.list_messages(alice.id, cid)) == ['Q1', 'A1', 'Q2b', 'A2b'], 'the original stays'
+    branch = await store.read_branch(alice.id, fork.id)
+    assert branch is not None and branch.siblings == {} and branch.forked_from is not None
+    assert branch.forked_from.id == cid
+    again = await store.fork(alice.id, fork.id, branch.messages[0].id or 0)
+    assert again is not None and again.title == 'Q1 (fork)'
+
+
+async def test_a_reply_being_written_is_forked_as_far_as_it_was_saved(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    question, reply = await store.add_exchange(alice.id, None, 'Q', 'm', 'i1')
+    fork = await store.fork(alice.id, question.conversation_id, reply.id or 0)
+    assert fork is not None
+    copied = (await store.list_messages(alice.id, fork.id) or [])[-1]
+    assert copied.status == Status.INTERRUPTED and 'still being written' in copied.error
