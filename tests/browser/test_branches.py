@@ -164,3 +164,29 @@ def test_fork_opens_a_new_conversation_holding_the_path(page: Page, llm: LLMock)
         ['A question worth keeping', 'First answer.', 'Only in the fork']
     note.get_by_role('link').click()  # back to the original, untouched
     expect(user_bubbles(page)).to_have_text(['A question worth keeping', 'A second question'])
+
+
+IME_ENTER_JS = '''(field) => {
+  const enter = new KeyboardEvent("keydown", {key: "Enter", bubbles: true, cancelable: true});
+  Object.defineProperty(enter, "keyCode", {get: () => 229});  // Safari, as Enter confirms a word
+  field.dispatchEvent(enter);
+}'''
+
+
+def test_enter_that_confirms_an_ime_word_never_sends(page: Page, llm: LLMock) -> None:
+    llm.reply('Answer.')
+    open_chat(page)
+    send_new(page, 'A first question')
+    finished_reply(page, 0, 'Answer.')
+    field = page.locator('textarea[data-testid=composer]')
+    field.fill('你好')
+    field.evaluate(IME_ENTER_JS)
+    page.locator('.question-row').first.get_by_role('button', name='Edit message').click()
+    editor = page.locator('textarea[data-testid=edit-input]')
+    editor.fill('日本語')
+    editor.evaluate(IME_ENTER_JS)
+    page.wait_for_timeout(500)
+    expect(field).to_have_value('你好')
+    expect(editor).to_have_value('日本語')
+    expect(user_bubbles(page)).to_have_text(['A first question'])
+    assert len(llm.requests()) == 1

@@ -216,6 +216,21 @@ async def test_retry_is_a_regenerate_that_keeps_the_failed_reply(llm: Harness, l
     assert [m['content'] for m in prompts[0] if m['role'] == 'user'] == ['Go'], 'asked once, without the failure'
 
 
+async def test_no_second_reply_while_one_streams_whatever_the_branch(llm: Harness, llmock: LLMock) -> None:
+    llmock.reply('first')
+    first = await llm.send('first')
+    await llm.wait(first.conversation_id)
+    llmock.script({'type': 'reply', 'text': LONG_REPLY})
+    second = await llm.send('second', first.conversation_id)
+    with pytest.raises(Refused, match='still being written'):
+        await llm.engine.regenerate(llm.user_id, first.conversation_id, first.reply.id)
+    with pytest.raises(Refused, match='still being written'):
+        await llm.engine.send(llm.user_id, first.conversation_id, 'edited', instead_of=second.question.id)
+    await llm.wait(first.conversation_id)
+    shown = await llm.store.list_messages(llm.user_id, first.conversation_id)
+    assert [m.content for m in shown][:3] == ['first', 'first', 'second'], 'nothing was added by the refusals'
+
+
 async def test_an_edit_is_a_new_branch_and_the_old_one_stays_whole(llm: Harness, llmock: LLMock) -> None:
     llmock.reply('one')
     first = await llm.send('first')

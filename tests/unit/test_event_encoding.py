@@ -5,11 +5,19 @@
 
 from __future__ import annotations
 
-from chatapp.events import ReplyFinished
+import dataclasses
+import typing
+
+from chatapp.events import BranchShown, Event, ReplyFinished
 from chatapp.models import Status
-from chatapp.redis_bus import decode, encode
+from chatapp.redis_bus import EVENT_TYPES, decode, encode
 
 
 def test_events_survive_the_round_trip() -> None:
-    event = ReplyFinished('c', 7, Status.STOPPED, 'why', 12)
-    assert decode(encode(event, 'me')) == ('me', event)
+    for event in (ReplyFinished('c', 7, Status.STOPPED, 'why', 12), BranchShown('c')):
+        assert decode(encode(event, 'me')) == ('me', event)
+
+
+def test_every_kind_of_event_can_cross_to_another_instance() -> None:
+    assert set(EVENT_TYPES.values()) == set(typing.get_args(Event))
+    assert all(dataclasses.is_dataclass(kind) for kind in EVENT_TYPES.values())
