@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.db import Database
-from chatapp.engine import Refused, ReplyEngine
+from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, ReplyEngine, Shown
 from chatapp.events import (
     ConversationChanged,
     Event,
@@ -150,3 +150,30 @@ async def test_a_dead_instances_reply_is_interrupted_by_another(instances: tuple
     await b.engine.regenerate(alice.id, conversation.id, reply.id)
     await until(lambda: not b.engine.is_busy(conversation.id))
     assert (await b.store.list_messages(alice.id, conversation.id))[-1].content == 'retried on b'
+
+
+async def test_a_view_on_another_instance_follows_a_regenerate_and_a_switch(instances: tuple[Instance, Instance],
+                                                                          llmock: LLMock) -> None:
+    a, b = instances
+    alice = await a.store.upsert_user('test', 'alice')
+    llmock.reply('the first answer')
+    sent = await a.engine.send(alice.id, None, 'hello')
+    await until(lambda: not a.engine.is_busy(sent.conversation_id))
+    view = ConversationView(b.engine, alice.id, sent.conversation_id)
+    changes: list[Change] = []
+    assert await view.load()
+    await view.follow(changes.append)
+    await asyncio.sleep(0.2)  # b's subscription reaches Redis
+
+    llmock.reply(LONG_REPLY)
+    again = await a.engine.regenerate(alice.id, sent.conversation_id, sent.reply.id)
+    await until(lambda: any(isinstance(c, Ended) and c.message_id == again.id for c in changes))
+    regenerated = next(c for c in changes if isinstance(c, Shown) and c.keep == 1)
+    assert [s.siblings for s in regenerated.messages] == [[sent.reply.id, again.id]]
+    shown = regenerated.messages[0].text + ''.join(c.text for c in changes if isinstance(c, Grew))
+    assert shown == LONG_REPLY, 'streamed from the other instance, caught up where a delta came first'
+
+    await a.store.show_branch(alice.id, sent.conversation_id, sent.reply.id)
+    await until(lambda: isinstance(changes[-1], Shown) and changes[-1].messages[0].message.id == sent.reply.id)
+    assert changes[-1].messages[0].text == 'the first answer'
+    view.close()
