@@ -94,7 +94,8 @@ class QuestionRow:
         self.tools.set_visibility(True)
 
     async def save(self) -> None:
-        if self.editor is not None and await self.actions.edit(self.message_id, self.field.value or ''):
+        sent = self.editor is not None and await self.actions.edit(self.message_id, self.field.value or '')
+        if sent and not self.row.is_deleted:  # (the new branch usually replaces this row)
             self.close_editor()
 
     def delete(self) -> None:

@@ -4,6 +4,7 @@ nothing is lost, a reload and a second tab show the branch chosen."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
@@ -18,9 +19,17 @@ from tests.support.chat import (
     user_bubbles,
     wait_finished,
 )
-from tests.support.servers import LLMock
+from tests.support.servers import App, LLMock
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(app_server: App) -> Iterator[None]:
+    """Every action here leaves the app's log free of tracebacks (a page's handler failing is not visible)."""
+    start = app_server.log.size()
+    yield
+    assert 'Traceback' not in app_server.log.text(since=start)
 
 
 def position(row: Locator) -> Locator:
