@@ -79,6 +79,7 @@ class ConversationView:
         self.conversation_id = conversation_id
         self._on_change: Callable[[Change], None] = lambda change: None
         self._shown_ids: list[int] = []  # the branch shown, in order
+        self._siblings: dict[int, list[int]] = {}  # of the messages shown that have any
         self._heard: set[int] = set()  # replies heard of that were not shown: a read showed where they are
         self._streaming: dict[int, _Progress] = {}
         self._loaded: Branch | None = None
@@ -185,13 +186,14 @@ class ConversationView:
             for dropped in self._shown_ids[keep:]:
                 self._streaming.pop(dropped, None)
             self._shown_ids[keep:] = [m.id for m in new if m.id is not None]
+            self._siblings = {i: branch.siblings[i] for i in self._shown_ids if i in branch.siblings}
             self._on_change(Shown(keep, [self._shown(m, branch.siblings.get(m.id or 0, [])) for m in new]))
 
     def _kept(self, branch: Branch) -> int:
-        """How many of the messages shown are still the branch's first ones."""
+        """How many of the messages shown are still the branch's first ones, with the same siblings."""
         keep = 0
         for shown, message in zip(self._shown_ids, branch.messages, strict=False):
-            if shown != message.id:
+            if shown != message.id or self._siblings.get(shown, []) != branch.siblings.get(shown, []):
                 break
             keep += 1
         return keep

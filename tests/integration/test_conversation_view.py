@@ -207,3 +207,21 @@ async def test_a_page_that_closes_while_its_first_message_is_stored_leaves_no_su
     await until(lambda: not engine.is_busy(view.conversation_id or ''))
     assert engine.bus.subscriber_count() == before
     assert changes == []
+
+
+async def test_a_message_shown_that_gains_a_sibling_unseen_is_shown_again(engine: ReplyEngine) -> None:
+    alice = await engine.store.upsert_user('test', 'alice')
+    question, reply = await engine.store.add_exchange(alice.id, None, 'hello', 'm', 'i1')
+    cid = question.conversation_id
+    await engine.store.save_reply(alice.id, reply.id, 'one', Status.COMPLETE, claim=Claim(cid, 'i1'))
+    view = ConversationView(engine, alice.id, cid)
+    changes: list[Change] = []
+    assert await view.load()
+    await view.follow(changes.append)
+    again = await engine.store.add_sibling_reply(alice.id, cid, reply.id, 'm', 'i1')  # no event: unseen
+    assert again is not None
+    await engine.store.show_branch(alice.id, cid, reply.id)  # back to the reply the view shows
+    await until(lambda: len(changes) == 2)
+    assert isinstance(changes[1], Shown) and changes[1].keep == 1
+    assert [(s.message.id, s.siblings) for s in changes[1].messages] == [(reply.id, [reply.id, again.id])]
+    view.close()
