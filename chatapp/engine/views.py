@@ -132,7 +132,7 @@ class ConversationView:
             # all there is: no read on the way to the first token
             await self._sync(Branch([sent.question, sent.reply], {}))
         else:
-            await self._sync()  # with whatever another tab sent meanwhile
+            await self._sync_now()  # with whatever another tab sent meanwhile
 
     def stop(self) -> None:
         if self.conversation_id is not None:
@@ -142,7 +142,7 @@ class ConversationView:
         """A new reply beside this one; the old one stays as its sibling."""
         if self.conversation_id is not None:
             await self.engine.regenerate(self.user_id, self.conversation_id, message_id)
-            await self._sync()
+            await self._sync_now()
 
     async def fork(self, message_id: int) -> str | None:
         """A new conversation holding the branch up to this message; its id, None if there is none."""
@@ -155,7 +155,7 @@ class ConversationView:
         """Show the branch through this message (every open view of the conversation follows)."""
         if self.conversation_id is not None:
             await self.engine.store.show_branch(self.user_id, self.conversation_id, message_id)
-            await self._sync()
+            await self._sync_now()
 
     # --- the snapshot ------------------------------------------------------------------------------------
 
@@ -288,6 +288,12 @@ class ConversationView:
         self._sync_again = True
         if self._sync_task is None or self._sync_task.done():
             self._sync_task = self._spawn(self._sync_while_asked(), 'view-sync')
+
+    async def _sync_now(self) -> None:
+        """Show what an action of this page changed, in the same read its own event asks for."""
+        self._sync_soon()
+        assert self._sync_task is not None
+        await asyncio.shield(self._sync_task)
 
     async def _sync_while_asked(self) -> None:
         while self._sync_again:
