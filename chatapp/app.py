@@ -32,7 +32,8 @@ def setup(settings: Settings) -> Services:
         # an unreachable model endpoint is reported, not fatal: the history stays readable meanwhile
         return JSONResponse({'status': 'ok' if database_ok else 'unavailable',
                              'database': 'ok' if database_ok else 'unreachable',
-                             'model': await services.model_status()},
+                             'model': services.model_status(),
+                             'endpoints': services.catalog.status()},
                             status_code=200 if database_ok else 503)
 
     logins = auth.setup(app, services)  # the login routes, and the login pages need when a provider is set

@@ -19,6 +19,17 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a reply cost and how fast it came."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    estimated: bool = False  # the endpoint reported none
+    first_token_ms: int | None = None
+    tokens_per_second: float | None = None
+    cost: float | None = None
+
+
+@dataclass(frozen=True)
 class ReplyStarted:
     conversation_id: str
     message_id: int
@@ -48,6 +59,7 @@ class ReplyFinished:
     status: Status
     error: str
     length: int  # of the final text: a view that has less reads the rest from the database
+    usage: Usage | None = None
 
 
 @dataclass(frozen=True)

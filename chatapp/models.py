@@ -31,6 +31,13 @@ class Status(StrEnum):
     INTERRUPTED = 'interrupted'  # the stream or the process broke off; what was saved is kept
 
 
+class TitleSource(StrEnum):
+    FIRST_LINE = 'first_line'  # for now; a model titles it after its first reply
+    MODEL = 'model'
+    FINAL = 'final'  # the first line for good: no model titles it (it failed, or titles are off)
+    PERSON = 'person'  # renamed: nothing overwrites it
+
+
 class User(SQLModel, table=True):
     __table_args__ = (Index('ix_user_identity', 'provider', 'subject', unique=True),)
 
@@ -40,6 +47,7 @@ class User(SQLModel, table=True):
     email: str = Field(default='', max_length=320)
     name: str = Field(default='', max_length=255)
     avatar_url: str = Field(default='', max_length=2048)
+    last_model: str = Field(default='', max_length=300)  # the model a new conversation of theirs starts with
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime = Field(default_factory=utcnow)
 
@@ -50,6 +58,9 @@ class Conversation(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     user_id: str = Field(foreign_key='user.id', max_length=36)
     title: str = Field(default='New chat', max_length=200)
+    title_source: str = Field(default=TitleSource.FIRST_LINE, max_length=16)
+    model: str = Field(default='', max_length=300)  # the key of the model of its next reply; empty: the default
+    system_prompt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # None: the app's
     # the last message of the branch shown; no foreign key, so a conversation and its messages can be
     # written and deleted in either order
     leaf_id: int | None = None
@@ -75,9 +86,13 @@ class Message(SQLModel, table=True):
     html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # a finished reply, rendered
     status: Status = Field(default=Status.COMPLETE, sa_type=String(16))
     error: str = Field(default='', max_length=1000)
-    model: str = Field(default='', max_length=200)
+    model: str = Field(default='', max_length=300)  # the key of the model that wrote a reply
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    usage_estimated: bool = False  # the endpoint reported no usage: the tokens are estimated
+    first_token_ms: int | None = None  # from the request to the first token
+    tokens_per_second: float | None = None
+    cost: float | None = None  # with prices configured for the model
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -92,3 +107,32 @@ class ReplyClaim(SQLModel, table=True):
     message_id: int
     instance_id: str = Field(max_length=64)
     lease_until: datetime
+
+
+class Preset(SQLModel, table=True):
+    """A person's own preset: a model, a system prompt and conversation starters (team presets are configured)."""
+    __table_args__ = (Index('ix_preset_user', 'user_id'),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key='user.id', max_length=36)
+    name: str = Field(max_length=100)
+    model: str = Field(default='', max_length=300)
+    system_prompt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    starters: str = Field(default='[]', sa_column=Column(Text, nullable=False, default='[]'))  # a JSON list
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageRecord(SQLModel, table=True):
+    """Tokens a person spent besides their replies (which keep their own), e.g. on a conversation's title."""
+    __tablename__ = 'usage_record'
+    __table_args__ = (Index('ix_usage_record_user_created', 'user_id', 'created_at'),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key='user.id', max_length=36)
+    conversation_id: str | None = Field(default=None, max_length=36)
+    purpose: str = Field(max_length=16)
+    model: str = Field(default='', max_length=300)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)

@@ -40,6 +40,8 @@ def decode(payload: str | bytes) -> tuple[str, Event]:
     data = message['data']
     if 'status' in data:
         data['status'] = Status(data['status'])
+    if isinstance(data.get('usage'), dict):
+        data['usage'] = events.Usage(**data['usage'])
     return message['origin'], EVENT_TYPES[message['type']](**data)
 
 

@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 import uuid
 from dataclasses import dataclass, field
 
 from chatapp.db import Database
 from chatapp.engine import ReplyEngine
 from chatapp.events import EventBus
-from chatapp.llm import create_chat_model, endpoint_reachable, model_label
+from chatapp.llm.catalog import ModelCatalog
+from chatapp.llm.config import load_models_config
 from chatapp.models import User
+from chatapp.presets import Presets
 from chatapp.rate_limit import SendLimit
 from chatapp.render_worker import renderer
 from chatapp.settings import Settings
@@ -23,7 +24,6 @@ from chatapp.store import LEASE_SECONDS, ConversationStore
 log = logging.getLogger(__name__)
 
 LOCAL_PROVIDER = 'local'
-MODEL_STATUS_SECONDS = 30.0  # how long a probe of the model endpoint stands: health checks come often
 
 
 @dataclass
@@ -33,13 +33,17 @@ class Services:
     store: ConversationStore
     bus: EventBus
     engine: ReplyEngine
+    catalog: ModelCatalog
+    presets: Presets
     local_user: User | None = None
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     _sweeper: asyncio.Task | None = None
-    _model_status: tuple[float, str] | None = None  # (when probed, what it said)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
+        """Raises ConfigError when the models file or a model client is bad: the app stops before it serves."""
+        models = load_models_config(settings)
+        catalog = ModelCatalog(models, settings)
         instance_id = uuid.uuid4().hex  # names this process in reply claims and on the bus
         database = Database(settings.database_url, pool_size=settings.db_pool_size,
                             pool_timeout=settings.db_pool_timeout)
@@ -50,9 +54,8 @@ class Services:
             bus = EventBus()
         store = ConversationStore(database, bus)
         send_limit = SendLimit(settings.sends_per_minute, store.sent_since, settings.redis_url)
-        engine = ReplyEngine(store, bus, settings, create_chat_model(settings), model_label(settings),
-                             instance_id=instance_id, send_limit=send_limit)
-        return cls(settings, database, store, bus, engine)
+        engine = ReplyEngine(store, bus, settings, catalog, instance_id=instance_id, send_limit=send_limit)
+        return cls(settings, database, store, bus, engine, catalog, Presets(database, models.presets))
 
     @property
     def scaled_out(self) -> bool:
@@ -71,6 +74,7 @@ class Services:
     async def _start(self) -> None:
         await self.database.prepare_schema()
         await self.bus.start()
+        self.catalog.start()
         # a lone instance knows every other claim is a dead process's; several instances wait for leases
         await self.engine.interrupt_orphans(alone=not self.scaled_out)
         if self.scaled_out:
@@ -90,14 +94,15 @@ class Services:
         """Wait for start-up: NiceGUI runs async start-up handlers as tasks, so a request may come first."""
         await self._started.wait()
 
-    async def model_status(self) -> str:
-        """'ok', 'unreachable', or 'demo' (the offline model), probed at most every MODEL_STATUS_SECONDS."""
-        now = time.monotonic()
-        if self._model_status is None or now - self._model_status[0] > MODEL_STATUS_SECONDS:
-            reachable = await endpoint_reachable(self.engine.chat_model)
-            status = 'demo' if reachable is None else 'ok' if reachable else 'unreachable'
-            self._model_status = (time.monotonic(), status)
-        return self._model_status[1]
+    def model_status(self) -> str:
+        """'ok' (every endpoint answers), 'unreachable' (none does), 'degraded' (some do), 'unknown' (not asked
+        yet) or 'demo' (the offline model), as the model lists were last read."""
+        states = set(self.catalog.status().values())
+        if not states:
+            return 'demo'
+        if len(states) == 1:
+            return states.pop()
+        return 'degraded' if 'ok' in states else 'unknown'
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -106,6 +111,7 @@ class Services:
                 await self._sweeper
         await self.engine.shutdown(grace=self.settings.shutdown_grace)
         await self.engine.send_limit.close()
+        await self.catalog.close()
         await renderer.close()
         await self.bus.close()
         await self.database.close()

@@ -174,7 +174,12 @@ class Settings:
                                 _database_url)
     openai_api_key: str = setting('', 'OPENAI_API_KEY', 'API key of the model endpoint', secret=True)
     openai_base_url: str = setting('', 'OPENAI_BASE_URL', 'any OpenAI-compatible endpoint; empty: OpenAI')
-    model: str = setting('gpt-4o-mini', 'CHATAPP_MODEL', 'model name sent to the endpoint')
+    model: str = setting('gpt-4o-mini', 'CHATAPP_MODEL', 'model name sent to the endpoint (the default model)')
+    models_file: str = setting('', 'CHATAPP_MODELS_FILE', 'TOML file of several endpoints, models and team presets')
+    models_refresh: float = setting(300.0, 'CHATAPP_MODELS_REFRESH',
+                                    "seconds between reads of each endpoint's model list", _positive)
+    title_model: str = setting('', 'CHATAPP_TITLE_MODEL',
+                               "model key that titles new conversations; empty: the conversation's; off: none")
     system_prompt: str = setting('You are a helpful assistant. Answer in Markdown when it helps.',
                                  'CHATAPP_SYSTEM_PROMPT', 'first message of every prompt; set but empty: none',
                                  empty_is_value=True)

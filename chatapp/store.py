@@ -18,8 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from chatapp.db import Database
-from chatapp.events import BranchShown, ConversationChanged, EventBus, conversation_topic, user_topic
-from chatapp.models import Conversation, Message, ReplyClaim, Role, Status, User, utcnow
+from chatapp.events import BranchShown, ConversationChanged, EventBus, Usage, conversation_topic, user_topic
+from chatapp.models import Conversation, Message, ReplyClaim, Role, Status, TitleSource, UsageRecord, User, utcnow
 from chatapp.text import clean
 
 TITLE_CHARS = 60
@@ -48,18 +48,13 @@ class GrowingReply:
 
 
 @dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-
-@dataclass(frozen=True)
 class Branch:
     """The branch a conversation shows, and the siblings of each of its messages (itself included, oldest
     first) where there are several."""
     messages: list[Message]
     siblings: dict[int, list[int]]
     forked_from: Conversation | None = None  # the person's conversation this one was forked from
+    conversation: Conversation | None = None
 
 
 def title_from(text: str) -> str:
@@ -105,6 +100,11 @@ class ConversationStore:
                         raise
         raise AssertionError('unreachable')
 
+    async def last_model(self, user_id: str) -> str:
+        """The model the person picked last (a key), or ''."""
+        async with self.db.session() as session:
+            return (await session.exec(select(User.last_model).where(User.id == user_id))).first() or ''
+
     # --- conversations -----------------------------------------------------------------------------
 
     async def list_conversations(self, user_id: str, *, search: str = '', limit: int = PAGE_SIZE,
@@ -134,11 +134,67 @@ class ConversationStore:
             conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
                 return None
-            conversation.title = title
+            conversation.title, conversation.title_source = title, TitleSource.PERSON
             session.add(conversation)
             await session.commit()
         self._changed(user_id, conversation_id)
         return conversation
+
+    async def set_model(self, user_id: str, conversation_id: str | None, model: str) -> None:
+        """The model of the conversation's next reply (of a new one: None), which is also the model the person's
+        next new conversation starts with."""
+        async with self.db.writing() as session:
+            await session.exec(update(User).where(col(User.id) == user_id).values(last_model=model))
+            if conversation_id is not None:
+                await session.exec(update(Conversation).where(col(Conversation.id) == conversation_id,
+                                                              col(Conversation.user_id) == user_id)
+                                   .values(model=model))
+            await session.commit()
+
+    async def set_system_prompt(self, user_id: str, conversation_id: str, prompt: str | None) -> bool:
+        """The conversation's own system prompt (None: the app's)."""
+        async with self.db.writing() as session:
+            changed = await session.exec(update(Conversation).where(col(Conversation.id) == conversation_id,
+                                                                    col(Conversation.user_id) == user_id)
+                                         .values(system_prompt=None if prompt is None else clean(prompt)))
+            await session.commit()
+        return changed.rowcount == 1
+
+    async def set_model_title(self, user_id: str, conversation_id: str, title: str | None) -> bool:
+        """A title a model wrote (None: none could be), unless the person named the conversation meanwhile; the
+        conversation keeps its place in the list."""
+        values: dict[str, object] = {'title_source': TitleSource.FINAL}
+        if title:
+            values = {'title': ' '.join(clean(title).split())[:200], 'title_source': TitleSource.MODEL}
+        async with self.db.writing() as session:
+            changed = await session.exec(update(Conversation).where(
+                col(Conversation.id) == conversation_id, col(Conversation.user_id) == user_id,
+                col(Conversation.title_source) == TitleSource.FIRST_LINE).values(**values))
+            await session.commit()
+        if changed.rowcount == 1 and title:
+            self._changed(user_id, conversation_id)
+        return changed.rowcount == 1
+
+    async def record_usage(self, record: UsageRecord) -> None:
+        async with self.db.writing() as session:
+            session.add(record)
+            await session.commit()
+
+    async def usage_since(self, user_id: str, since: datetime) -> tuple[int, float]:
+        """Tokens (in and out) and cost of everything the person's model calls since `since`."""
+        owned = select(Conversation.id).where(Conversation.user_id == user_id)
+        replies = select(func.coalesce(func.sum(func.coalesce(Message.prompt_tokens, 0)
+                                                + func.coalesce(Message.completion_tokens, 0)), 0),
+                         func.coalesce(func.sum(Message.cost), 0.0)) \
+            .where(col(Message.conversation_id).in_(owned), col(Message.created_at) >= since,
+                   Message.role == Role.ASSISTANT)
+        others = select(func.coalesce(func.sum(UsageRecord.prompt_tokens + UsageRecord.completion_tokens), 0),
+                        func.coalesce(func.sum(UsageRecord.cost), 0.0)) \
+            .where(UsageRecord.user_id == user_id, col(UsageRecord.created_at) >= since)
+        async with self.db.session() as session:
+            reply_tokens, reply_cost = (await session.exec(replies)).one()
+            other_tokens, other_cost = (await session.exec(others)).one()
+        return int(reply_tokens) + int(other_tokens), float(reply_cost) + float(other_cost)
 
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
         async with self.db.writing() as session:
@@ -166,6 +222,15 @@ class ConversationStore:
                 return []
             return list((await session.exec(_path(conversation_id, end))).all())
 
+    async def read_prompt(self, user_id: str, conversation_id: str,
+                          up_to: int) -> tuple[Conversation, list[Message]] | None:
+        """What a reply's prompt is built from: the conversation (its system prompt) and the branch to `up_to`."""
+        async with self.db.session() as session:
+            conversation = await _owned(session, user_id, conversation_id)
+            if conversation is None:
+                return None
+            return conversation, list((await session.exec(_path(conversation_id, up_to))).all())
+
     async def sent_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many messages the user sent since `since`, and when the first of them was (the send rate)."""
         recent = select(Conversation.id).where(Conversation.user_id == user_id, col(Conversation.updated_at) >= since)
@@ -176,17 +241,21 @@ class ConversationStore:
         return count, first
 
     async def add_exchange(self, user_id: str, conversation_id: str | None, text: str, model: str,
-                           instance_id: str, *, instead_of: int | None = None) -> tuple[Message, Message] | None:
+                           instance_id: str, *, instead_of: int | None = None,
+                           system_prompt: str | None = None) -> tuple[Message, Message] | None:
         """Store the user's message and an empty, streaming reply to it, claimed for `instance_id`, in one
         transaction (in a new conversation when `conversation_id` is None); raises Busy when another reply
         of the conversation is being written. Few round trips: under load each one waits for the loop.
 
         The message continues the branch shown, or (`instead_of`, an edit) becomes a sibling of that message
-        of the person's; the new reply ends the branch shown from then on."""
+        of the person's; the new reply ends the branch shown from then on. `model` (a key) answers, and answers
+        the conversation's next replies too; `system_prompt` is a new conversation's own."""
         text = clean(text)
         async with self.db.writing() as session:
             if conversation_id is None:
-                conversation: Conversation | None = Conversation(user_id=user_id, title=title_from(text))
+                conversation: Conversation | None = Conversation(
+                    user_id=user_id, title=title_from(text),
+                    system_prompt=None if system_prompt is None else clean(system_prompt))
             else:
                 conversation = await _owned(session, user_id, conversation_id)
             if conversation is None:
@@ -197,7 +266,7 @@ class ConversationStore:
                 if edited is None or edited.conversation_id != conversation.id or edited.role != Role.USER:
                     return None
                 parent_id = edited.parent_id
-            conversation.updated_at = utcnow()
+            conversation.updated_at, conversation.model = utcnow(), model
             question = Message(conversation_id=conversation.id, role=Role.USER, content=text, parent_id=parent_id)
             session.add_all([conversation, question])
             await session.flush()
@@ -257,7 +326,9 @@ class ConversationStore:
             path = list((await session.exec(_path(conversation_id, message_id))).all())
             if not path:
                 return None
-            fork = Conversation(user_id=user_id, title=_fork_title(original.title), forked_from=original.id)
+            fork = Conversation(user_id=user_id, title=_fork_title(original.title), forked_from=original.id,
+                                title_source=TitleSource.FINAL, model=original.model,
+                                system_prompt=original.system_prompt)
             session.add(fork)
             parent_id = None
             for message in path:
@@ -278,7 +349,7 @@ class ConversationStore:
                 return None
             origin = await _owned(session, user_id, conversation.forked_from) if conversation.forked_from else None
             if conversation.leaf_id is None:
-                return Branch([], {}, origin)
+                return Branch([], {}, origin, conversation)
             messages = list((await session.exec(_path(conversation_id, conversation.leaf_id))).all())
             parents = {m.parent_id for m in messages if m.parent_id is not None}
             under = or_(col(Message.parent_id).is_(None), col(Message.parent_id).in_(parents)) if parents \
@@ -290,7 +361,7 @@ class ConversationStore:
             by_parent.setdefault(parent_id, []).append(message_id)
         siblings = {m.id: by_parent[m.parent_id] for m in messages
                     if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
-        return Branch(messages, siblings, origin)
+        return Branch(messages, siblings, origin, conversation)
 
     async def save_growing(self, instance_id: str, replies: Sequence[GrowingReply]) -> None:
         """Save the text so far of replies that are still streaming, and renew `instance_id`'s claims on their
@@ -319,7 +390,9 @@ class ConversationStore:
         values: dict[str, object] = {'content': content, 'html': html, 'status': status, 'error': error[:1000],
                                      'updated_at': utcnow()}
         if usage is not None:
-            values |= {'prompt_tokens': usage.prompt_tokens, 'completion_tokens': usage.completion_tokens}
+            values |= {'prompt_tokens': usage.prompt_tokens, 'completion_tokens': usage.completion_tokens,
+                       'usage_estimated': usage.estimated, 'first_token_ms': usage.first_token_ms,
+                       'tokens_per_second': usage.tokens_per_second, 'cost': usage.cost}
         owned = select(Conversation.id).where(Conversation.user_id == user_id)
         saving = update(Message).where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned)) \
             .execution_options(synchronize_session=False)  # no session objects to refresh: no RETURNING
@@ -407,10 +480,13 @@ def _fork_title(title: str) -> str:
     return title if title.endswith('(fork)') else title[:TITLE_CHARS] + ' (fork)'
 
 
+COPIED_FIELDS = ('role', 'content', 'html', 'status', 'error', 'model', 'prompt_tokens', 'completion_tokens',
+                 'usage_estimated', 'first_token_ms', 'tokens_per_second', 'cost', 'created_at')
+
+
 def _copied(message: Message) -> dict[str, object]:
     """What a fork copies of a message; one still being written is copied as far as it was saved."""
-    fields = {name: getattr(message, name) for name in ('role', 'content', 'html', 'status', 'error', 'model',
-                                                         'prompt_tokens', 'completion_tokens', 'created_at')}
+    fields = {name: getattr(message, name) for name in COPIED_FIELDS}
     if message.status == Status.STREAMING:
         fields |= {'status': Status.INTERRUPTED, 'error': INTERRUPTED_BY_FORK, 'html': None}
     return fields

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
-from langchain_core.language_models.chat_models import BaseChatModel
 from sqlalchemy.exc import SQLAlchemyError
 
+from chatapp.engine.titles import TitleWriter
 from chatapp.events import (
     Event,
     EventBus,
@@ -27,14 +27,17 @@ from chatapp.events import (
     ReplyNotice,
     ReplyStarted,
     StopRequested,
+    Usage,
     conversation_topic,
 )
-from chatapp.llm import StreamTruncated, build_prompt, describe_failure, describe_wait, retry_delay
-from chatapp.models import Message, Status
+from chatapp.llm.catalog import ModelCatalog, ModelInfo
+from chatapp.llm.failures import StreamTruncated, describe_failure, describe_wait, retry_delay
+from chatapp.llm.prompt import build_prompt, estimate_text_tokens, estimate_tokens
+from chatapp.models import Message, Status, TitleSource
 from chatapp.rate_limit import SendLimit, TooManySends
 from chatapp.render_worker import renderer
 from chatapp.settings import Settings
-from chatapp.store import INTERRUPTED_BY_SERVER, Busy, Claim, ConversationStore, GrowingReply, Usage
+from chatapp.store import INTERRUPTED_BY_SERVER, Busy, Claim, ConversationStore, GrowingReply
 from chatapp.text import clean
 
 log = logging.getLogger(__name__)
@@ -80,10 +83,15 @@ class LiveReply:
     user_id: str
     conversation_id: str
     message_id: int
-    model: str
+    model: ModelInfo
     status: Status = Status.STREAMING
     error: str = ''
-    usage: Usage | None = None
+    reported: Usage | None = None  # as the endpoint reported it
+    prompt_estimate: int = 0
+    requested_at: float = 0.0  # (monotonic) of the attempt that answered
+    first_token_at: float | None = None
+    last_token_at: float = 0.0
+    wants_title: bool = False  # the conversation's first reply: a model titles the conversation when it ends
     saved_length: int = 0  # of the text in the database
     stop_requested: bool = False
     ended_because: str = ''  # why the engine cancelled it, if not a Stop or a shutdown
@@ -120,6 +128,21 @@ class LiveReply:
         else:
             self._publish_handle = asyncio.get_running_loop().call_later(wait, publish, self)
 
+    def usage(self) -> Usage:
+        """Tokens, speed and cost; estimated where the endpoint reported no usage."""
+        reported = self.reported or Usage()
+        prompt, completion = reported.prompt_tokens, reported.completion_tokens
+        estimated = completion is None
+        if estimated:
+            prompt, completion = prompt or self.prompt_estimate, estimate_text_tokens(self.text)
+        first_token_ms = speed = None
+        if self.first_token_at is not None:
+            first_token_ms = round((self.first_token_at - self.requested_at) * 1000)
+            streamed = self.last_token_at - self.first_token_at
+            if streamed > 0 and completion and completion > 1:
+                speed = round((completion - 1) / streamed, 1)  # tokens after the first, over the time they took
+        return Usage(prompt, completion, estimated, first_token_ms, speed, self.model.cost(prompt, completion))
+
     def take_delta(self) -> ReplyDelta | None:
         """What was received since the last publish, now counted as published (None if nothing was)."""
         if self._publish_handle is not None:
@@ -146,14 +169,14 @@ class Sent:
 class ReplyEngine:
     """Starts, tracks and stops the replies of this process."""
 
-    def __init__(self, store: ConversationStore, bus: EventBus, settings: Settings, chat_model: BaseChatModel,
-                 model_label: str, *, instance_id: str = '', send_limit: SendLimit | None = None) -> None:
+    def __init__(self, store: ConversationStore, bus: EventBus, settings: Settings, catalog: ModelCatalog, *,
+                 instance_id: str = '', send_limit: SendLimit | None = None) -> None:
         self.store = store
         self.send_limit = send_limit or SendLimit(0, store.sent_since)
         self.bus = bus
         self.settings = settings
-        self.chat_model = chat_model
-        self.model_label = model_label
+        self.catalog = catalog
+        self.titles = TitleWriter(store, catalog, settings)
         self._running: dict[str, LiveReply | None] = {}  # None: reserved while the question is stored
         self._saver: asyncio.Task | None = None
         self.accepting = True
@@ -171,11 +194,13 @@ class ReplyEngine:
         """Replies running or being started in this process."""
         return len(self._running)
 
-    async def send(self, user_id: str, conversation_id: str | None, text: str, *,
-                   instead_of: int | None = None) -> Sent:
+    async def send(self, user_id: str, conversation_id: str | None, text: str, *, model: str | None = None,
+                   instead_of: int | None = None, system_prompt: str | None = None) -> Sent:
         """Store the question and start the reply; raises Refused with a reason for the person.
 
-        `instead_of`: the message is an edit of that one, a new branch beside it."""
+        `model`: the key of the model that answers (None: the default), from now on in this conversation.
+        `instead_of`: the message is an edit of that one, a new branch beside it. `system_prompt`: a new
+        conversation's own (None: the app's)."""
         text = clean(text).strip()
         if not text:
             raise Refused('The message is empty.')
@@ -183,13 +208,15 @@ class ReplyEngine:
             raise Refused(f'The message has {len(text):,} characters; the limit is '
                           f'{self.settings.max_message_chars:,}. Shorten it and send again.')
         self._check_accepting()  # before anything is stored
+        answering = self._model(model)
         with _storage_refusal('Your message was not sent'), _too_many_sends(self.send_limit.per_minute):
             async with self.send_limit.admitted(user_id):
                 if conversation_id is None:  # a new conversation: nobody else can be writing in it
-                    stored = await self.store.add_exchange(user_id, None, text, self.model_label, self.instance_id)
+                    stored = await self.store.add_exchange(user_id, None, text, answering.key, self.instance_id,
+                                                           system_prompt=system_prompt)
                 else:
                     async with self._reserved(conversation_id):
-                        stored = await self.store.add_exchange(user_id, conversation_id, text, self.model_label,
+                        stored = await self.store.add_exchange(user_id, conversation_id, text, answering.key,
                                                                self.instance_id, instead_of=instead_of)
                         if stored is None:  # (raised here, the reservation is released)
                             raise Refused('This message does not exist.' if instead_of
@@ -197,19 +224,31 @@ class ReplyEngine:
         if stored is None:
             raise Refused('This conversation does not exist.')
         question, reply = stored
-        self._start(user_id, question.conversation_id, reply)
+        self._start(user_id, question.conversation_id, reply, answering)
         return Sent(question.conversation_id, question, reply)
 
-    async def regenerate(self, user_id: str, conversation_id: str, message_id: int) -> Message:
-        """A new reply beside the reply `message_id` (also after an error or a stop): the old one stays."""
+    async def regenerate(self, user_id: str, conversation_id: str, message_id: int, *,
+                         model: str | None = None) -> Message:
+        """A new reply beside the reply `message_id` (also after an error or a stop), by `model` (None: the
+        default); the old one stays. The conversation's next replies keep their model."""
+        answering = self._model(model)
         with _storage_refusal('The reply was not regenerated'):
             async with self._reserved(conversation_id):
-                reply = await self.store.add_sibling_reply(user_id, conversation_id, message_id, self.model_label,
+                reply = await self.store.add_sibling_reply(user_id, conversation_id, message_id, answering.key,
                                                            self.instance_id)
                 if reply is None:  # (raised here, the reservation is released)
                     raise Refused('This reply does not exist.')
-        self._start(user_id, conversation_id, reply)
+        self._start(user_id, conversation_id, reply, answering)
         return reply
+
+    def _model(self, key: str | None) -> ModelInfo:
+        """The model of this key, if it can answer now; else Refused, before anything is stored."""
+        model = self.catalog.get(key or self.catalog.default_key)
+        if model is None:
+            raise Refused('That model is not offered here (any more). Pick another one.')
+        if not model.available:
+            raise Refused(f'{model.label} cannot answer just now ({model.reason}). Pick another model.')
+        return model
 
     def stop(self, user_id: str, conversation_id: str) -> None:
         """End the conversation's reply, here or (asked over the bus) in the instance that writes it;
@@ -236,6 +275,7 @@ class ReplyEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._saver is not None:
             await self._saver  # ends by itself once no reply is running
+        await self.titles.close()
 
     async def interrupt_orphans(self, *, alone: bool = False) -> None:
         """Mark replies whose writing process died as interrupted, and tell their views.
@@ -271,12 +311,11 @@ class ReplyEngine:
             self._running.pop(conversation_id, None)
             raise
 
-    def _start(self, user_id: str, conversation_id: str, reply: Message) -> None:
+    def _start(self, user_id: str, conversation_id: str, reply: Message, model: ModelInfo) -> None:
         assert reply.id is not None
-        live = LiveReply(user_id, conversation_id, reply.id, self.model_label)
+        live = LiveReply(user_id, conversation_id, reply.id, model)
         self._running[conversation_id] = live
-        self.bus.publish(conversation_topic(conversation_id),
-                         ReplyStarted(conversation_id, reply.id, self.model_label))
+        self.bus.publish(conversation_topic(conversation_id), ReplyStarted(conversation_id, reply.id, model.key))
         live.task = asyncio.create_task(self._run(live), name=f'reply-{reply.id}')
         if self._saver is None or self._saver.done():
             self._saver = asyncio.create_task(self._save_growing_replies(), name='reply-saver')
@@ -300,17 +339,24 @@ class ReplyEngine:
                 live.status = Status.STOPPED
             else:
                 live.status = Status.INTERRUPTED if live.text else Status.ERROR
-                live.error = describe_failure(error, settings=self.settings,
-                                                    timeout=self.settings.llm_timeout)
+                live.error = describe_failure(error, model=live.model.name,
+                                              base_url=self.catalog.base_url(live.model.key),
+                                              timeout=self.settings.llm_timeout)
                 log.warning('reply %s failed: %r', live.message_id, error)
         finally:
             await self._finish(live)
 
     async def _stream(self, live: LiveReply) -> None:
         # the reply's own branch, whichever branch the conversation shows meanwhile
-        path = await self.store.list_messages(live.user_id, live.conversation_id, up_to=live.message_id) or []
-        prompt = build_prompt(self.settings.system_prompt, [m for m in path if m.id != live.message_id],
-                              self.settings.max_context_tokens)
+        read = await self.store.read_prompt(live.user_id, live.conversation_id, live.message_id)
+        if read is None:
+            return  # deleted meanwhile: nothing to answer, nothing to save
+        conversation, path = read
+        system = self.settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
+        budget = min(filter(None, (self.settings.max_context_tokens, live.model.context_window)), default=0)
+        prompt = build_prompt(system, [m for m in path if m.id != live.message_id], budget)
+        live.prompt_estimate = sum(map(estimate_tokens, prompt))
+        live.wants_title = conversation.title_source == TitleSource.FIRST_LINE
         for attempt in range(self.settings.llm_max_retries + 1):
             try:
                 await self._stream_once(live, prompt)
@@ -329,13 +375,18 @@ class ReplyEngine:
         finished = False
         timeout = self.settings.llm_timeout
         loop = asyncio.get_running_loop()
+        chat_model = self.catalog.chat_model(live.model.key)
+        live.requested_at = time.monotonic()
         # one stall timer for the whole stream, pushed back at each chunk: no timer object per token
-        async with contextlib.aclosing(self.chat_model.astream(prompt)) as stream, asyncio.timeout(timeout) as stall:
+        async with contextlib.aclosing(chat_model.astream(prompt)) as stream, asyncio.timeout(timeout) as stall:
             async for chunk in stream:
                 stall.reschedule(loop.time() + timeout)
                 if live.stop_requested:  # the client library may swallow a cancellation
                     raise asyncio.CancelledError()
                 if isinstance(chunk.content, str) and chunk.content:
+                    live.last_token_at = time.monotonic()
+                    if live.first_token_at is None:
+                        live.first_token_at = live.last_token_at
                     # many replies at once get longer frames: less work per token when the server is busiest
                     frame = max(FRAME_SECONDS, len(self._running) / FRAMES_PER_SECOND)
                     live.receive(clean(chunk.content), frame, self._publish)
@@ -343,7 +394,7 @@ class ReplyEngine:
                     finished = True
                 usage = getattr(chunk, 'usage_metadata', None)
                 if usage:
-                    live.usage = Usage(usage.get('input_tokens'), usage.get('output_tokens'))
+                    live.reported = Usage(usage.get('input_tokens'), usage.get('output_tokens'))
         if not finished:
             raise StreamTruncated()
 
@@ -395,13 +446,13 @@ class ReplyEngine:
                     live.ended_because = NOT_SAVED
                     live.task.cancel()
 
-    async def _save_final(self, live: LiveReply) -> None:
+    async def _save_final(self, live: LiveReply, usage: Usage | None) -> None:
         text = live.text
         html = await renderer.render(text) if text.strip() else ''  # kept: opening it renders nothing
         for delay in (*FINAL_SAVE_DELAYS, None):
             try:
                 await self.store.save_reply(live.user_id, live.message_id, text,
-                                            live.status, live.error, live.usage, html=html,
+                                            live.status, live.error, usage, html=html,
                                             claim=Claim(live.conversation_id, self.instance_id))
                 return
             except Exception as error:
@@ -412,12 +463,15 @@ class ReplyEngine:
 
     async def _finish(self, live: LiveReply) -> None:
         self._publish(live)
+        usage = live.usage() if live.first_token_at is not None else live.reported
         try:
-            await asyncio.shield(self._save_final(live))  # releases the claim too
+            await asyncio.shield(self._save_final(live, usage))  # releases the claim too
         except Exception:
             log.exception('final save of reply %s failed', live.message_id)
         finally:
             self._running.pop(live.conversation_id, None)
             self.bus.publish(conversation_topic(live.conversation_id),
                              ReplyFinished(live.conversation_id, live.message_id,
-                                           live.status, live.error, len(live.text)))
+                                           live.status, live.error, len(live.text), usage))
+        if live.wants_title and live.status == Status.COMPLETE and self.accepting:
+            self.titles.write(live.user_id, live.conversation_id, live.model, live.message_id)

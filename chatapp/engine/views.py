@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatapp.engine.replies import ReplyEngine
-from chatapp.events import BranchShown, Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
+from chatapp.events import (
+    BranchShown,
+    Event,
+    ReplyDelta,
+    ReplyFinished,
+    ReplyNotice,
+    ReplyStarted,
+    Usage,
+    conversation_topic,
+)
 from chatapp.models import Message, Role, Status
 from chatapp.store import Branch
 
@@ -58,6 +67,7 @@ class Ended:
     message_id: int
     status: Status
     error: str
+    usage: Usage | None = None
 
 
 Change = Shown | Grew | Waiting | Ended
@@ -84,6 +94,8 @@ class ConversationView:
         self._streaming: dict[int, _Progress] = {}
         self._loaded: Branch | None = None
         self.forked_from: tuple[str, str] | None = None  # (id, title) of the conversation this one came from
+        self.model = engine.catalog.default_key  # of the next reply
+        self.system_prompt: str | None = None  # the conversation's own; None: the app's
         self._sync_lock = asyncio.Lock()
         self._sync_task: asyncio.Task | None = None
         self._sync_again = False
@@ -91,13 +103,23 @@ class ConversationView:
         self._closed = False
 
     async def load(self) -> bool:
-        """Read the conversation; False when it does not exist or is not this person's."""
+        """Read the conversation; False when it does not exist or is not this person's. A new one starts with
+        the model the person picked last."""
         if self.conversation_id is None:
+            self._pick(await self.engine.store.last_model(self.user_id))
             return True
         self._loaded = await self.engine.store.read_branch(self.user_id, self.conversation_id)
-        origin = self._loaded.forked_from if self._loaded is not None else None
+        if self._loaded is None or self._loaded.conversation is None:
+            return False
+        origin, conversation = self._loaded.forked_from, self._loaded.conversation
         self.forked_from = (origin.id, origin.title) if origin is not None else None
-        return self._loaded is not None
+        self._pick(conversation.model)
+        self.system_prompt = conversation.system_prompt
+        return True
+
+    def _pick(self, key: str) -> None:
+        if key and self.engine.catalog.get(key) is not None:
+            self.model = key
 
     async def follow(self, on_change: Callable[[Change], None]) -> None:
         """Hand `on_change` what `load` read, with the live state of a running reply, then every change."""
@@ -125,7 +147,8 @@ class ConversationView:
 
     async def send(self, text: str, *, instead_of: int | None = None) -> None:
         """Send a message; `instead_of`: an edit of that message of the person's, a new branch beside it."""
-        sent = await self.engine.send(self.user_id, self.conversation_id, text, instead_of=instead_of)
+        sent = await self.engine.send(self.user_id, self.conversation_id, text, model=self.model,
+                                      instead_of=instead_of, system_prompt=self.system_prompt)
         if self.conversation_id is None:
             self.conversation_id = sent.conversation_id
             self._subscribe()
@@ -138,11 +161,22 @@ class ConversationView:
         if self.conversation_id is not None:
             self.engine.stop(self.user_id, self.conversation_id)
 
-    async def regenerate(self, message_id: int) -> None:
-        """A new reply beside this one; the old one stays as its sibling."""
+    async def regenerate(self, message_id: int, model: str | None = None) -> None:
+        """A new reply beside this one, by `model` (None: the conversation's); the old one stays as its sibling."""
         if self.conversation_id is not None:
-            await self.engine.regenerate(self.user_id, self.conversation_id, message_id)
+            await self.engine.regenerate(self.user_id, self.conversation_id, message_id, model=model or self.model)
             await self._sync_now()
+
+    async def choose_model(self, key: str) -> None:
+        """The model of the next reply, and of the person's next new conversation."""
+        self.model = key
+        await self.engine.store.set_model(self.user_id, self.conversation_id, key)
+
+    async def set_system_prompt(self, prompt: str | None) -> None:
+        """The conversation's own system prompt (None: the app's); a new conversation keeps it until it is sent."""
+        self.system_prompt = prompt
+        if self.conversation_id is not None:
+            await self.engine.store.set_system_prompt(self.user_id, self.conversation_id, prompt)
 
     async def fork(self, message_id: int) -> str | None:
         """A new conversation holding the branch up to this message; its id, None if there is none."""
@@ -263,7 +297,7 @@ class ConversationView:
             self._spawn(self._end_from_store(event, progress), 'reply-reload')
         elif event.message_id in self._shown_ids:
             self._streaming.pop(event.message_id, None)
-            self._on_change(Ended(event.message_id, event.status, event.error))
+            self._on_change(Ended(event.message_id, event.status, event.error, event.usage))
         else:
             self._heard_of(event.message_id)
 
@@ -281,7 +315,7 @@ class ConversationView:
         if stored is not None:
             self._deliver(event.message_id, 0, stored.content)
         self._streaming.pop(event.message_id, None)
-        self._on_change(Ended(event.message_id, event.status, event.error))
+        self._on_change(Ended(event.message_id, event.status, event.error, event.usage))
 
     def _sync_soon(self) -> None:
         """Read what is new, once more if asked again while reading: nothing stored is left out."""

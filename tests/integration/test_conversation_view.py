@@ -12,10 +12,10 @@ import pytest
 from chatapp.db import Database
 from chatapp.engine import Change, ConversationView, Ended, Grew, ReplyEngine, Shown
 from chatapp.events import EventBus, ReplyDelta, ReplyFinished, ReplyStarted, conversation_topic
-from chatapp.llm import create_chat_model
 from chatapp.models import Role, Status
 from chatapp.settings import Settings
 from chatapp.store import Claim, ConversationStore
+from tests.support.engines import reply_engine
 from tests.support.factories import make_conversation
 from tests.support.servers import LLMock
 
@@ -43,7 +43,7 @@ async def engine(tmp_path: Path, llmock: LLMock) -> AsyncIterator[ReplyEngine]:
     store = ConversationStore(database, bus)
     settings = Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test', llm_max_retries=0,
                         llm_timeout=5.0)
-    engine = ReplyEngine(store, bus, settings, create_chat_model(settings), 'm')
+    engine = reply_engine(store, bus, settings)
     yield engine
     await engine.shutdown()
     await database.close()
@@ -86,7 +86,9 @@ async def test_a_new_conversation_shows_the_question_then_the_reply_as_it_grows(
 
     assert text_of(changes, reply_id) == REPLY
     assert sum(isinstance(c, Grew) for c in changes) > 1, 'the reply arrives in pieces'
-    assert changes[-1] == Ended(reply_id, Status.COMPLETE, '')
+    ended = changes[-1]
+    assert isinstance(ended, Ended) and (ended.message_id, ended.status, ended.error) == (reply_id, Status.COMPLETE, '')
+    assert ended.usage is not None and ended.usage.completion_tokens  # for the line under the reply
     assert not view.busy
     view.close()
 

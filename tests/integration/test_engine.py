@@ -9,19 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from chatapp import llm as llm_module
 from chatapp.db import Database
 from chatapp.engine import Refused, ReplyEngine
 from chatapp.events import Event, ReplyDelta, ReplyFinished, ReplyNotice, ReplyStarted, conversation_topic
-from chatapp.llm import DemoChatModel, create_chat_model
+from chatapp.llm import failures as llm_failures
+from chatapp.llm.demo import DemoChatModel
 from chatapp.models import Status
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore
+from tests.support.engines import reply_engine
 from tests.support.factories import make_conversation
 from tests.support.net import free_port
 from tests.support.servers import LLMock
 
 LONG_REPLY = ' '.join(f'word{n}' for n in range(300))
+
+
+def llmock_usage(text: str) -> int:
+    """The completion tokens llmock reports for a reply of `text`."""
+    from llmock.simulation import estimate_tokens
+    return max(1, estimate_tokens(text))
 
 
 @dataclasses.dataclass
@@ -54,7 +61,7 @@ async def make_harness(tmp_path: Path, settings: Settings) -> Harness:
     from chatapp.events import EventBus
     store = ConversationStore(database, EventBus())
     user = await store.upsert_user('test', 'alice')
-    engine = ReplyEngine(store, store.bus, settings, create_chat_model(settings), settings.model)
+    engine = reply_engine(store, store.bus, settings)
     return Harness(store, engine, user.id, [])
 
 
@@ -79,8 +86,11 @@ async def test_reply_streams_in_frames_and_is_stored(llm: Harness, llmock: LLMoc
     finished = [e for e in llm.events if isinstance(e, ReplyFinished)]
     assert [(e.status, e.error) for e in finished] == [(Status.COMPLETE, '')]
     reply = await llm.reply_of(sent.conversation_id)
-    assert (reply.content, reply.status, reply.model) == (LONG_REPLY, Status.COMPLETE, 'gpt-4o-mini')
-    assert reply.completion_tokens
+    assert (reply.content, reply.status, reply.model) == (LONG_REPLY, Status.COMPLETE, 'default/gpt-4o-mini')
+    reported = llmock_usage(LONG_REPLY)
+    assert (reply.completion_tokens, reply.usage_estimated) == (reported, False)
+    assert reply.prompt_tokens and reply.first_token_ms is not None and reply.tokens_per_second
+    assert finished[0].usage is not None and finished[0].usage.completion_tokens == reported
 
 
 async def test_prompt_is_built_from_stored_history(llm: Harness, llmock: LLMock) -> None:
@@ -268,8 +278,10 @@ async def test_shutdown_saves_running_replies_as_interrupted(llm: Harness, llmoc
 
 
 async def test_demo_model_streams_through_the_same_path(tmp_path: Path) -> None:
-    harness = await make_harness(tmp_path, Settings())
-    harness.engine.chat_model = DemoChatModel(delay=0.001)
+    harness = await make_harness(tmp_path, Settings())  # no endpoint configured: the demo model answers
+    demo = harness.engine.catalog.chat_model(harness.engine.catalog.default_key)
+    assert isinstance(demo, DemoChatModel)
+    demo.delay = 0.001
     sent = await harness.send('Hello demo')
     await harness.wait(sent.conversation_id)
     reply = await harness.reply_of(sent.conversation_id)
@@ -282,7 +294,7 @@ async def test_demo_model_streams_through_the_same_path(tmp_path: Path) -> None:
 @pytest.fixture
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     # the module object this file imported: NiceGUI's User fixture may have re-imported `chatapp` since
-    monkeypatch.setattr(llm_module, 'RETRY_BACKOFF_SECONDS', (0.05, 0.1))
+    monkeypatch.setattr(llm_failures, 'RETRY_BACKOFF_SECONDS', (0.05, 0.1))
 
 
 async def retrying(tmp_path: Path, llmock: LLMock, retries: int) -> Harness:

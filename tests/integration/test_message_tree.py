@@ -13,10 +13,10 @@ from chatapp import migrations
 from chatapp.db import Database
 from chatapp.engine import ReplyEngine
 from chatapp.events import EventBus
-from chatapp.llm import create_chat_model
 from chatapp.models import Message, Role, Status
 from chatapp.settings import Settings
 from chatapp.store import Claim, ConversationStore
+from tests.support.engines import reply_engine
 from tests.support.factories import make_message
 from tests.support.servers import LLMock
 
@@ -64,7 +64,7 @@ async def test_a_page_reads_the_branch_shown_and_nothing_of_the_others(store: Co
 @pytest.fixture
 async def engine(store: ConversationStore, llmock: LLMock) -> AsyncIterator[ReplyEngine]:
     settings = Settings(openai_base_url=llmock.base_url + '/v1', openai_api_key='test', llm_max_retries=0)
-    engine = ReplyEngine(store, store.bus, settings, create_chat_model(settings), 'm')
+    engine = reply_engine(store, store.bus, settings)
     yield engine
     await engine.shutdown()
 

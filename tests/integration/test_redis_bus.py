@@ -21,11 +21,11 @@ from chatapp.events import (
     conversation_topic,
     user_topic,
 )
-from chatapp.llm import create_chat_model
 from chatapp.models import Status
 from chatapp.redis_bus import RedisEventBus
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore, GrowingReply
+from tests.support.engines import reply_engine
 from tests.support.factories import expire_claims, make_conversation
 from tests.support.servers import LLMock
 
@@ -51,7 +51,7 @@ async def instances(tmp_path: Path, redis_url: str, llmock: LLMock) -> AsyncIter
         bus = RedisEventBus(redis_url, f'instance-{name}')
         await bus.start()
         store = ConversationStore(database, bus)
-        engine = ReplyEngine(store, bus, settings, create_chat_model(settings), 'm',
+        engine = reply_engine(store, bus, settings,
                                   instance_id=f'instance-{name}')
         made.append(Instance(bus, store, engine))
     yield made[0], made[1]

@@ -14,11 +14,11 @@ from sqlmodel import select
 from chatapp.db import Database
 from chatapp.engine import Refused, ReplyEngine
 from chatapp.events import EventBus
-from chatapp.llm import create_chat_model
 from chatapp.models import Message, Role
 from chatapp.rate_limit import SendLimit
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore
+from tests.support.engines import reply_engine
 from tests.support.servers import LLMock
 
 LIMIT = 3
@@ -35,7 +35,7 @@ async def start_engine(database_url: str, settings: Settings, redis_url: str = '
     await database.prepare_schema()
     store = ConversationStore(database, EventBus())
     limit = SendLimit(LIMIT, store.sent_since, redis_url)
-    return ReplyEngine(store, store.bus, settings, create_chat_model(settings), 'm', instance_id=instance,
+    return reply_engine(store, store.bus, settings, instance_id=instance,
                        send_limit=limit), store
 
 

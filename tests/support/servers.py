@@ -88,6 +88,7 @@ def model_settings(llm: ModelServer) -> dict[str, str]:
         'CHATAPP_LLM_MAX_RETRIES': '0',
         'CHATAPP_LLM_TIMEOUT': str(LLM_TIMEOUT_SECONDS),
         'CHATAPP_SENDS_PER_MINUTE': '0',  # tests send faster than people; the send limit's tests set one
+        'CHATAPP_TITLE_MODEL': 'off',  # a title request would take a reply a test scripted; the title tests set ''
     }
 
 

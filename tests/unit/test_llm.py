@@ -8,13 +8,14 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import HumanMessage
 
-from chatapp.llm import create_chat_model, demo_answer
+from chatapp.llm.demo import demo_answer
 from chatapp.settings import ConfigError, load_settings
+from tests.support.engines import model_catalog
 
 
 def test_a_client_that_cannot_be_built_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match='OPENAI_BASE_URL'):
-        create_chat_model(load_settings({'OPENAI_BASE_URL': 'http://[::1/v1', 'OPENAI_API_KEY': 'test'}))
+        model_catalog(load_settings({'OPENAI_BASE_URL': 'http://[::1/v1', 'OPENAI_API_KEY': 'test'}))
 
 
 def test_demo_answer_names_the_settings() -> None:

@@ -1,0 +1,51 @@
+"""The prompt of a reply: built on the server from stored history, never from what a browser sends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from chatapp.models import Message, Role, Status
+
+
+def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int = 0) -> list[BaseMessage]:
+    """The prompt is the system prompt plus the stored conversation; a browser never supplies history.
+
+    A conversation longer than `max_tokens` (estimated) loses its oldest turns; the system prompt and
+    the newest question always stay.
+    """
+    turns: list[BaseMessage] = []
+    for message in history:
+        if message.role == Role.USER:
+            turns.append(HumanMessage(message.content))
+        elif message.content and message.status in (Status.COMPLETE, Status.STOPPED, Status.INTERRUPTED):
+            turns.append(AIMessage(message.content))
+    system = [SystemMessage(system_prompt)] if system_prompt.strip() else []
+    if max_tokens > 0:
+        budget = max_tokens - sum(estimate_tokens(m) for m in system)
+        kept: list[BaseMessage] = []
+        for turn in reversed(turns):
+            cost = estimate_tokens(turn)
+            if kept and cost > budget:
+                break
+            kept.append(turn)
+            budget -= cost
+        turns = kept[::-1]
+        while len(turns) > 1 and not isinstance(turns[0], HumanMessage):
+            turns = turns[1:]  # start with a question, as chat models expect
+    return system + turns
+
+
+def estimate_tokens(message: BaseMessage) -> int:
+    """About four characters a token, plus the per-message framing: close enough to stay under a limit."""
+    return estimate_text_tokens(str(message.content)) + 4
+
+
+def estimate_text_tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def context_tokens(system_prompt: str, history: Sequence[Message]) -> int:
+    """About how many tokens the next message's prompt starts with: what a context gauge shows."""
+    return sum(map(estimate_tokens, build_prompt(system_prompt, history)))
