@@ -38,7 +38,7 @@ def clean_title(text: str) -> str | None:
     """The title in a model's answer: without reasoning, labels, quotes or a full stop; None if there is none."""
     text = _THINKING.sub('', text)
     line = next((part.strip() for part in text.splitlines() if part.strip()), '')
-    line = _LABEL.sub('', line).strip().strip(_WRAPPING).strip().rstrip('.。').strip()
+    line = _LABEL.sub('', line).strip().rstrip('.。').strip(_WRAPPING).strip().rstrip('.。').strip()  # "Title".
     line = ' '.join(line.split())
     if not line:
         return None

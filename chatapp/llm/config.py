@@ -97,7 +97,10 @@ def load_models_config(settings: Settings) -> ModelsConfig:
     if settings.uses_demo_model:
         demo = ModelConfig(name='offline', endpoint=DEMO_ENDPOINT, label='Demo (offline)')
         return ModelsConfig({}, (demo,), (), demo.key)
-    endpoint = EndpointConfig(base_url=settings.openai_base_url, api_key=SecretStr(settings.openai_api_key))
+    try:
+        endpoint = EndpointConfig(base_url=settings.openai_base_url, api_key=SecretStr(settings.openai_api_key))
+    except ValidationError:  # a URL without its scheme (localhost:11434/v1): one line, not a traceback
+        raise ConfigError(f'OPENAI_BASE_URL={settings.openai_base_url!r} is not an http(s) URL') from None
     model = ModelConfig(name=settings.model, endpoint='default')
     return ModelsConfig({'default': endpoint}, (model,), (), model.key, 'OPENAI_BASE_URL/CHATAPP_MODEL')
 
@@ -108,6 +111,8 @@ def _from_file(path: Path) -> ModelsConfig:
         data = tomllib.loads(path.read_text(encoding='utf-8'))
     except OSError as error:
         raise ConfigError(f'{where}: cannot be read ({error.strerror})') from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f'{where}: not UTF-8 text (byte {error.start})') from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f'{where}: not valid TOML ({error})') from None
     try:

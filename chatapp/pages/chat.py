@@ -6,11 +6,16 @@ from nicegui import ui
 
 from chatapp.auth.logins import Logins
 from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Shown, ShownMessage, Waiting
+from chatapp.llm.prompt import estimate_text_tokens
 from chatapp.models import Role
+from chatapp.pages.conversation_settings import ConversationSettings
 from chatapp.pages.layout import frame
 from chatapp.pages.message_rows import QuestionRow, ReplyRow, RowActions
+from chatapp.pages.model_picker import ModelPicker, model_items, model_label, short_count
+from chatapp.pages.presets import PresetsPanel
 from chatapp.pages.relogin import login_lapsed, restore_draft
 from chatapp.pages.sidebar import Sidebar
+from chatapp.presets import PresetInfo
 from chatapp.services import Services
 
 
@@ -23,19 +28,23 @@ class ChatPage:
         self.rows: list[QuestionRow | ReplyRow] = []  # the branch shown, in order
         self.replies: dict[int, ReplyRow] = {}
         self.row_actions = RowActions(regenerate=self.regenerate, edit=self.edit, switch=self.switch,
-                                      fork=self.fork)
+                                      fork=self.fork, regenerate_with=self.regenerate_with,
+                                      model_label=lambda key: model_label(services.catalog, key))
+        self.presets: PresetsPanel | None = None
 
     @property
     def conversation_id(self) -> str | None:
         return self.conversation.conversation_id
 
     async def build(self) -> None:
-        with frame(self.services, self.logins) as drawer, drawer:
+        with frame(self.services, self.logins) as (drawer, tools), drawer:
             self.sidebar = Sidebar(self.services, self.user_id, self.conversation_id, self.open, self._login_lapsed)
         if not await self.conversation.load():
             self._not_found()
             await self.sidebar.load()
             return
+        with tools:
+            self._header_tools()
         with ui.column().classes('chat-main w-full max-w-3xl mx-auto gap-4 px-4 pb-6'):
             if self.conversation.forked_from is not None:
                 origin_id, origin_title = self.conversation.forked_from
@@ -48,12 +57,15 @@ class ChatPage:
             self.messages = ui.column().classes('w-full gap-5').props('data-testid=messages')
         self._composer()
         restore_draft(self.logins, self.input, self.conversation_id)  # typed before a re-login
+        if self.presets is not None:
+            await self.presets.load()
         ui.context.client.on_delete(self.conversation.close)
         self.logins.on_logout(self._logged_out)
         await self.conversation.follow(self._on_change)
         if self.conversation_id is not None:
             ui.run_javascript('chatappScrollToBottom()')
         self._update_busy()
+        self._update_gauge()
         await self.sidebar.load()
 
     def open(self, conversation_id: str) -> None:
@@ -82,6 +94,7 @@ class ChatPage:
                     self._show(shown)
             self.empty.set_visibility(not self.rows)
             self._update_busy()
+            self._update_gauge()
             return
         row = self.replies.get(change.message_id)
         if row is None:
@@ -91,8 +104,9 @@ class ChatPage:
         elif isinstance(change, Waiting):
             row.waiting(change.text)
         elif isinstance(change, Ended):
-            row.ended(change.status, change.error)
+            row.ended(change.status, change.error, change.usage)
             self._update_busy()
+            self._update_gauge()
 
     def _show(self, shown: ShownMessage) -> None:
         if shown.message.role == Role.USER:
@@ -115,7 +129,80 @@ class ChatPage:
                     .props('round unelevated dense aria-label="Send" data-testid=send').mark('send')
                 self.stop_button = ui.button(icon='stop', on_click=self.stop) \
                     .props('round unelevated dense color=grey-8 aria-label="Stop" data-testid=stop').mark('stop')
-            ui.label('Enter to send, Shift+Enter for a new line.').classes('composer-hint')
+            with ui.row().classes('composer-hint-row w-full items-center no-wrap gap-2'):
+                ui.label('Enter to send, Shift+Enter for a new line.').classes('composer-hint')
+                with ui.row().classes('context-gauge items-center no-wrap gap-1').props('data-testid=context-gauge'):
+                    self.gauge_ring = ui.circular_progress(0, min=0, max=1, show_value=False, size='14px') \
+                        .props('thickness=0.3 track-color=grey-4')
+                    self.gauge_text = ui.label().props('data-testid=context-gauge-text')
+                    self.gauge_tip = ui.tooltip()
+
+    def _update_gauge(self) -> None:
+        """How full the model's window is for the next message (estimated: about four characters a token)."""
+        model = self.services.catalog.get(self.conversation.model)
+        window = (model.context_window if model is not None else None) or self.services.settings.max_context_tokens
+        system = self.conversation.system_prompt
+        texts = [self.services.settings.system_prompt if system is None else system]
+        texts += [row.text if isinstance(row, QuestionRow) else row.view.text for row in self.rows]
+        used = sum(estimate_text_tokens(text) + 4 for text in texts if text)
+        self.gauge_ring.set_value(min(1.0, used / window))
+        self.gauge_ring.props(f'color={"negative" if used > window * 0.9 else "primary"}')
+        self.gauge_text.set_text(f'≈{short_count(used)} / {short_count(window)}')
+        self.gauge_tip.set_text(f'About {used:,} of the {window:,} tokens this model reads are in use; '
+                                'past that, the oldest turns are left out.')
+
+    # --- models and settings ---------------------------------------------------------------------------
+
+    def _header_tools(self) -> None:
+        catalog = self.services.catalog
+        self.picker = ModelPicker(catalog, self.conversation.model, self.choose_model)
+        ui.button(icon='tune', on_click=lambda: self.settings.open(self.conversation.system_prompt)) \
+            .props('flat round dense aria-label="Conversation settings" data-testid=conversation-settings')
+        self.settings = ConversationSettings(self.services.settings.system_prompt, self.set_system_prompt)
+        with ui.dialog().props('data-testid=regenerate-dialog') as self.other_model, \
+                ui.card().classes('regenerate-card gap-1'):
+            ui.label('Regenerate with').classes('text-lg font-semibold')
+            self.other_model_list = ui.list().classes('w-full')
+
+    async def choose_model(self, key: str) -> None:
+        if self._login_lapsed():
+            return
+        await self.conversation.choose_model(key)
+        self._update_gauge()
+
+    async def set_system_prompt(self, prompt: str | None) -> None:
+        if self._login_lapsed():
+            return
+        await self.conversation.set_system_prompt(prompt)
+        ui.notify('Saved: the next reply follows it.', position='bottom', timeout=1500)
+        self._update_gauge()
+
+    def regenerate_with(self, message_id: int) -> None:
+        self.other_model_list.clear()
+        with self.other_model_list:
+            model_items(self.services.catalog, '', lambda key: self._regenerate_with(message_id, key))
+        self.other_model.open()
+
+    async def _regenerate_with(self, message_id: int, key: str) -> None:
+        self.other_model.close()
+        await self.regenerate(message_id, key)
+
+    def apply_preset(self, preset: PresetInfo | None) -> None:
+        """The model and system prompt of the conversation about to start: the preset's, or the person's own."""
+        catalog = self.services.catalog
+        if preset is None:
+            self.conversation.system_prompt = None
+            return
+        if preset.model and catalog.get(preset.model) is not None:
+            self.conversation.model = preset.model
+            self.picker.show(preset.model)
+        self.conversation.system_prompt = preset.system_prompt
+        self._update_gauge()
+
+    async def start_from(self, preset: PresetInfo, text: str) -> None:
+        self.apply_preset(preset)
+        self.input.value = text
+        await self.send()
 
     def _update_busy(self) -> None:
         busy = self.conversation.busy
@@ -150,11 +237,11 @@ class ChatPage:
         if not self._login_lapsed():
             self.conversation.stop()
 
-    async def regenerate(self, message_id: int) -> None:
+    async def regenerate(self, message_id: int, model: str | None = None) -> None:
         if self._login_lapsed():
             return
         try:
-            await self.conversation.regenerate(message_id)
+            await self.conversation.regenerate(message_id, model)
         except Refused as refusal:
             ui.notify(str(refusal), type='warning', position='top')
 
@@ -186,7 +273,10 @@ class ChatPage:
         with ui.column().classes('empty-state w-full items-center gap-3 pt-24') as empty:
             ui.icon('forum', size='48px').classes('text-primary opacity-70')
             ui.label('How can I help?').classes('text-2xl font-semibold')
-            if self.services.settings.uses_demo_model:
+            if self.conversation_id is None:
+                self.presets = PresetsPanel(self.services.presets, self.services.catalog, self.user_id,
+                                            self.apply_preset, self.start_from)
+            if self.services.catalog.demo:
                 with ui.card().classes('demo-note').props('flat bordered data-testid=demo-note'):
                     ui.markdown(
                         '**Demo mode:** no model endpoint is configured, so an offline demo model answers. '

@@ -18,8 +18,8 @@ CODE_STYLE = code_style_css()
 
 
 @contextmanager
-def frame(services: Services, logins: Logins) -> Iterator[ui.left_drawer]:
-    """Header and an empty drawer; the page fills the drawer (yielded) and the main area."""
+def frame(services: Services, logins: Logins) -> Iterator[tuple[ui.left_drawer, ui.row]]:
+    """Header and an empty drawer; the page fills the drawer and the header's tools (yielded) and the main area."""
     add_base_style()
     ui.add_css(assets.text('chat.css') + CODE_STYLE)
     ui.add_head_html(f'<script>{assets.text("page.js")}</script>')  # inline: its hash is in the CSP
@@ -28,7 +28,7 @@ def frame(services: Services, logins: Logins) -> Iterator[ui.left_drawer]:
     with ui.header().classes('app-header items-center no-wrap gap-2 px-3 py-2'):
         drawer_button = ui.button(icon='menu').props('flat round dense aria-label="Toggle history"')
         ui.label('chatapp').classes('text-lg font-semibold tracking-tight')
-        ui.chip(services.engine.model_label, icon='smart_toy').props('dense outline').classes('model-chip')
+        tools = ui.row().classes('header-tools items-center no-wrap gap-1')
         ui.space()
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
             .props('flat round dense aria-label="Toggle dark mode"')
@@ -38,7 +38,7 @@ def frame(services: Services, logins: Logins) -> Iterator[ui.left_drawer]:
     drawer = ui.left_drawer(value=False, bordered=True, bottom_corner=True).classes('app-drawer p-0') \
         .props('width=290 show-if-above')
     drawer_button.on('click', js_handler=f'() => getElement({drawer.id}).toggle()')  # the browser knows its state
-    yield drawer
+    yield drawer, tools
 
 
 def _toggle_dark(dark: ui.dark_mode) -> None:

@@ -10,7 +10,8 @@ from nicegui import ui
 
 from chatapp.components.reply_view import ReplyView
 from chatapp.engine import ShownMessage
-from chatapp.models import Status
+from chatapp.events import Usage
+from chatapp.models import Message, Status
 
 STATUS_TEXT = {
     Status.STOPPED: 'Stopped',
@@ -27,6 +28,31 @@ class RowActions:
     edit: Callable[[int, str], Awaitable[bool]]  # True when the edit was sent
     switch: Callable[[int], Awaitable[None]]
     fork: Callable[[int], Awaitable[None]]
+    regenerate_with: Callable[[int], None]  # asks which model, then regenerates with it
+    model_label: Callable[[str], str]  # a model's name for people, from its key
+
+
+def stored_usage(message: Message) -> Usage | None:
+    if message.completion_tokens is None:
+        return None
+    return Usage(message.prompt_tokens, message.completion_tokens, message.usage_estimated, message.first_token_ms,
+                 message.tokens_per_second, message.cost)
+
+
+def usage_text(model: str, usage: Usage | None) -> str:
+    """'GPT-4o · 1,204 → 316 tokens · 42 tok/s · $0.0061': what wrote a reply, what it cost, how fast it came."""
+    parts = [model] if model else []
+    if usage is not None and usage.completion_tokens is not None:
+        about = '~' if usage.estimated else ''
+        parts.append(f'{about}{usage.prompt_tokens or 0:,} → {about}{usage.completion_tokens:,} tokens')
+        if usage.tokens_per_second:
+            parts.append(f'{usage.tokens_per_second:.0f} tok/s')
+        if usage.first_token_ms is not None:
+            wait = usage.first_token_ms
+            parts.append(f'first token {wait} ms' if wait < 1000 else f'first token {wait / 1000:.1f} s')
+        if usage.cost is not None:
+            parts.append(f'${usage.cost:.4f}' if usage.cost < 1 else f'${usage.cost:.2f}')
+    return ' · '.join(parts)
 
 
 def action_button(icon: str, label: str, testid: str, on_click: Callable) -> ui.button:
@@ -117,6 +143,9 @@ class ReplyRow:
                 sibling_switcher(shown, actions.switch)
                 action_button('content_copy', 'Copy reply', 'copy', self.copy)
                 self.regenerate_button = action_button('refresh', 'Regenerate', 'regenerate', self.regenerate)
+                self.other_model_button = action_button('swap_horiz', 'Regenerate with another model',
+                                                        'regenerate-with', lambda: actions.regenerate_with(
+                                                            self.message_id))
                 action_button('call_split', 'Start a new conversation from here', 'fork',
                               lambda: actions.fork(self.message_id))
         # made when first needed: most replies never show them, and every element of a long conversation
@@ -125,6 +154,10 @@ class ReplyRow:
         self.problem: ui.label | None = None
         self.retry_button: ui.button | None = None
         self.state: ui.label | None = None
+        self.model = actions.model_label(message.model)
+        with self.tools:
+            self.usage = ui.label(usage_text(self.model, None if shown.streaming else stored_usage(message))) \
+                .classes('reply-usage').props('data-testid=reply-usage')
         self.show(Status.STREAMING if shown.streaming else message.status, message.error)
 
     def show(self, status: Status, error: str) -> None:
@@ -142,12 +175,14 @@ class ReplyRow:
             with self.tools:
                 self.retry_button = ui.button('Retry', icon='refresh', on_click=self.regenerate) \
                     .props('flat dense no-caps size=sm data-testid=retry')
+            self.usage.move(self.tools)
         if self.retry_button is not None:
             self.retry_button.set_visibility(failed)
         self.regenerate_button.set_visibility(not failed)  # Retry says it where the reply failed
         if STATUS_TEXT.get(status) and self.state is None:
             with self.tools:
                 self.state = ui.label().classes('text-xs text-grey-6')
+            self.usage.move(self.tools)  # the usage line stays last
         if self.state is not None:
             self.state.set_text(STATUS_TEXT.get(status, ''))
 
@@ -165,10 +200,11 @@ class ReplyRow:
             self.notice.set_visibility(False)
         self.view.append(text)
 
-    def ended(self, status: Status, error: str) -> None:
+    def ended(self, status: Status, error: str, usage: Usage | None) -> None:
         if self.notice is not None:
             self.notice.set_visibility(False)
         self.view.finish()
+        self.usage.set_text(usage_text(self.model, usage))
         self.show(status, error)
 
     def copy(self) -> None:
