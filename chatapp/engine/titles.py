@@ -12,7 +12,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from chatapp.llm.catalog import ModelCatalog, ModelInfo
 from chatapp.llm.config import DEMO_ENDPOINT
-from chatapp.models import Role, UsageRecord
+from chatapp.models import Role, TitleSource, UsageRecord
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore
 
@@ -84,7 +84,9 @@ class TitleWriter:
         read = await self.store.read_prompt(user_id, conversation_id, reply_id)
         if read is None:
             return
-        _, path = read
+        conversation, path = read
+        if conversation.title_source != TitleSource.FIRST_LINE:  # renamed meanwhile: no call it would not use
+            return
         question = next((m.content for m in path if m.role == Role.USER), '')
         answer = path[-1].content if path and path[-1].role == Role.ASSISTANT else ''
         title = None

@@ -99,12 +99,13 @@ class ModelCatalog:
         return found
 
     def get(self, key: str) -> ModelInfo | None:
-        """The model of this key, also one an endpoint does not list (any longer): it may still answer."""
+        """The model of this key, also one an endpoint does not list (any longer): it may still answer. Of an
+        endpoint with discover = false, only the models configured."""
         for model in self.config.models:
             if model.key == key:
                 return self._info(model)
         endpoint, _, name = key.partition('/')
-        if endpoint in self.config.endpoints and name and len(name) <= 200:
+        if self.config.knows(key) and len(name) <= 200:
             return self._info(ModelConfig(name=name, endpoint=endpoint))
         return None
 

@@ -51,8 +51,16 @@ def usage_text(model: str, usage: Usage | None) -> str:
             wait = usage.first_token_ms
             parts.append(f'first token {wait} ms' if wait < 1000 else f'first token {wait / 1000:.1f} s')
         if usage.cost is not None:
-            parts.append(f'${usage.cost:.4f}' if usage.cost < 1 else f'${usage.cost:.2f}')
+            parts.append(_dollars(usage.cost))
     return ' · '.join(parts)
+
+
+def _dollars(cost: float) -> str:
+    if cost == 0:
+        return '$0'
+    if cost < 0.0001:
+        return '<$0.0001'
+    return f'${cost:.4f}' if cost < 1 else f'${cost:.2f}'
 
 
 def action_button(icon: str, label: str, testid: str, on_click: Callable) -> ui.button:

@@ -1,5 +1,5 @@
-"""The model picker in the chat header, and the menu that regenerates a reply with another model. Both list the
-catalog as it is when opened: a model whose endpoint does not answer is greyed out, with the reason."""
+"""The model picker in the chat header, and the list that regenerates a reply with another model. A model whose
+endpoint does not answer is greyed out, with the reason."""
 
 from __future__ import annotations
 
@@ -77,7 +77,6 @@ class ModelPicker:
             .classes('model-picker')
         with self.button:
             self.menu = ui.menu().props('data-testid=model-menu').classes('model-menu')
-        self.menu.on('before-show', self._fill)  # read the catalog as it is now: an endpoint may be down
         self._fill()
 
     def show(self, key: str) -> None:
@@ -90,5 +89,7 @@ class ModelPicker:
             model_items(self.catalog, self.chosen, self._pick)
 
     async def _pick(self, key: str) -> None:
+        self.menu.close()  # closed on the server too: refilling an open menu would show it again
         self.show(key)
+        self._fill()  # the catalog as it is now: an endpoint may have gone down or come back
         await self.on_pick(key)
