@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from chatapp.auth.logins import Logins
 from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Shown, ShownMessage, Waiting
@@ -107,6 +107,7 @@ class ChatPage:
             row.ended(change.status, change.error, change.usage)
             self._update_busy()
             self._update_gauge()
+            background_tasks.create(self.sidebar.show_usage(), name='usage-note')
 
     def _show(self, shown: ShownMessage) -> None:
         if shown.message.role == Role.USER:

@@ -11,7 +11,8 @@ from nicegui import background_tasks, ui
 
 from chatapp.components.conversation_list import ConversationList
 from chatapp.events import ConversationChanged, Event, user_topic
-from chatapp.models import Conversation
+from chatapp.models import Conversation, utcnow
+from chatapp.pages.model_picker import short_count
 from chatapp.services import Services
 from chatapp.store import PAGE_SIZE, ConversationStore
 
@@ -67,6 +68,7 @@ class Sidebar:
             with ui.column().classes('w-full gap-0 overflow-y-auto flex-1 no-wrap') as self.list:
                 self.rows = ConversationList(on_open=self.on_open, on_rename=self._rename,
                                              on_delete=self._delete).classes('w-full')
+            self.usage = ui.label().classes('usage-note').props('data-testid=usage-note')
         self.rows.set_active(active_id)
         self.stop_following = services.bus.subscribe(user_topic(user_id), self._on_event)
         ui.context.client.on_delete(self.stop_following)
@@ -76,6 +78,13 @@ class Sidebar:
         self.conversations = await self.services.store.list_conversations(self.user_id, search=self.search)
         self.has_more = len(self.conversations) == PAGE_SIZE
         self._render()
+        await self.show_usage()
+
+    async def show_usage(self) -> None:
+        """What the person's replies and titles took this month (UTC): tokens, and dollars where prices are set."""
+        since = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        tokens, cost = await self.services.store.usage_since(self.user_id, since)
+        self.usage.set_text(f'This month: {short_count(tokens)} tokens' + (f' · ${cost:.2f}' if cost else ''))
 
     async def load_more(self) -> None:
         if not self.conversations or self.login_lapsed():
