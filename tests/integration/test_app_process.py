@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -111,21 +112,75 @@ def health(url: str) -> dict:
         return json.loads(response.read())
 
 
+def settled_health(url: str, timeout: float = 10) -> dict:
+    """/healthz once every endpoint's model list has been read: until then its status is 'unknown'."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = health(url)
+        if 'unknown' not in (answer['model'], *answer['endpoints'].values()) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.1)
+
+
 def test_with_an_endpoint_configured_the_app_starts_and_health_reports_the_model(tmp_path: Path,
                                                                                   llmock: LLMock) -> None:
     with App(tmp_path, OPENAI_BASE_URL=f'{llmock.base_url}/v1', OPENAI_API_KEY='test') as app:
-        assert health(app.url) == {'status': 'ok', 'database': 'ok', 'model': 'ok'}
+        assert settled_health(app.url) == {'status': 'ok', 'database': 'ok', 'model': 'ok',
+                                           'endpoints': {'default': 'ok'}}
 
 
 def test_an_unreachable_model_endpoint_is_reported_without_failing_the_app(tmp_path: Path) -> None:
     closed = f'http://127.0.0.1:{free_port()}/v1'
     with App(tmp_path, OPENAI_BASE_URL=closed, OPENAI_API_KEY='test') as app:
-        assert health(app.url) == {'status': 'ok', 'database': 'ok', 'model': 'unreachable'}
+        assert settled_health(app.url) == {'status': 'ok', 'database': 'ok', 'model': 'unreachable',
+                                           'endpoints': {'default': 'unreachable'}}
 
 
 def test_the_demo_model_is_reported_as_such(tmp_path: Path) -> None:
     with App(tmp_path) as app:
-        assert health(app.url)['model'] == 'demo'
+        assert health(app.url) == {'status': 'ok', 'database': 'ok', 'model': 'demo', 'endpoints': {}}
+
+
+def test_a_bad_models_file_stops_with_one_line_naming_the_entry(tmp_path: Path) -> None:
+    models = tmp_path / 'models.toml'
+    models.write_text('[endpoints.local]\nbase_url = "http://127.0.0.1:11434/v1"\n\n'
+                      '[[models]]\nname = "llama3"\nendpoint = "local"\n\n'
+                      '[[models]]\nname = "gpt-4o"\nendpoint = "cloud"\n')
+    result = run_app(tmp_path, '--port', str(free_port()), CHATAPP_MODELS_FILE=str(models))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in result.stderr, result.stderr
+    assert f'CHATAPP_MODELS_FILE {models}: models[1] (gpt-4o): endpoint \'cloud\'' in lines[0], lines[0]
+
+
+def test_a_base_url_without_its_scheme_stops_with_one_line(tmp_path: Path) -> None:
+    result = run_app(tmp_path, '--port', str(free_port()), OPENAI_BASE_URL='localhost:11434/v1')
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'OPENAI_BASE_URL' in lines[0] and 'Traceback' not in result.stderr, result.stderr
+
+
+def test_a_models_file_with_one_endpoint_down_starts_and_reports_it_degraded(tmp_path: Path, llmock: LLMock) -> None:
+    models = tmp_path / 'models.toml'
+    models.write_text(f'''default_model = "up/gpt-4o-mini"
+
+[endpoints.up]
+base_url = "{llmock.base_url}/v1"
+
+[endpoints.down]
+base_url = "http://127.0.0.1:{free_port()}/v1"
+
+[[models]]
+name = "llama3"
+endpoint = "down"
+''')
+    with App(tmp_path, CHATAPP_MODELS_FILE=str(models)) as app:
+        answer = settled_health(app.url)
+        assert answer == {'status': 'ok', 'database': 'ok', 'model': 'degraded',
+                          'endpoints': {'up': 'ok', 'down': 'unreachable'}}, answer
+        with urllib.request.urlopen(f'{app.url}/', timeout=20) as page:
+            assert page.status == 200, 'the app serves'
+    assert [r['path'] for r in llmock.requests()] == ['/v1/models']
 
 
 def test_what_the_app_writes_is_readable_by_its_user_only(tmp_path: Path) -> None:

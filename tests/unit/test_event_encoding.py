@@ -15,8 +15,8 @@ from chatapp.redis_bus import EVENT_TYPES, decode, encode
 
 def test_events_survive_the_round_trip() -> None:
     usage = Usage(120, 40, False, 310, 52.5, 0.0012)
-    for event in (ReplyFinished('c', 7, Status.STOPPED, 'why', 12), ReplyFinished('c', 8, Status.COMPLETE, '', 3, usage),
-                  BranchShown('c')):
+    for event in (ReplyFinished('c', 7, Status.STOPPED, 'why', 12),
+                  ReplyFinished('c', 8, Status.COMPLETE, '', 3, usage), BranchShown('c')):
         assert decode(encode(event, 'me')) == ('me', event)
 
 
