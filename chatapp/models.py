@@ -32,9 +32,9 @@ class Status(StrEnum):
 
 
 class TitleSource(StrEnum):
-    FIRST_LINE = 'first_line'  # for now; a model titles it after its first reply
+    FIRST_LINE = 'first_line'  # so far: a model titles it after its next complete reply (while titles are on)
     MODEL = 'model'
-    FINAL = 'final'  # the first line for good: no model titles it (it failed, or titles are off)
+    FINAL = 'final'  # the first line for good: the title model failed, or it is older than titles
     PERSON = 'person'  # renamed: nothing overwrites it
 
 

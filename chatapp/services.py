@@ -100,9 +100,9 @@ class Services:
         states = set(self.catalog.status().values())
         if not states:
             return 'demo'
-        if len(states) == 1:
-            return states.pop()
-        return 'degraded' if 'ok' in states else 'unknown'
+        if len(states) == 1 or 'unknown' in states:
+            return 'unknown' if 'unknown' in states else states.pop()
+        return 'degraded'
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -54,21 +54,22 @@ class TitleWriter:
         self.store = store
         self.catalog = catalog
         self.settings = settings
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: dict[str, asyncio.Task] = {}  # by conversation: one title call each at a time
 
     def write(self, user_id: str, conversation_id: str, reply_model: ModelInfo, reply_id: int) -> None:
         model = self._title_model(reply_model)
-        if model is None:
+        if model is None or conversation_id in self._tasks:
             return
         task = asyncio.create_task(self._write(user_id, conversation_id, model, reply_id), name='conversation-title')
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[conversation_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(conversation_id, None))
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _title_model(self, reply_model: ModelInfo) -> ModelInfo | None:
         """The task model, if titles are on and a real model writes them (the demo model cannot)."""

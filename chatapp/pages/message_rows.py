@@ -151,7 +151,7 @@ class ReplyRow:
                 sibling_switcher(shown, actions.switch)
                 action_button('content_copy', 'Copy reply', 'copy', self.copy)
                 self.regenerate_button = action_button('refresh', 'Regenerate', 'regenerate', self.regenerate)
-                self.other_model_button = action_button('swap_horiz', 'Regenerate with another model',
+                self.other_model_button = action_button('swap_horiz', 'Answer with another model',
                                                         'regenerate-with', lambda: actions.regenerate_with(
                                                             self.message_id))
                 action_button('call_split', 'Start a new conversation from here', 'fork',

@@ -159,12 +159,17 @@ def test_the_picked_model_answers_and_is_named_on_its_reply(page: Page, llm: LLM
     [request] = chat_requests(llm_b)
     assert request['body']['model'] == 'strong'
     assert chat_requests(llm) == []  # endpoint a was not asked for the reply
+    assert 'key-of-b' not in page.content()  # an endpoint's key reaches no browser
 
     reload(page)  # the conversation keeps its model
     expect(page.get_by_test_id('model-picker')).to_contain_text('Strong model')
     expect(usage(replies(page).first)).to_contain_text('Strong model')
     open_chat(page)  # and a new conversation starts with the person's last choice
     expect(page.get_by_test_id('model-picker')).to_contain_text('Strong model')
+
+
+def test_no_key_reaches_the_log(app_server: App) -> None:
+    assert 'key-of-b' not in app_server.log.text(since=0)
 
 
 def test_the_usage_line_shows_what_the_endpoint_reported(page: Page, app_server: App, llm: LLMock) -> None:
