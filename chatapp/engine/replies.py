@@ -32,7 +32,7 @@ from chatapp.events import (
 )
 from chatapp.llm.catalog import ModelCatalog, ModelInfo
 from chatapp.llm.failures import StreamTruncated, describe_failure, describe_wait, retry_delay
-from chatapp.llm.prompt import build_prompt, estimate_text_tokens, estimate_tokens
+from chatapp.llm.prompt import build_prompt, estimate_text_tokens, estimate_tokens, prompt_budget
 from chatapp.models import Message, Status, TitleSource
 from chatapp.rate_limit import SendLimit, TooManySends
 from chatapp.render_worker import renderer
@@ -353,7 +353,7 @@ class ReplyEngine:
             return  # deleted meanwhile: nothing to answer, nothing to save
         conversation, path = read
         system = self.settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
-        budget = min(filter(None, (self.settings.max_context_tokens, live.model.context_window)), default=0)
+        budget = prompt_budget(self.settings.max_context_tokens, live.model.context_window)
         prompt = build_prompt(system, [m for m in path if m.id != live.message_id], budget)
         live.prompt_estimate = sum(map(estimate_tokens, prompt))
         live.wants_title = conversation.title_source == TitleSource.FIRST_LINE

@@ -42,6 +42,13 @@ def estimate_tokens(message: BaseMessage) -> int:
     return estimate_text_tokens(str(message.content)) + 4
 
 
+def prompt_budget(max_context_tokens: int, context_window: int | None) -> int:
+    """Estimated tokens a prompt may take: the app's limit, and three quarters of the model's window (the rest
+    is for the reply); 0: no limit."""
+    limits = [max_context_tokens, context_window * 3 // 4 if context_window else 0]
+    return min(filter(None, limits), default=0)
+
+
 def estimate_text_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 

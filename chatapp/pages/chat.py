@@ -6,7 +6,7 @@ from nicegui import background_tasks, ui
 
 from chatapp.auth.logins import Logins
 from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Shown, ShownMessage, Waiting
-from chatapp.llm.prompt import estimate_text_tokens
+from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
 from chatapp.models import Role
 from chatapp.pages.conversation_settings import ConversationSettings
 from chatapp.pages.layout import frame
@@ -139,9 +139,13 @@ class ChatPage:
                     self.gauge_tip = ui.tooltip()
 
     def _update_gauge(self) -> None:
-        """How full the model's window is for the next message (estimated: about four characters a token)."""
+        """How much of the prompt budget the next message starts with (estimated: about four characters a token)."""
         model = self.services.catalog.get(self.conversation.model)
-        window = (model.context_window if model is not None else None) or self.services.settings.max_context_tokens
+        window = prompt_budget(self.services.settings.max_context_tokens,
+                               model.context_window if model is not None else None)
+        if not window:
+            self.gauge_text.set_text('')
+            return
         system = self.conversation.system_prompt
         texts = [self.services.settings.system_prompt if system is None else system]
         texts += [row.text if isinstance(row, QuestionRow) else row.view.text for row in self.rows]
@@ -149,8 +153,8 @@ class ChatPage:
         self.gauge_ring.set_value(min(1.0, used / window))
         self.gauge_ring.props(f'color={"negative" if used > window * 0.9 else "primary"}')
         self.gauge_text.set_text(f'≈{short_count(used)} / {short_count(window)}')
-        self.gauge_tip.set_text(f'About {used:,} of the {window:,} tokens this model reads are in use; '
-                                'past that, the oldest turns are left out.')
+        self.gauge_tip.set_text(f'About {used:,} of the {window:,} tokens a prompt may take are in use (the rest '
+                                "of the model's window is for the reply); past that, the oldest turns are left out.")
 
     # --- models and settings ---------------------------------------------------------------------------
 

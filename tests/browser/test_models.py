@@ -186,7 +186,7 @@ def test_the_usage_line_shows_what_the_endpoint_reported(page: Page, app_server:
     cost = (stored['prompt_tokens'] * 1000 + completion * 2000) / 1e6
     expect(usage(row)).to_contain_text(f'Fast model · {stored["prompt_tokens"]} → {completion} tokens')
     expect(usage(row)).to_contain_text(f'${cost:.4f}')
-    expect(page.get_by_test_id('context-gauge-text')).to_contain_text('/ 8k')  # the fast model's window
+    expect(page.get_by_test_id('context-gauge-text')).to_contain_text('/ 6k')  # 3/4 of the fast model's window
 
 
 def test_the_conversations_system_prompt_leads_the_prompt(page: Page, llm: LLMock) -> None:

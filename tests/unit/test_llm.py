@@ -9,6 +9,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from chatapp.llm.demo import demo_answer
+from chatapp.llm.prompt import prompt_budget
 from chatapp.settings import ConfigError, load_settings
 from tests.support.engines import model_catalog
 
@@ -21,3 +22,11 @@ def test_a_client_that_cannot_be_built_is_a_configuration_error() -> None:
 def test_demo_answer_names_the_settings() -> None:
     answer = demo_answer([HumanMessage('hi')])
     assert 'OPENAI_API_KEY' in answer and 'OPENAI_BASE_URL' in answer
+
+
+def test_a_prompt_leaves_a_quarter_of_the_models_window_for_the_reply() -> None:
+    assert prompt_budget(16_000, 8_000) == 6_000
+    assert prompt_budget(16_000, 128_000) == 16_000  # the app's limit is the lower
+    assert prompt_budget(16_000, None) == 16_000  # a window nobody configured
+    assert prompt_budget(0, 128_000) == 96_000
+    assert prompt_budget(0, None) == 0  # no limit
