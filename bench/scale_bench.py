@@ -143,7 +143,8 @@ async def run_phase(count: int, browser, llm: str, args, tmp: Path, provider: OI
     settings = {'DATABASE_URL': database_url, 'REDIS_URL': args.redis_url,
                 'CHATAPP_STORAGE_SECRET': secrets.token_urlsafe(48), 'CHATAPP_PUBLIC_URL': nginx.base_url,
                 'OPENAI_BASE_URL': f'{llm}/v1', 'OPENAI_API_KEY': 'bench',
-                'CHATAPP_SENDS_PER_MINUTE': '0'}  # the local user sends from every page at once
+                'CHATAPP_SENDS_PER_MINUTE': '0',  # the local user sends from every page at once
+                'CHATAPP_TITLE_MODEL': 'off'}  # the fake model would answer a title with a whole reply
     if provider is not None:  # one person per page, signed in through the test provider
         settings |= await asyncio.to_thread(provider.app_settings, nginx.base_url)
         browser = SignedInBrowser(browser, nginx.base_url, str(count))

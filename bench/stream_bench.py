@@ -735,7 +735,10 @@ async def main_async(args) -> dict:
         llm_process.start(timeout=20)
         llm = llm_process.base_url
         # one person sends from every page at once, as no person would: no send rate limit
-        env = dict(base_env, OPENAI_BASE_URL=f'{llm}/v1', OPENAI_API_KEY='bench', CHATAPP_SENDS_PER_MINUTE='0')
+        # no titles: the fake model would answer a title request with the whole reply again, where a real
+        # title is a dozen tokens
+        env = dict(base_env, OPENAI_BASE_URL=f'{llm}/v1', OPENAI_API_KEY='bench', CHATAPP_SENDS_PER_MINUTE='0',
+                   CHATAPP_TITLE_MODEL='off')
 
         async with async_playwright() as playwright:
             browser = await launch(playwright.chromium)

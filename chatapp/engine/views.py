@@ -172,6 +172,12 @@ class ConversationView:
         self.model = key
         await self.engine.store.set_model(self.user_id, self.conversation_id, key)
 
+    def prepare(self, model: str, system_prompt: str | None) -> None:
+        """The model and system prompt a new conversation starts with (a preset's); nothing is stored until it
+        is sent. A model no longer offered leaves the one chosen."""
+        self._pick(model)
+        self.system_prompt = system_prompt
+
     async def set_system_prompt(self, prompt: str | None) -> None:
         """The conversation's own system prompt (None: the app's); a new conversation keeps it until it is sent."""
         self.system_prompt = prompt

@@ -193,15 +193,13 @@ class ChatPage:
         await self.regenerate(message_id, key)
 
     def apply_preset(self, preset: PresetInfo | None) -> None:
-        """The model and system prompt of the conversation about to start: the preset's, or the person's own."""
-        catalog = self.services.catalog
+        """The model and system prompt of the conversation about to start: the preset's, or (None) the app's
+        prompt with the model picked."""
         if preset is None:
-            self.conversation.system_prompt = None
-            return
-        if preset.model and catalog.get(preset.model) is not None:
-            self.conversation.model = preset.model
-            self.picker.show(preset.model)
-        self.conversation.system_prompt = preset.system_prompt
+            self.conversation.prepare(self.picker.chosen, None)
+        else:
+            self.conversation.prepare(preset.model or self.services.catalog.default_key, preset.system_prompt)
+        self.picker.show(self.conversation.model)
         self._update_gauge()
 
     async def start_from(self, preset: PresetInfo, text: str) -> None:

@@ -77,6 +77,7 @@ def _cluster(root: Path, llm_server: LLMock, login: OIDCProvider | None = None) 
         'OPENAI_API_KEY': 'test',
         'CHATAPP_LLM_MAX_RETRIES': '0',
         'CHATAPP_LLM_TIMEOUT': str(LLM_TIMEOUT_SECONDS),
+        'CHATAPP_TITLE_MODEL': 'off',  # a title request would take a reply a test scripted
     }
     instances = [Instance(root / f'chatapp-{port}', port, **settings) for port in ports]
     logs = [instance.log for instance in instances]
