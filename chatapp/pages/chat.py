@@ -8,10 +8,11 @@ from chatapp.auth.logins import Logins
 from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Shown, ShownMessage, Waiting
 from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
 from chatapp.models import Role
+from chatapp.pages.context_gauge import ContextGauge
 from chatapp.pages.conversation_settings import ConversationSettings
 from chatapp.pages.layout import frame
 from chatapp.pages.message_rows import QuestionRow, ReplyRow, RowActions
-from chatapp.pages.model_picker import ModelPicker, model_items, model_label, short_count
+from chatapp.pages.model_picker import ModelPicker, model_items, model_label
 from chatapp.pages.presets import PresetsPanel
 from chatapp.pages.relogin import login_lapsed, restore_draft
 from chatapp.pages.sidebar import Sidebar
@@ -132,29 +133,17 @@ class ChatPage:
                     .props('round unelevated dense color=grey-8 aria-label="Stop" data-testid=stop').mark('stop')
             with ui.row().classes('composer-hint-row w-full items-center no-wrap gap-2'):
                 ui.label('Enter to send, Shift+Enter for a new line.').classes('composer-hint')
-                with ui.row().classes('context-gauge items-center no-wrap gap-1').props('data-testid=context-gauge'):
-                    self.gauge_ring = ui.circular_progress(0, min=0, max=1, show_value=False, size='14px') \
-                        .props('thickness=0.3 track-color=grey-4')
-                    self.gauge_text = ui.label().props('data-testid=context-gauge-text')
-                    self.gauge_tip = ui.tooltip()
+                self.gauge = ContextGauge()
 
     def _update_gauge(self) -> None:
         """How much of the prompt budget the next message starts with (estimated: about four characters a token)."""
         model = self.services.catalog.get(self.conversation.model)
-        window = prompt_budget(self.services.settings.max_context_tokens,
+        budget = prompt_budget(self.services.settings.max_context_tokens,
                                model.context_window if model is not None else None)
-        if not window:
-            self.gauge_text.set_text('')
-            return
         system = self.conversation.system_prompt
         texts = [self.services.settings.system_prompt if system is None else system]
         texts += [row.text if isinstance(row, QuestionRow) else row.view.text for row in self.rows]
-        used = sum(estimate_text_tokens(text) + 4 for text in texts if text)
-        self.gauge_ring.set_value(min(1.0, used / window))
-        self.gauge_ring.props(f'color={"negative" if used > window * 0.9 else "primary"}')
-        self.gauge_text.set_text(f'≈{short_count(used)} / {short_count(window)}')
-        self.gauge_tip.set_text(f'About {used:,} of the {window:,} tokens a prompt may take are in use (the rest '
-                                "of the model's window is for the reply); past that, the oldest turns are left out.")
+        self.gauge.show(sum(estimate_text_tokens(text) + 4 for text in texts if text), budget)
 
     # --- models and settings ---------------------------------------------------------------------------
 

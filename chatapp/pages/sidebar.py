@@ -84,7 +84,9 @@ class Sidebar:
         """What the person's replies and titles took this month (UTC): tokens, and dollars where prices are set."""
         since = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         tokens, cost = await self.services.store.usage_since(self.user_id, since)
-        self.usage.set_text(f'This month: {short_count(tokens)} tokens' + (f' · ${cost:.2f}' if cost else ''))
+        text = f'This month: {short_count(tokens)} tokens' + (f' · ${cost:.2f}' if cost else '')
+        if text != self.usage.text:  # one person's 20 tabs: no update where nothing changed
+            self.usage.set_text(text)
 
     async def load_more(self) -> None:
         if not self.conversations or self.login_lapsed():
