@@ -84,7 +84,8 @@ class Sidebar:
         """What the person's replies and titles took this month (UTC): tokens, and dollars where prices are set."""
         since = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         tokens, cost = await self.services.store.usage_since(self.user_id, since)
-        text = f'This month: {short_count(tokens)} tokens' + (f' · ${cost:.2f}' if cost else '')
+        dollars = '' if not cost else ' · <$0.01' if cost < 0.01 else f' · ${cost:.2f}'
+        text = f'This month: {short_count(tokens)} tokens{dollars}'
         if text != self.usage.text:  # one person's 20 tabs: no update where nothing changed
             self.usage.set_text(text)
 
