@@ -38,6 +38,18 @@ class TitleSource(StrEnum):
     PERSON = 'person'  # renamed: nothing overwrites it
 
 
+class Access(StrEnum):
+    """What a person may do with a conversation; everybody else may do nothing, and is told it does not exist."""
+    OWNER = 'owner'  # everything, and decides who else may
+    PARTICIPANT = 'participant'  # read and write: send, regenerate, stop
+    VIEWER = 'viewer'  # read, live
+
+
+READ = frozenset(Access)
+WRITE = frozenset({Access.OWNER, Access.PARTICIPANT})
+OWN = frozenset({Access.OWNER})
+
+
 class User(SQLModel, table=True):
     __table_args__ = (Index('ix_user_identity', 'provider', 'subject', unique=True),)
 
@@ -95,6 +107,17 @@ class Message(SQLModel, table=True):
     cost: float | None = None  # with prices configured for the model
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConversationMember(SQLModel, table=True):
+    """A teammate the owner brought into a conversation, as a participant or a viewer."""
+    __tablename__ = 'conversation_member'
+    __table_args__ = (Index('ix_conversation_member_user', 'user_id'),)
+
+    conversation_id: str = Field(foreign_key='conversation.id', primary_key=True, max_length=36, ondelete='CASCADE')
+    user_id: str = Field(foreign_key='user.id', primary_key=True, max_length=36)
+    access: Access = Field(sa_type=String(16))
+    added_at: datetime = Field(default_factory=utcnow)
 
 
 class ReplyClaim(SQLModel, table=True):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Delete, bindparam, delete, func, or_, update
+from sqlalchemy import BindParameter, CompoundSelect, Delete, bindparam, delete, func, or_, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -19,7 +19,22 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from chatapp.db import Database
 from chatapp.events import BranchShown, ConversationChanged, EventBus, Usage, conversation_topic, user_topic
-from chatapp.models import Conversation, Message, ReplyClaim, Role, Status, TitleSource, UsageRecord, User, utcnow
+from chatapp.models import (
+    OWN,
+    READ,
+    WRITE,
+    Access,
+    Conversation,
+    ConversationMember,
+    Message,
+    ReplyClaim,
+    Role,
+    Status,
+    TitleSource,
+    UsageRecord,
+    User,
+    utcnow,
+)
 from chatapp.text import clean
 
 TITLE_CHARS = 60
@@ -109,8 +124,10 @@ class ConversationStore:
 
     async def list_conversations(self, user_id: str, *, search: str = '', limit: int = PAGE_SIZE,
                                  before: tuple[datetime, str] | None = None) -> list[Conversation]:
-        """The user's conversations, newest first, a page at a time (keyset: pass the last row's key)."""
-        query = select(Conversation).where(Conversation.user_id == user_id)
+        """The conversations the user may read (their own and those shared with them), newest first, a page at
+        a time (keyset: pass the last row's key)."""
+        shared = select(ConversationMember.conversation_id).where(ConversationMember.user_id == user_id)
+        query = select(Conversation).where(or_(Conversation.user_id == user_id, col(Conversation.id).in_(shared)))
         if search.strip():
             pattern = f'%{_escape_like(clean(search).strip().lower())}%'
             in_messages = select(Message.conversation_id).where(
@@ -131,7 +148,7 @@ class ConversationStore:
         if not title:
             return None
         async with self.db.writing() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            conversation = await _granted(session, user_id, conversation_id, OWN)
             if conversation is None:
                 return None
             conversation.title, conversation.title_source = title, TitleSource.PERSON
@@ -196,15 +213,86 @@ class ConversationStore:
             other_tokens, other_cost = (await session.exec(others)).one()
         return int(reply_tokens) + int(other_tokens), float(reply_cost) + float(other_cost)
 
+    # --- members -----------------------------------------------------------------------------------
+
+    async def access_of(self, user_id: str, conversation_id: str) -> Access | None:
+        """What the person may do with the conversation; None: nothing (as if it did not exist)."""
+        async with self.db.session() as session:
+            for access in (Access.OWNER, Access.PARTICIPANT, Access.VIEWER):
+                if await _granted(session, user_id, conversation_id, frozenset({access})) is not None:
+                    return access
+        return None
+
+    async def members(self, user_id: str, conversation_id: str) -> list[tuple[User, Access]] | None:
+        """Who may read the conversation, the owner first, for a person who may read it too (else None)."""
+        async with self.db.session() as session:
+            conversation = await _granted(session, user_id, conversation_id, READ)
+            if conversation is None:
+                return None
+            owner = await session.get(User, conversation.user_id)
+            query = select(User, ConversationMember.access) \
+                .join(ConversationMember, col(ConversationMember.user_id) == col(User.id)) \
+                .where(ConversationMember.conversation_id == conversation_id) \
+                .order_by(col(ConversationMember.added_at), col(User.id))
+            rows = (await session.exec(query)).all()
+        return ([(owner, Access.OWNER)] if owner is not None else []) + [(user, Access(a)) for user, a in rows]
+
+    async def share(self, owner_id: str, conversation_id: str, member_id: str, access: Access) -> bool:
+        """Bring a teammate in (or change what they may do): only the owner may, and only someone who has
+        logged in before, as a participant or a viewer. Their sidebar shows it at once."""
+        if access not in (Access.PARTICIPANT, Access.VIEWER) or member_id == owner_id:
+            return False
+        async with self.db.writing() as session:
+            if await _granted(session, owner_id, conversation_id, OWN) is None or \
+                    await session.get(User, member_id) is None:
+                return False
+            member = await session.get(ConversationMember, (conversation_id, member_id)) or \
+                ConversationMember(conversation_id=conversation_id, user_id=member_id, access=access)
+            member.access = access
+            session.add(member)
+            await session.commit()
+        self._changed(member_id, conversation_id)
+        return True
+
+    async def unshare(self, owner_id: str, conversation_id: str, member_id: str) -> bool:
+        """Take a teammate out: only the owner may. The conversation leaves their sidebar at once."""
+        async with self.db.writing() as session:
+            if await _granted(session, owner_id, conversation_id, OWN) is None:
+                return False
+            removed = await session.exec(delete(ConversationMember).where(
+                col(ConversationMember.conversation_id) == conversation_id,
+                col(ConversationMember.user_id) == member_id))
+            await session.commit()
+        if removed.rowcount != 1:
+            return False
+        self._changed(member_id, conversation_id, deleted=True)
+        return True
+
+    async def find_people(self, user_id: str, text: str, limit: int = 8) -> list[User]:
+        """Teammates who have logged in before whose name or email starts a word with `text` (not the person)."""
+        text = clean(text).strip().lower()
+        if not text:
+            return []
+        pattern = f'{_escape_like(text)}%'
+        query = select(User).where(User.id != user_id, User.provider != 'local', or_(
+            func.lower(User.name).like(pattern, escape='\\'), func.lower(User.name).like(f'% {pattern}', escape='\\'),
+            func.lower(User.email).like(pattern, escape='\\'))).order_by(col(User.name), col(User.email)).limit(limit)
+        async with self.db.session() as session:
+            return list((await session.exec(query)).all())
+
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
         async with self.db.writing() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            conversation = await _granted(session, user_id, conversation_id, OWN)
             if conversation is None:
                 return False
             await session.exec(delete(Message).where(Message.conversation_id == conversation_id))
+            members = list((await session.exec(delete(ConversationMember).where(
+                col(ConversationMember.conversation_id) == conversation_id)
+                .returning(col(ConversationMember.user_id)))).scalars())
             await session.delete(conversation)
             await session.commit()
-        self._changed(user_id, conversation_id, deleted=True)
+        for reader in (user_id, *members):  # it leaves every sidebar it was in
+            self._changed(reader, conversation_id, deleted=True)
         return True
 
     # --- messages ----------------------------------------------------------------------------------
@@ -214,7 +302,7 @@ class ConversationStore:
         """The branch shown, from the first message to the conversation's leaf (or to the message `up_to`),
         or None when the user has no such conversation. Other branches are not read."""
         async with self.db.session() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            conversation = await _granted(session, user_id, conversation_id, READ)
             if conversation is None:
                 return None
             end = conversation.leaf_id if up_to is None else up_to
@@ -226,7 +314,7 @@ class ConversationStore:
                           up_to: int) -> tuple[Conversation, list[Message]] | None:
         """What a reply's prompt is built from: the conversation (its system prompt) and the branch to `up_to`."""
         async with self.db.session() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            conversation = await _granted(session, user_id, conversation_id, READ)
             if conversation is None:
                 return None
             return conversation, list((await session.exec(_path(conversation_id, up_to))).all())
@@ -257,7 +345,7 @@ class ConversationStore:
                     user_id=user_id, title=title_from(text),
                     system_prompt=None if system_prompt is None else clean(system_prompt))
             else:
-                conversation = await _owned(session, user_id, conversation_id)
+                conversation = await _granted(session, user_id, conversation_id, WRITE)
             if conversation is None:
                 return None
             parent_id = conversation.leaf_id
@@ -285,7 +373,7 @@ class ConversationStore:
         """Regenerate: an empty, streaming reply beside the reply `message_id`, under the same question,
         claimed for `instance_id`; it ends the branch shown. The old reply stays as its sibling."""
         async with self.db.writing() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            conversation = await _granted(session, user_id, conversation_id, WRITE)
             if conversation is None:
                 return None
             old = await session.get(Message, message_id)
@@ -305,7 +393,7 @@ class ConversationStore:
     async def show_branch(self, user_id: str, conversation_id: str, message_id: int) -> bool:
         """Show the branch through `message_id`, down to its newest message; its views follow."""
         async with self.db.writing() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            conversation = await _granted(session, user_id, conversation_id, WRITE)
             if conversation is None:
                 return False
             leaf = (await session.exec(_newest_below(conversation_id, message_id))).one_or_none()
@@ -320,7 +408,7 @@ class ConversationStore:
     async def fork(self, user_id: str, conversation_id: str, message_id: int) -> Conversation | None:
         """A new conversation holding a copy of the branch up to `message_id`, marked as a fork of this one."""
         async with self.db.writing() as session:
-            original = await _owned(session, user_id, conversation_id)
+            original = await _granted(session, user_id, conversation_id, READ)
             if original is None:
                 return None
             path = list((await session.exec(_path(conversation_id, message_id))).all())
@@ -344,10 +432,11 @@ class ConversationStore:
     async def read_branch(self, user_id: str, conversation_id: str) -> Branch | None:
         """The branch shown with the siblings of its messages, in two queries; None as list_messages."""
         async with self.db.session() as session:
-            conversation = await _owned(session, user_id, conversation_id)
+            conversation = await _granted(session, user_id, conversation_id, READ)
             if conversation is None:
                 return None
-            origin = await _owned(session, user_id, conversation.forked_from) if conversation.forked_from else None
+            origin = await _granted(session, user_id, conversation.forked_from, READ) \
+                if conversation.forked_from else None
             if conversation.leaf_id is None:
                 return Branch([], {}, origin, conversation)
             messages = list((await session.exec(_path(conversation_id, conversation.leaf_id))).all())
@@ -368,7 +457,7 @@ class ConversationStore:
         conversations, in one transaction of two statements, however many replies there are: SQLite has one
         writer, and replies saved one by one would hold it while people sending wait for it."""
         now = utcnow()
-        changed = [{'reply_id': r.message_id, 'owner': r.user_id, 'text': r.text, 'at': now}
+        changed = [{'reply_id': r.message_id, 'writer': r.user_id, 'text': r.text, 'at': now}
                    for r in replies if r.text is not None]
         renewal = update(ReplyClaim).where(col(ReplyClaim.instance_id) == instance_id,
                                            col(ReplyClaim.conversation_id).in_([r.conversation_id for r in replies])) \
@@ -393,8 +482,8 @@ class ConversationStore:
             values |= {'prompt_tokens': usage.prompt_tokens, 'completion_tokens': usage.completion_tokens,
                        'usage_estimated': usage.estimated, 'first_token_ms': usage.first_token_ms,
                        'tokens_per_second': usage.tokens_per_second, 'cost': usage.cost}
-        owned = select(Conversation.id).where(Conversation.user_id == user_id)
-        saving = update(Message).where(col(Message.id) == message_id, col(Message.conversation_id).in_(owned)) \
+        saving = update(Message).where(col(Message.id) == message_id,
+                                       col(Message.conversation_id).in_(_writable_by(user_id))) \
             .execution_options(synchronize_session=False)  # no session objects to refresh: no RETURNING
         async with self.db.writing() as session:
             await session.exec(saving.values(**values))
@@ -430,10 +519,20 @@ class ConversationStore:
 INTERRUPTED_BY_SERVER = 'The server stopped while this reply was being written.'
 INTERRUPTED_BY_FORK = 'Copied into this conversation while it was still being written.'
 _MESSAGE = Message.__table__  # the table, not the entity: a list of parameters is then a plain executemany
-# the growing text of one reply (of `owner`'s, still streaming): a late save never undoes the final one
+
+
+def _writable_by(user: str | BindParameter) -> CompoundSelect:
+    """The conversations a person may write in: their own, and those they take part in."""
+    return union(select(Conversation.id).where(col(Conversation.user_id) == user),
+                 select(ConversationMember.conversation_id).where(col(ConversationMember.user_id) == user,
+                                                                  col(ConversationMember.access) == Access.PARTICIPANT))
+
+
+# the growing text of one reply (in a conversation the `writer` may write in, still streaming): a late save never
+# undoes the final one
 _GROWING_TEXT = update(_MESSAGE).where(
     _MESSAGE.c.id == bindparam('reply_id'), _MESSAGE.c.status == Status.STREAMING,
-    _MESSAGE.c.conversation_id.in_(select(Conversation.id).where(col(Conversation.user_id) == bindparam('owner')))) \
+    _MESSAGE.c.conversation_id.in_(_writable_by(bindparam('writer')))) \
     .values(content=bindparam('text'), updated_at=bindparam('at'))
 
 
@@ -502,9 +601,17 @@ def _newest_below(conversation_id: str, message_id: int) -> SelectOfScalar[int |
     return select(func.max(below.c.id)).having(func.count() > 0)
 
 
-async def _owned(session, user_id: str, conversation_id: str) -> Conversation | None:
+async def _granted(session: AsyncSession, user_id: str, conversation_id: str,
+                   allowed: frozenset[Access]) -> Conversation | None:
+    """The conversation, if the person may do what `allowed` names with it: the one place that decides. Its owner
+    needs no second query; a member one; anybody else gets None, as for a conversation that does not exist."""
     conversation = await session.get(Conversation, conversation_id)
-    return conversation if conversation is not None and conversation.user_id == user_id else None
+    if conversation is None:
+        return None
+    if conversation.user_id == user_id:
+        return conversation if Access.OWNER in allowed else None
+    member = await session.get(ConversationMember, (conversation_id, user_id))
+    return conversation if member is not None and member.access in allowed else None
 
 
 def _escape_like(text: str) -> str:

@@ -1,0 +1,190 @@
+"""Who may do what with a conversation, decided in one place (the store), on SQLite and PostgreSQL: its owner,
+a participant, a viewer, and everybody else, to whom it does not exist, whatever id they try."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+from sqlmodel import select
+
+from chatapp.engine import Refused
+from chatapp.events import ConversationChanged, Event, user_topic
+from chatapp.models import Access, Message, Status, User
+from chatapp.settings import Settings
+from chatapp.store import Claim, ConversationStore
+from tests.support.engines import reply_engine
+from tests.support.factories import make_conversation
+from tests.support.servers import LLMock
+
+INSTANCE = 'i1'
+
+
+@dataclass
+class Room:
+    """alice's conversation, shared with bob (participant) and carol (viewer); dave is nobody there."""
+    store: ConversationStore
+    owner: User
+    participant: User
+    viewer: User
+    stranger: User
+    conversation_id: str
+    question_id: int
+    reply_id: int
+
+    def people(self) -> dict[str, User]:
+        return {'owner': self.owner, 'participant': self.participant, 'viewer': self.viewer,
+                'stranger': self.stranger}
+
+    async def finish(self, user: User, reply_id: int) -> None:
+        """End a reply and free the conversation for the next one."""
+        await self.store.save_reply(user.id, reply_id, 'done', Status.COMPLETE,
+                                    claim=Claim(self.conversation_id, INSTANCE))
+
+
+@pytest.fixture
+async def room(store: ConversationStore) -> Room:
+    alice, bob, carol, dave = [await store.upsert_user('oidc', name, name=name.title(), email=f'{name}@team.example')
+                               for name in ('alice', 'bob', 'carol', 'dave')]
+    conversation = await make_conversation(store.db, alice.id, 'Our schema')
+    question, reply = await store.add_exchange(alice.id, conversation.id, 'Our schema?', 'm', INSTANCE)
+    assert question.id is not None and reply.id is not None
+    room = Room(store, alice, bob, carol, dave, conversation.id, question.id, reply.id)
+    await room.finish(alice, reply.id)
+    assert await store.share(alice.id, conversation.id, bob.id, Access.PARTICIPANT)
+    assert await store.share(alice.id, conversation.id, carol.id, Access.VIEWER)
+    return room
+
+
+READERS = {'owner', 'participant', 'viewer'}
+WRITERS = {'owner', 'participant'}
+
+
+async def test_each_role_reads_what_it_may_and_nobody_else_sees_anything(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    for name, user in room.people().items():
+        may_read = name in READERS
+        assert (await store.access_of(user.id, cid)) == (None if not may_read else Access(name)), name
+        assert (await store.read_branch(user.id, cid) is not None) == may_read, name
+        assert (await store.list_messages(user.id, cid) is not None) == may_read, name
+        assert (await store.read_prompt(user.id, cid, room.reply_id) is not None) == may_read, name
+        assert (await store.members(user.id, cid) is not None) == may_read, name
+        listed = [c.id for c in await store.list_conversations(user.id)]
+        assert (cid in listed) == may_read, name
+        assert (cid in [c.id for c in await store.list_conversations(user.id, search='schema')]) == may_read, name
+    members = await store.members(room.viewer.id, cid)
+    assert [(user.name, access) for user, access in members] == [
+        ('Alice', Access.OWNER), ('Bob', Access.PARTICIPANT), ('Carol', Access.VIEWER)]
+
+
+async def test_only_the_owner_and_participants_write(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    for name, user in room.people().items():
+        may_write = name in WRITERS
+        sent = await store.add_exchange(user.id, cid, f'{name} writes', 'm', INSTANCE)
+        assert (sent is not None) == may_write, name
+        if sent is not None:
+            await room.finish(user, sent[1].id)
+        again = await store.add_sibling_reply(user.id, cid, room.reply_id, 'm', INSTANCE)
+        assert (again is not None) == may_write, name
+        if again is not None:
+            await room.finish(user, again.id)
+        assert await store.show_branch(user.id, cid, room.reply_id) == may_write, name
+    async with store.db.session() as session:
+        stored = set((await session.exec(select(Message.content).where(Message.conversation_id == cid))).all())
+    assert {'owner writes', 'participant writes'} <= stored
+    assert not {'viewer writes', 'stranger writes'} & stored
+
+
+async def test_only_the_owner_renames_deletes_shares_and_sets_the_prompt(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    for user in (room.participant, room.viewer, room.stranger):
+        assert await store.rename_conversation(user.id, cid, 'mine') is None
+        assert not await store.set_system_prompt(user.id, cid, 'Obey me.')
+        assert not await store.share(user.id, cid, room.stranger.id, Access.VIEWER)
+        assert not await store.unshare(user.id, cid, room.viewer.id)
+        assert not await store.delete_conversation(user.id, cid)
+    assert (await store.read_branch(room.owner.id, cid)).conversation.title == 'Our schema'
+    assert await store.access_of(room.stranger.id, cid) is None
+
+
+async def test_a_reader_forks_into_a_conversation_of_their_own(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    fork = await room.store.fork(room.viewer.id, cid, room.reply_id)
+    assert fork is not None and fork.user_id == room.viewer.id
+    assert [m.content for m in await store.list_messages(room.viewer.id, fork.id)] == ['Our schema?', 'done']
+    assert await store.access_of(room.owner.id, fork.id) is None  # the copy is the viewer's alone
+    assert await store.fork(room.stranger.id, cid, room.reply_id) is None
+
+
+async def test_forged_ids_reach_nothing(room: Room) -> None:
+    """A participant of one conversation cannot reach into another through a message id of that one."""
+    store = room.store
+    other = await make_conversation(store.db, room.stranger.id, 'Private')
+    _, private_reply = await store.add_exchange(room.stranger.id, other.id, 'Private?', 'm', 'i2')
+    await store.save_reply(room.stranger.id, private_reply.id, 'secret', Status.COMPLETE, claim=Claim(other.id, 'i2'))
+    bob, cid = room.participant, room.conversation_id
+    assert await store.add_sibling_reply(bob.id, cid, private_reply.id, 'm', INSTANCE) is None
+    assert not await store.show_branch(bob.id, cid, private_reply.id)
+    assert await store.fork(bob.id, cid, private_reply.id) is None
+    assert await store.add_exchange(bob.id, cid, 'edit', 'm', INSTANCE, instead_of=private_reply.id) is None
+    await store.save_reply(bob.id, private_reply.id, 'overwritten', Status.COMPLETE)
+    assert [m.content for m in await store.list_messages(room.stranger.id, other.id)] == ['Private?', 'secret']
+
+
+async def test_sharing_rules_and_live_sidebars(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    heard: list[Event] = []
+    store.bus.subscribe(user_topic(room.stranger.id), heard.append)
+    assert not await store.share(room.owner.id, cid, room.owner.id, Access.VIEWER)  # the owner is the owner
+    assert not await store.share(room.owner.id, cid, 'nobody-such', Access.VIEWER)
+    assert not await store.share(room.owner.id, cid, room.stranger.id, Access.OWNER)  # one owner
+
+    assert await store.share(room.owner.id, cid, room.stranger.id, Access.VIEWER)
+    assert await store.access_of(room.stranger.id, cid) == Access.VIEWER
+    assert await store.share(room.owner.id, cid, room.stranger.id, Access.PARTICIPANT)  # a new role
+    assert await store.access_of(room.stranger.id, cid) == Access.PARTICIPANT
+    assert await store.unshare(room.owner.id, cid, room.stranger.id)
+    assert await store.access_of(room.stranger.id, cid) is None
+    assert not await store.unshare(room.owner.id, cid, room.stranger.id)  # not a member any more
+    assert heard == [ConversationChanged(room.stranger.id, cid, False)] * 2 + [
+        ConversationChanged(room.stranger.id, cid, True)]
+
+    heard_by_bob: list[Event] = []
+    store.bus.subscribe(user_topic(room.participant.id), heard_by_bob.append)
+    assert await store.delete_conversation(room.owner.id, cid)
+    assert heard_by_bob == [ConversationChanged(room.participant.id, cid, True)]  # it leaves his sidebar
+    assert await store.list_conversations(room.participant.id) == []
+
+
+async def test_teammates_are_found_by_the_start_of_a_name_or_email(room: Room) -> None:
+    store = room.store
+    await store.upsert_user('local', 'local', name='Local user')
+    await store.upsert_user('oidc', 'bo', name='Mary Bode', email='mary@team.example')
+    found = await store.find_people(room.owner.id, 'bo')
+    assert [user.name for user in found] == ['Bob', 'Mary Bode']  # a name's second word counts
+    assert [user.name for user in await store.find_people(room.owner.id, 'carol@')] == ['Carol']
+    assert await store.find_people(room.owner.id, 'alice') == []  # not oneself
+    assert await store.find_people(room.owner.id, 'local') == []  # nor local mode's user
+    assert await store.find_people(room.owner.id, '%') == []  # a wildcard is a letter
+
+
+async def test_a_participants_reply_is_saved_as_it_grows_and_at_its_end(room: Room, llmock: LLMock) -> None:
+    """The engine saves a reply in someone else's conversation for the participant who asked for it."""
+    settings = Settings(openai_base_url=f'{llmock.base_url}/v1', openai_api_key='test', llm_max_retries=0)
+    engine = reply_engine(room.store, room.store.bus, settings)
+    text = ' '.join(f'word{n}' for n in range(400))  # two seconds at llmock's 5 ms a word: saved meanwhile
+    llmock.reply(text)
+    sent = await engine.send(room.participant.id, room.conversation_id, 'Bob asks')
+    async with asyncio.timeout(20):
+        while not (await room.store.list_messages(room.owner.id, room.conversation_id))[-1].content:
+            await asyncio.sleep(0.1)
+        assert engine.is_busy(room.conversation_id)  # saved as it grew, not only at its end
+        while engine.is_busy(room.conversation_id):
+            await asyncio.sleep(0.05)
+    reply = (await room.store.list_messages(room.owner.id, room.conversation_id))[-1]
+    assert (reply.id, reply.status, reply.content) == (sent.reply.id, Status.COMPLETE, text)
+    with pytest.raises(Refused):  # a viewer asks for nothing
+        await engine.send(room.viewer.id, room.conversation_id, 'Carol asks')
+    await engine.shutdown()
