@@ -69,6 +69,12 @@ class BranchShown:
 
 
 @dataclass(frozen=True)
+class MembersChanged:
+    """Someone was brought into the conversation, given another role or taken out: its views check their access."""
+    conversation_id: str
+
+
+@dataclass(frozen=True)
 class StopRequested:
     """Stop asked for in a view that may live in another instance than the reply's task."""
     conversation_id: str
@@ -89,8 +95,8 @@ class LoggedOut:
     login: str  # login_topic's name for it
 
 
-Event = (ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | BranchShown | StopRequested | ConversationChanged
-         | LoggedOut)
+Event = (ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | BranchShown | MembersChanged | StopRequested
+         | ConversationChanged | LoggedOut)
 Handler = Callable[[Event], None]
 
 

@@ -93,6 +93,7 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(foreign_key='conversation.id', max_length=36, ondelete='CASCADE')
     parent_id: int | None = None  # None: the conversation's first message (or one of its siblings)
+    author_id: str | None = Field(default=None, max_length=36)  # who wrote a question (None: from before)
     role: Role = Field(sa_type=String(16))  # plain strings: no database enum types to migrate
     content: str = Field(default='', sa_column=Column(Text, nullable=False, default=''))
     html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # a finished reply, rendered

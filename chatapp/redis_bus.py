@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 PREFIX = 'chatapp:'
 LIVE_TEXT_TTL_SECONDS = 3600
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    ReplyStarted, ReplyDelta, ReplyNotice, ReplyFinished, events.BranchShown, events.ConversationChanged,
+    ReplyStarted, ReplyDelta, ReplyNotice, ReplyFinished, events.BranchShown, events.MembersChanged,
+    events.ConversationChanged,
     events.StopRequested, events.LoggedOut)}
 
 

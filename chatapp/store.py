@@ -18,7 +18,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from chatapp.db import Database
-from chatapp.events import BranchShown, ConversationChanged, EventBus, Usage, conversation_topic, user_topic
+from chatapp.events import (
+    BranchShown,
+    ConversationChanged,
+    EventBus,
+    MembersChanged,
+    Usage,
+    conversation_topic,
+    user_topic,
+)
 from chatapp.models import (
     OWN,
     READ,
@@ -70,6 +78,14 @@ class Branch:
     siblings: dict[int, list[int]]
     forked_from: Conversation | None = None  # the person's conversation this one was forked from
     conversation: Conversation | None = None
+    access: Access | None = None  # what the reader may do with it
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    conversation: Conversation
+    messages: list[Message]
+    speakers: dict[str, str]  # author id ('' for questions from before authors) -> name; empty: one person
 
 
 def title_from(text: str) -> str:
@@ -218,10 +234,8 @@ class ConversationStore:
     async def access_of(self, user_id: str, conversation_id: str) -> Access | None:
         """What the person may do with the conversation; None: nothing (as if it did not exist)."""
         async with self.db.session() as session:
-            for access in (Access.OWNER, Access.PARTICIPANT, Access.VIEWER):
-                if await _granted(session, user_id, conversation_id, frozenset({access})) is not None:
-                    return access
-        return None
+            conversation = await session.get(Conversation, conversation_id)
+            return await _access(session, user_id, conversation) if conversation is not None else None
 
     async def members(self, user_id: str, conversation_id: str) -> list[tuple[User, Access]] | None:
         """Who may read the conversation, the owner first, for a person who may read it too (else None)."""
@@ -252,6 +266,7 @@ class ConversationStore:
             session.add(member)
             await session.commit()
         self._changed(member_id, conversation_id)
+        self.bus.publish(conversation_topic(conversation_id), MembersChanged(conversation_id))
         return True
 
     async def unshare(self, owner_id: str, conversation_id: str, member_id: str) -> bool:
@@ -266,6 +281,7 @@ class ConversationStore:
         if removed.rowcount != 1:
             return False
         self._changed(member_id, conversation_id, deleted=True)
+        self.bus.publish(conversation_topic(conversation_id), MembersChanged(conversation_id))  # open pages learn
         return True
 
     async def find_people(self, user_id: str, text: str, limit: int = 8) -> list[User]:
@@ -310,14 +326,21 @@ class ConversationStore:
                 return []
             return list((await session.exec(_path(conversation_id, end))).all())
 
-    async def read_prompt(self, user_id: str, conversation_id: str,
-                          up_to: int) -> tuple[Conversation, list[Message]] | None:
-        """What a reply's prompt is built from: the conversation (its system prompt) and the branch to `up_to`."""
+    async def read_prompt(self, user_id: str, conversation_id: str, up_to: int) -> PromptSource | None:
+        """What a reply's prompt is built from: the conversation (its system prompt), the branch to `up_to`, and
+        the names of the people who wrote in it when there are several."""
         async with self.db.session() as session:
             conversation = await _granted(session, user_id, conversation_id, READ)
             if conversation is None:
                 return None
-            return conversation, list((await session.exec(_path(conversation_id, up_to))).all())
+            messages = list((await session.exec(_path(conversation_id, up_to))).all())
+            authors = {m.author_id or conversation.user_id for m in messages if m.role == Role.USER}
+            speakers: dict[str, str] = {}
+            if len(authors) > 1:
+                people = (await session.exec(select(User).where(col(User.id).in_(authors)))).all()
+                speakers = {person.id: person.name or person.email or 'Someone' for person in people}
+                speakers[''] = speakers.get(conversation.user_id, 'Someone')  # questions from before authors
+        return PromptSource(conversation, messages, speakers)
 
     async def sent_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many messages the user sent since `since`, and when the first of them was (the send rate)."""
@@ -355,7 +378,8 @@ class ConversationStore:
                     return None
                 parent_id = edited.parent_id
             conversation.updated_at, conversation.model = utcnow(), model
-            question = Message(conversation_id=conversation.id, role=Role.USER, content=text, parent_id=parent_id)
+            question = Message(conversation_id=conversation.id, role=Role.USER, content=text, parent_id=parent_id,
+                               author_id=user_id)
             session.add_all([conversation, question])
             await session.flush()
             reply = Message(conversation_id=conversation.id, role=Role.ASSISTANT, status=Status.STREAMING,
@@ -437,8 +461,9 @@ class ConversationStore:
                 return None
             origin = await _granted(session, user_id, conversation.forked_from, READ) \
                 if conversation.forked_from else None
+            access = await _access(session, user_id, conversation)
             if conversation.leaf_id is None:
-                return Branch([], {}, origin, conversation)
+                return Branch([], {}, origin, conversation, access)
             messages = list((await session.exec(_path(conversation_id, conversation.leaf_id))).all())
             parents = {m.parent_id for m in messages if m.parent_id is not None}
             under = or_(col(Message.parent_id).is_(None), col(Message.parent_id).in_(parents)) if parents \
@@ -450,7 +475,7 @@ class ConversationStore:
             by_parent.setdefault(parent_id, []).append(message_id)
         siblings = {m.id: by_parent[m.parent_id] for m in messages
                     if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
-        return Branch(messages, siblings, origin, conversation)
+        return Branch(messages, siblings, origin, conversation, access)
 
     async def save_growing(self, instance_id: str, replies: Sequence[GrowingReply]) -> None:
         """Save the text so far of replies that are still streaming, and renew `instance_id`'s claims on their
@@ -608,10 +633,14 @@ async def _granted(session: AsyncSession, user_id: str, conversation_id: str,
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
         return None
+    return conversation if await _access(session, user_id, conversation) in allowed else None
+
+
+async def _access(session: AsyncSession, user_id: str, conversation: Conversation) -> Access | None:
     if conversation.user_id == user_id:
-        return conversation if Access.OWNER in allowed else None
-    member = await session.get(ConversationMember, (conversation_id, user_id))
-    return conversation if member is not None and member.access in allowed else None
+        return Access.OWNER
+    member = await session.get(ConversationMember, (conversation.id, user_id))
+    return Access(member.access) if member is not None else None
 
 
 def _escape_like(text: str) -> str:

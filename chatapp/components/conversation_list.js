@@ -1,4 +1,4 @@
-// The sidebar's conversations, drawn in the browser from one list of {id, title, at} (at: last change,
+// The sidebar's conversations, drawn in the browser from one list of {id, title, at, shared} (at: last change,
 // ms since the epoch). The server sends the list again when it changes and never builds an element per
 // row: a burst of new conversations would make the server build rows in every tab one person has open.
 // Rows are grouped by age in the browser's own time zone, and one menu serves every row.
@@ -25,9 +25,12 @@ export default {
         <div v-else class="conversation-item row w-full items-center no-wrap rounded-lg cursor-pointer"
              :class="{ active: entry.id === active }" data-testid="conversation-item" :data-id="entry.id"
              tabindex="0" @click="openRow" @keydown.enter.self="openRow">
+          <i v-if="entry.shared" class="q-icon notranslate material-icons shared-mark" data-testid="shared-mark"
+             title="Shared with you" aria-label="Shared with you">group</i>
           <div class="conversation-title col truncate text-sm px-2 py-2" :title="entry.title">{{ entry.title }}</div>
-          <button type="button" class="item-menu" data-testid="conversation-menu" aria-label="More"
-                  @click.stop="openMenu"><i class="q-icon notranslate material-icons" aria-hidden="true">more_horiz</i></button>
+          <button v-if="!entry.shared" type="button" class="item-menu" data-testid="conversation-menu"
+                  aria-label="More" @click.stop="openMenu"><i class="q-icon notranslate material-icons"
+                  aria-hidden="true">more_horiz</i></button>
         </div>
       </template>
       <q-menu ref="menu" no-parent-event :target="menuTarget || false">

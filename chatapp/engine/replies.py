@@ -256,7 +256,7 @@ class ReplyEngine:
         live = self._running.get(conversation_id)
         if live is None:
             self.bus.publish(conversation_topic(conversation_id), StopRequested(conversation_id, user_id))
-        elif live.user_id == user_id and live.task is not None:
+        elif live.task is not None:  # (whoever asked may write in the conversation: their view checked)
             live.stop_requested = True
             live.task.cancel()
             # httpx/anyio can swallow a cancellation that lands in a shielded section: ask once more
@@ -348,13 +348,14 @@ class ReplyEngine:
 
     async def _stream(self, live: LiveReply) -> None:
         # the reply's own branch, whichever branch the conversation shows meanwhile
-        read = await self.store.read_prompt(live.user_id, live.conversation_id, live.message_id)
-        if read is None:
+        source = await self.store.read_prompt(live.user_id, live.conversation_id, live.message_id)
+        if source is None:
             return  # deleted meanwhile: nothing to answer, nothing to save
-        conversation, path = read
+        conversation = source.conversation
         system = self.settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
         budget = prompt_budget(self.settings.max_context_tokens, live.model.context_window)
-        prompt = build_prompt(system, [m for m in path if m.id != live.message_id], budget)
+        prompt = build_prompt(system, [m for m in source.messages if m.id != live.message_id], budget,
+                              source.speakers)
         live.prompt_estimate = sum(map(estimate_tokens, prompt))
         live.wants_title = conversation.title_source == TitleSource.FIRST_LINE
         for attempt in range(self.settings.llm_max_retries + 1):

@@ -82,10 +82,10 @@ class TitleWriter:
         return model
 
     async def _write(self, user_id: str, conversation_id: str, model: ModelInfo, reply_id: int) -> None:
-        read = await self.store.read_prompt(user_id, conversation_id, reply_id)
-        if read is None:
+        source = await self.store.read_prompt(user_id, conversation_id, reply_id)
+        if source is None:
             return
-        conversation, path = read
+        conversation, path = source.conversation, source.messages
         if conversation.title_source != TitleSource.FIRST_LINE:  # renamed meanwhile: no call it would not use
             return
         question = next((m.content for m in path if m.role == Role.USER), '')

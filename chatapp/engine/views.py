@@ -14,10 +14,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatapp.engine.replies import ReplyEngine
+from chatapp.engine.replies import Refused, ReplyEngine
 from chatapp.events import (
     BranchShown,
     Event,
+    MembersChanged,
     ReplyDelta,
     ReplyFinished,
     ReplyNotice,
@@ -25,7 +26,7 @@ from chatapp.events import (
     Usage,
     conversation_topic,
 )
-from chatapp.models import Message, Role, Status
+from chatapp.models import WRITE, Access, Message, Role, Status
 from chatapp.store import Branch
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,14 @@ class Ended:
     usage: Usage | None = None
 
 
-Change = Shown | Grew | Waiting | Ended
+@dataclass(frozen=True)
+class AccessChanged:
+    """The owner brought someone in, changed a role or took someone out; `access` is this person's now (None: they
+    may no longer see the conversation, and nothing more of it reaches the page)."""
+    access: Access | None
+
+
+Change = Shown | Grew | Waiting | Ended | AccessChanged
 
 
 @dataclass
@@ -96,6 +104,7 @@ class ConversationView:
         self.forked_from: tuple[str, str] | None = None  # (id, title) of the conversation this one came from
         self.model = engine.catalog.default_key  # of the next reply
         self.system_prompt: str | None = None  # the conversation's own; None: the app's
+        self.access: Access | None = Access.OWNER  # of a new conversation: its owner's
         self._sync_lock = asyncio.Lock()
         self._sync_task: asyncio.Task | None = None
         self._sync_again = False
@@ -112,6 +121,7 @@ class ConversationView:
         if self._loaded is None or self._loaded.conversation is None:
             return False
         origin, conversation = self._loaded.forked_from, self._loaded.conversation
+        self.access = self._loaded.access
         self.forked_from = (origin.id, origin.title) if origin is not None else None
         self._pick(conversation.model)
         self.system_prompt = conversation.system_prompt
@@ -138,6 +148,10 @@ class ConversationView:
         self._on_change = lambda change: None
 
     @property
+    def can_write(self) -> bool:
+        return self.access in WRITE
+
+    @property
     def busy(self) -> bool:
         """A reply is being written: the page offers Stop instead of Send."""
         return bool(self._streaming) or (self.conversation_id is not None
@@ -147,6 +161,7 @@ class ConversationView:
 
     async def send(self, text: str, *, instead_of: int | None = None) -> None:
         """Send a message; `instead_of`: an edit of that message of the person's, a new branch beside it."""
+        self._check_writing()
         sent = await self.engine.send(self.user_id, self.conversation_id, text, model=self.model,
                                       instead_of=instead_of, system_prompt=self.system_prompt)
         if self.conversation_id is None:
@@ -158,11 +173,12 @@ class ConversationView:
             await self._sync_now()  # with whatever another tab sent meanwhile
 
     def stop(self) -> None:
-        if self.conversation_id is not None:
+        if self.conversation_id is not None and self.can_write:
             self.engine.stop(self.user_id, self.conversation_id)
 
     async def regenerate(self, message_id: int, model: str | None = None) -> None:
         """A new reply beside this one, by `model` (None: the conversation's); the old one stays as its sibling."""
+        self._check_writing()
         if self.conversation_id is not None:
             await self.engine.regenerate(self.user_id, self.conversation_id, message_id, model=model or self.model)
             await self._sync_now()
@@ -193,9 +209,14 @@ class ConversationView:
 
     async def show_sibling(self, message_id: int) -> None:
         """Show the branch through this message (every open view of the conversation follows)."""
+        self._check_writing()
         if self.conversation_id is not None:
             await self.engine.store.show_branch(self.user_id, self.conversation_id, message_id)
             await self._sync_now()
+
+    def _check_writing(self) -> None:
+        if not self.can_write:
+            raise Refused('You can read this conversation, but not write in it.')
 
     # --- the snapshot ------------------------------------------------------------------------------------
 
@@ -269,6 +290,17 @@ class ConversationView:
             self._sync_soon()
         elif isinstance(event, ReplyFinished):
             self._end(event)
+        elif isinstance(event, MembersChanged):
+            self._spawn(self._check_access(), 'view-access')
+
+    async def _check_access(self) -> None:
+        """Someone's access changed: perhaps this person's. Without any, nothing more reaches the page."""
+        assert self.conversation_id is not None
+        self.access = await self.engine.store.access_of(self.user_id, self.conversation_id)
+        on_change = self._on_change
+        if self.access is None:
+            self.close()
+        on_change(AccessChanged(self.access))
 
     def _deliver(self, message_id: int, offset: int, text: str) -> None:
         """Pass on the part of `text` (which starts at `offset` of the reply) not shown yet."""

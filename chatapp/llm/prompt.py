@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from chatapp.models import Message, Role, Status
 
+SPEAKERS_NOTE = ('Several people write in this conversation: each of their messages begins with the name of '
+                 'the person who wrote it and a colon.')
 
-def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int = 0) -> list[BaseMessage]:
+
+def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int = 0,
+                 speakers: Mapping[str, str] | None = None) -> list[BaseMessage]:
     """The prompt is the system prompt plus the stored conversation; a browser never supplies history.
 
-    A conversation longer than `max_tokens` (estimated) loses its oldest turns; the system prompt and
-    the newest question always stay.
+    With `speakers` (author id -> name, '' for a question without one) each question starts with its writer's
+    name, so that the model can tell people apart. A conversation longer than `max_tokens` (estimated) loses
+    its oldest turns; the system prompt and the newest question always stay.
     """
+    if speakers:
+        system_prompt = f'{system_prompt}\n\n{SPEAKERS_NOTE}' if system_prompt.strip() else SPEAKERS_NOTE
     turns: list[BaseMessage] = []
     for message in history:
         if message.role == Role.USER:
-            turns.append(HumanMessage(message.content))
+            name = speakers.get(message.author_id or '', speakers.get('', '')) if speakers else ''
+            turns.append(HumanMessage(f'{name}: {message.content}' if name else message.content))
         elif message.content and message.status in (Status.COMPLETE, Status.STOPPED, Status.INTERRUPTED):
             turns.append(AIMessage(message.content))
     system = [SystemMessage(system_prompt)] if system_prompt.strip() else []

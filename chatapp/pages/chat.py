@@ -5,9 +5,19 @@ from __future__ import annotations
 from nicegui import background_tasks, ui
 
 from chatapp.auth.logins import Logins
-from chatapp.engine import Change, ConversationView, Ended, Grew, Refused, Shown, ShownMessage, Waiting
+from chatapp.engine import (
+    AccessChanged,
+    Change,
+    ConversationView,
+    Ended,
+    Grew,
+    Refused,
+    Shown,
+    ShownMessage,
+    Waiting,
+)
 from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
-from chatapp.models import Role
+from chatapp.models import Access, Message, Role
 from chatapp.pages.context_gauge import ContextGauge
 from chatapp.pages.conversation_settings import ConversationSettings
 from chatapp.pages.layout import frame
@@ -15,6 +25,7 @@ from chatapp.pages.message_rows import QuestionRow, ReplyRow, RowActions
 from chatapp.pages.model_picker import ModelPicker, model_items, model_label
 from chatapp.pages.presets import PresetsPanel
 from chatapp.pages.relogin import login_lapsed, restore_draft
+from chatapp.pages.share import ShareDialog
 from chatapp.pages.sidebar import Sidebar
 from chatapp.presets import PresetInfo
 from chatapp.services import Services
@@ -30,8 +41,11 @@ class ChatPage:
         self.replies: dict[int, ReplyRow] = {}
         self.row_actions = RowActions(regenerate=self.regenerate, edit=self.edit, switch=self.switch,
                                       fork=self.fork, regenerate_with=self.regenerate_with,
-                                      model_label=lambda key: model_label(services.catalog, key))
+                                      model_label=lambda key: model_label(services.catalog, key),
+                                      author=self._author, can_write=lambda: self.conversation.can_write)
         self.presets: PresetsPanel | None = None
+        self.names: dict[str, str] = {}  # of the people who may read the conversation, where several may
+        self.owner_id = ''
 
     @property
     def conversation_id(self) -> str | None:
@@ -44,9 +58,11 @@ class ChatPage:
             self._not_found()
             await self.sidebar.load()
             return
+        await self._read_members()
         with tools:
             self._header_tools()
-        with ui.column().classes('chat-main w-full max-w-3xl mx-auto gap-4 px-4 pb-6'):
+        self.access_shown = self.conversation.access
+        with ui.column().classes('chat-main w-full max-w-3xl mx-auto gap-4 px-4 pb-6') as self.main:
             if self.conversation.forked_from is not None:
                 origin_id, origin_title = self.conversation.forked_from
                 with ui.row().classes('fork-note items-center no-wrap gap-1 text-sm text-grey-7') \
@@ -57,6 +73,7 @@ class ChatPage:
             self.empty = self._empty_state()
             self.messages = ui.column().classes('w-full gap-5').props('data-testid=messages')
         self._composer()
+        self._lost = self._lost_access()
         restore_draft(self.logins, self.input, self.conversation_id)  # typed before a re-login
         if self.presets is not None:
             await self.presets.load()
@@ -85,6 +102,9 @@ class ChatPage:
     # --- showing what the conversation view hands over ---------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
+        if isinstance(change, AccessChanged):
+            background_tasks.create(self._access_changed(change.access), name='access-changed')
+            return
         if isinstance(change, Shown):
             for row in self.rows[change.keep:]:
                 row.delete()
@@ -121,8 +141,11 @@ class ChatPage:
     # --- sending -------------------------------------------------------------------------------------
 
     def _composer(self) -> None:
-        with ui.footer().classes('composer-footer'), ui.column().classes('w-full max-w-3xl mx-auto gap-1 px-2'):
-            with ui.row().classes('composer w-full items-end no-wrap gap-2'):
+        with ui.footer().classes('composer-footer') as self.composer_footer, \
+                ui.column().classes('w-full max-w-3xl mx-auto gap-1 px-2'):
+            self.reader_note = ui.label('You can read this conversation as it happens; its owner and participants '
+                                        'write in it.').classes('reader-note').props('data-testid=reader-note')
+            with ui.row().classes('composer w-full items-end no-wrap gap-2') as self.composer_row:
                 self.input = ui.textarea(placeholder='Message chatapp…') \
                     .props('autogrow borderless dense rows=1 autofocus data-testid=composer') \
                     .classes('flex-1 composer-input').mark('composer') \
@@ -150,8 +173,15 @@ class ChatPage:
     def _header_tools(self) -> None:
         catalog = self.services.catalog
         self.picker = ModelPicker(catalog, self.conversation.model, self.choose_model)
+        owner = self.conversation.access == Access.OWNER
+        self.picker.button.set_visibility(owner)
         ui.button(icon='tune', on_click=lambda: self.settings.open(self.conversation.system_prompt)) \
-            .props('flat round dense aria-label="Conversation settings" data-testid=conversation-settings')
+            .props('flat round dense aria-label="Conversation settings" data-testid=conversation-settings') \
+            .set_visibility(owner)
+        self.share_dialog: ShareDialog | None = None
+        self.share_button = ui.button(icon='person_add', on_click=self._share) \
+            .props('flat round dense aria-label="Share" data-testid=share-button')
+        self.share_button.set_visibility(self._may_share())
         self.settings = ConversationSettings(self.services.settings.system_prompt, self.set_system_prompt)
         with ui.dialog().props('data-testid=regenerate-dialog') as self.other_model, \
                 ui.card().classes('regenerate-card gap-1'):
@@ -200,6 +230,57 @@ class ChatPage:
         busy = self.conversation.busy
         self.send_button.set_visibility(not busy)
         self.stop_button.set_visibility(busy)
+        writer = self.conversation.can_write
+        self.composer_row.set_visibility(writer)
+        self.reader_note.set_visibility(not writer)
+
+    # --- people ----------------------------------------------------------------------------------------
+
+    async def _read_members(self) -> None:
+        members = await self.services.store.members(self.user_id, self.conversation_id) \
+            if self.conversation_id is not None else None
+        owner = next((user for user, access in members or [] if access == Access.OWNER), None)
+        self.owner_id = owner.id if owner is not None else self.user_id
+        self.names = {user.id: user.name or user.email for user, _ in members or []} if len(members or []) > 1 \
+            else {}
+
+    def _author(self, message: Message) -> str:
+        """Who wrote a question, where several people may read the conversation."""
+        return self.names.get(message.author_id or self.owner_id, '') if self.names else ''
+
+    def _may_share(self) -> bool:
+        return (self.conversation.access == Access.OWNER and self.conversation_id is not None
+                and not self.logins.account().local)  # in local mode there is nobody to share with
+
+    async def _share(self) -> None:
+        if self._login_lapsed() or self.conversation_id is None:
+            return
+        if self.share_dialog is None:
+            with self.share_button:
+                self.share_dialog = ShareDialog(self.services.store, self.user_id, self.conversation_id)
+        await self.share_dialog.open()
+
+    async def _access_changed(self, access: Access | None) -> None:
+        """Someone was brought in or taken out. This person losing access sees it at once; a new role rebuilds
+        the page (what it offers depends on it); anyone else's change names the people anew."""
+        if access is None:
+            self.main.set_visibility(False)
+            self.composer_footer.set_visibility(False)
+            self._lost.set_visibility(True)
+            return
+        if access != self.access_shown:
+            ui.navigate.reload()
+            return
+        await self._read_members()
+
+    def _lost_access(self) -> ui.column:
+        with ui.column().classes('w-full items-center gap-3 pt-24').props('data-testid=lost-access') as lost:
+            ui.icon('lock', size='48px').classes('text-grey-6')
+            ui.label('You no longer have access to this conversation').classes('text-2xl font-semibold text-center')
+            ui.label('Its owner took you out of it.').classes('text-grey-7')
+            ui.button('Start a new chat', on_click=lambda: self.open('')).props('unelevated no-caps')
+        lost.set_visibility(False)
+        return lost
 
     def _login_lapsed(self) -> bool:
         """The login ended while this page was open: a dialog offers to log in again, keeping the draft."""
@@ -223,6 +304,7 @@ class ChatPage:
             ui.navigate.history.replace(f'/c/{self.conversation_id}')
             self.sidebar.set_active(self.conversation_id)
         self._update_busy()
+        self.share_button.set_visibility(self._may_share())
         ui.run_javascript('chatappScrollToBottom()')
 
     def stop(self) -> None:

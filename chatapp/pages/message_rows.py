@@ -30,6 +30,8 @@ class RowActions:
     fork: Callable[[int], Awaitable[None]]
     regenerate_with: Callable[[int], None]  # asks which model, then regenerates with it
     model_label: Callable[[str], str]  # a model's name for people, from its key
+    author: Callable[[Message], str]  # who wrote a question, named where several people write ('' otherwise)
+    can_write: Callable[[], bool]  # a viewer reads: no edit, regenerate or switch
 
 
 def stored_usage(message: Message) -> Usage | None:
@@ -97,10 +99,14 @@ class QuestionRow:
         self.text = shown.message.content
         self.actions = actions
         with ui.column().classes('question-row self-end items-end gap-1') as self.row:
+            author = actions.author(shown.message)
+            if author:
+                ui.label(author).classes('message-author').props('data-testid=message-author')
             self.bubble = ui.label(self.text).classes('user-bubble').props('data-testid=message-user')
             with ui.row().classes('message-actions items-center no-wrap gap-1') as self.tools:
-                sibling_switcher(shown, actions.switch)
-                action_button('edit', 'Edit message', 'edit', self.open_editor)
+                if actions.can_write():
+                    sibling_switcher(shown, actions.switch)
+                    action_button('edit', 'Edit message', 'edit', self.open_editor)
                 action_button('call_split', 'Start a new conversation from here', 'fork',
                               lambda: actions.fork(self.message_id))
         self.editor: ui.column | None = None
@@ -148,12 +154,15 @@ class ReplyRow:
             self.view = ReplyView(shown.text, streaming=shown.streaming,
                                   html=None if shown.streaming else message.html)
             with ui.row().classes('reply-actions items-center gap-1') as self.tools:
-                sibling_switcher(shown, actions.switch)
+                writer = actions.can_write()
+                if writer:
+                    sibling_switcher(shown, actions.switch)
                 action_button('content_copy', 'Copy reply', 'copy', self.copy)
                 self.regenerate_button = action_button('refresh', 'Regenerate', 'regenerate', self.regenerate)
-                self.other_model_button = action_button('swap_horiz', 'Answer with another model',
-                                                        'regenerate-with', lambda: actions.regenerate_with(
-                                                            self.message_id))
+                self.regenerate_button.set_visibility(writer)
+                if writer:
+                    action_button('swap_horiz', 'Answer with another model', 'regenerate-with',
+                                  lambda: actions.regenerate_with(self.message_id))
                 action_button('call_split', 'Start a new conversation from here', 'fork',
                               lambda: actions.fork(self.message_id))
         # made when first needed: most replies never show them, and every element of a long conversation
@@ -178,7 +187,7 @@ class ReplyRow:
         if self.problem is not None:
             self.problem.set_text(error)
             self.problem.set_visibility(bool(error) and not streaming)
-        failed = status in FAILED
+        failed = status in FAILED and self.actions.can_write()
         if failed and self.retry_button is None:
             with self.tools:
                 self.retry_button = ui.button('Retry', icon='refresh', on_click=self.regenerate) \
@@ -186,7 +195,7 @@ class ReplyRow:
             self.usage.move(self.tools)
         if self.retry_button is not None:
             self.retry_button.set_visibility(failed)
-        self.regenerate_button.set_visibility(not failed)  # Retry says it where the reply failed
+        self.regenerate_button.set_visibility(not failed and self.actions.can_write())  # Retry says it if it failed
         if STATUS_TEXT.get(status) and self.state is None:
             with self.tools:
                 self.state = ui.label().classes('text-xs text-grey-6')

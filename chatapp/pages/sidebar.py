@@ -150,7 +150,7 @@ class Sidebar:
             self._note = self._keep(self._note, not self.conversations, self._new_note)
             if self._note:
                 self._note.set_text('No matching conversations.' if self.search else 'No conversations yet.')
-            self.rows.show(self.conversations)
+            self.rows.show(self.conversations, self.user_id)
             self._more = self._keep(self._more, self.has_more, lambda: ui.button('Show more', on_click=self.load_more)
                                     .props('flat dense no-caps data-testid=show-more').classes('w-full'))
 

@@ -1,4 +1,5 @@
-"""Conversation members: teammates the owner brought in, as participants or viewers.
+"""Conversation members: teammates the owner brought in, as participants or viewers; and who wrote each question
+(None for those from before: the conversation's owner).
 
 Revision ID: 0006
 Revises: 0005
@@ -26,8 +27,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('conversation_id', 'user_id'),
     )
     op.create_index('ix_conversation_member_user', 'conversation_member', ['user_id'])
+    with op.batch_alter_table('message') as batch:
+        batch.add_column(sa.Column('author_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('message') as batch:
+        batch.drop_column('author_id')
     op.drop_index('ix_conversation_member_user', 'conversation_member')
     op.drop_table('conversation_member')

@@ -1,0 +1,94 @@
+"""The owner's sharing dialog: find teammates who have logged in before, bring them in as participants (read and
+write) or viewers (read), change their role, or take them out. Every change reaches their open pages at once."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from chatapp.models import Access, User
+from chatapp.store import ConversationStore
+
+MAX_SEARCH_CHARS = 100
+ROLES = {Access.PARTICIPANT: 'Participant', Access.VIEWER: 'Viewer'}
+
+
+def initials(user: User) -> str:
+    name = user.name or user.email
+    return ''.join(part[0] for part in name.replace('@', ' ').split()[:2]).upper() or '?'
+
+
+class ShareDialog:
+    def __init__(self, store: ConversationStore, owner_id: str, conversation_id: str) -> None:
+        self.store = store
+        self.owner_id = owner_id
+        self.conversation_id = conversation_id
+        with ui.dialog().props('data-testid=share-dialog') as self.dialog, ui.card().classes('share-card w-full gap-2'):
+            ui.label('Share this conversation').classes('text-lg font-semibold')
+            ui.label('Participants read and write, with the model; viewers read, live.').classes(
+                'text-sm text-grey-7')
+            self.search = ui.input(placeholder='Add people by name or email', on_change=self._find) \
+                .props(f'outlined dense clearable debounce=300 maxlength={MAX_SEARCH_CHARS} data-testid=share-search') \
+                .classes('w-full')
+            self.found = ui.column().classes('w-full gap-1')
+            ui.separator()
+            self.members = ui.column().classes('w-full gap-1').props('data-testid=share-members')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Done', on_click=self.dialog.close).props('flat no-caps data-testid=share-done')
+
+    async def open(self) -> None:
+        self.search.value = ''
+        self.found.clear()
+        await self._list_members()
+        self.dialog.open()
+
+    async def _find(self) -> None:
+        text = (self.search.value or '')[:MAX_SEARCH_CHARS]
+        people = await self.store.find_people(self.owner_id, text) if text.strip() else []
+        members = {user.id for user, _ in await self.store.members(self.owner_id, self.conversation_id) or []}
+        self.found.clear()
+        with self.found:
+            for person in (p for p in people if p.id not in members):
+                with ui.row().classes('share-row w-full items-center no-wrap gap-2') \
+                        .props(f'data-testid=share-result data-user="{person.id}"'):
+                    self._person(person)
+                    for access, label in ROLES.items():
+                        ui.button(f'Add as {label.lower()}', on_click=lambda p=person, a=access: self._add(p, a)) \
+                            .props(f'flat dense no-caps size=sm data-testid=share-add-{access.value}')
+            if text.strip() and not people:
+                ui.label('Nobody of that name has logged in yet.').classes('text-sm text-grey-7')
+
+    async def _list_members(self) -> None:
+        members = await self.store.members(self.owner_id, self.conversation_id) or []
+        self.members.clear()
+        with self.members:
+            for user, access in members:
+                with ui.row().classes('share-row w-full items-center no-wrap gap-2') \
+                        .props(f'data-testid=share-member data-user="{user.id}"'):
+                    self._person(user)
+                    if access == Access.OWNER:
+                        ui.label('Owner').classes('text-sm text-grey-7 px-2')
+                        continue
+                    ui.select(ROLES, value=access, on_change=lambda e, u=user: self._add(u, Access(e.value))) \
+                        .props('dense borderless options-dense data-testid=share-role').classes('share-role')
+                    ui.button(icon='person_remove', on_click=lambda u=user: self._remove(u)) \
+                        .props('flat round dense size=sm aria-label="Remove" data-testid=share-remove')
+
+    @staticmethod
+    def _person(user: User) -> None:
+        with ui.avatar(color='primary', text_color='white', size='28px'):
+            ui.label(initials(user)).classes('text-xs')
+        with ui.column().classes('gap-0 min-w-0 flex-1'):
+            ui.label(user.name or user.email).classes('ellipsis text-sm')
+            if user.name and user.email:
+                ui.label(user.email).classes('ellipsis text-xs text-grey-7')
+
+    async def _add(self, user: User, access: Access) -> None:
+        if not await self.store.share(self.owner_id, self.conversation_id, user.id, access):
+            ui.notify('That did not work: the conversation or the person is gone.', type='warning', position='top')
+        self.search.value = ''
+        self.found.clear()
+        await self._list_members()
+
+    async def _remove(self, user: User) -> None:
+        await self.store.unshare(self.owner_id, self.conversation_id, user.id)
+        await self._list_members()

@@ -1,0 +1,77 @@
+"""A conversation shared by several people, in a real browser, each logged in through the OIDC provider: the owner
+brings in a participant and a viewer, both see it live, the participant writes and everybody sees it with his
+name, the model's reply streams on every page, the viewer only reads, and taking someone out shows at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.support.chat import replies, reply_md, send, sidebar_item, user_bubbles, wait_finished
+from tests.support.oidc import log_in
+from tests.support.servers import App
+
+pytestmark = pytest.mark.browser
+
+
+def share(page: Page, name: str, role: str) -> None:
+    page.locator('input[data-testid=share-search]').fill(name)
+    page.get_by_test_id('share-result').filter(has_text=name.title()).get_by_test_id(f'share-add-{role}').click()
+    expect(page.get_by_test_id('share-member').filter(has_text=name.title())).to_be_visible()
+
+
+def test_three_people_share_one_conversation_with_the_model(start_app: Callable[..., App],
+                                                            new_context: Callable[[], BrowserContext]) -> None:
+    app = start_app()
+    alice, bob, carol, dave = (new_context().new_page() for _ in range(4))
+    for page, login in ((alice, 'alice'), (bob, 'bob'), (carol, 'carol'), (dave, 'dave')):
+        log_in(page, app, f'{login}@example.com')  # people are found once they have logged in
+
+    send(alice, 'What does our schema look like?')
+    alice.wait_for_url(re.compile(r'/c/[0-9a-f-]{36}$'))
+    conversation_id = alice.url.rsplit('/', 1)[1]
+    wait_finished(replies(alice).first)
+    expect(alice.get_by_test_id('message-author')).to_have_count(0)  # one person: no names
+
+    alice.get_by_test_id('share-button').click()
+    share(alice, 'bob', 'participant')
+    share(alice, 'carol', 'viewer')
+    alice.get_by_test_id('share-done').click()
+
+    expect(sidebar_item(bob, conversation_id)).to_be_visible()  # live, without a reload
+    expect(sidebar_item(bob, conversation_id).get_by_test_id('shared-mark')).to_be_visible()
+    expect(sidebar_item(bob, conversation_id).get_by_test_id('conversation-menu')).to_have_count(0)
+    sidebar_item(bob, conversation_id).click()
+    bob.wait_for_url(f'**/c/{conversation_id}')
+    carol.goto(f'{app.url}/c/{conversation_id}')
+    alice.reload()
+
+    expect(carol.get_by_test_id('reader-note')).to_be_visible()  # the viewer reads only
+    expect(carol.get_by_test_id('composer')).to_be_hidden()
+    expect(carol.get_by_test_id('regenerate')).to_be_hidden()
+    expect(carol.get_by_test_id('share-button')).to_be_hidden()
+
+    send(bob, 'Bob here: which table holds the invoices?')
+    for page in (alice, bob, carol):
+        expect(user_bubbles(page)).to_have_count(2)
+        expect(page.get_by_test_id('message-author')).to_have_text(['Alice', 'Bob'])
+        row = replies(page).nth(1)
+        wait_finished(row)
+        # the demo model quotes the prompt's last question: it names who asked
+        expect(reply_md(row)).to_contain_text('Bob: Bob here: which table holds the invoices?')
+
+    dave.goto(f'{app.url}/c/{conversation_id}')  # not a member: it does not exist for him
+    expect(dave.get_by_test_id('not-found')).to_be_visible()
+
+    alice.get_by_test_id('share-button').click()
+    alice.get_by_test_id('share-member').filter(has_text='Bob').get_by_test_id('share-remove').click()
+    expect(alice.get_by_test_id('share-member').filter(has_text='Bob')).to_have_count(0)
+    expect(bob.get_by_test_id('lost-access')).to_be_visible()  # at once, on his open page
+    expect(bob.get_by_test_id('messages')).to_be_hidden()
+    expect(sidebar_item(bob, conversation_id)).to_have_count(0)
+    bob.goto(f'{app.url}/c/{conversation_id}')
+    expect(bob.get_by_test_id('not-found')).to_be_visible()
+    expect(user_bubbles(carol)).to_have_count(2)  # the viewer keeps reading
