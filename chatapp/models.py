@@ -29,6 +29,7 @@ class Status(StrEnum):
     STOPPED = 'stopped'
     ERROR = 'error'
     INTERRUPTED = 'interrupted'  # the stream or the process broke off; what was saved is kept
+    QUEUED = 'queued'  # a question sent while the model was answering another: it answers this one next
 
 
 class TitleSource(StrEnum):
@@ -36,6 +37,12 @@ class TitleSource(StrEnum):
     MODEL = 'model'
     FINAL = 'final'  # the first line for good: the title model failed, or it is older than titles
     PERSON = 'person'  # renamed: nothing overwrites it
+
+
+class ModelAnswers(StrEnum):
+    """When the model answers in a conversation several people share (alone, a person is always answered)."""
+    EVERY = 'every'  # message
+    MENTION = 'mention'  # only messages that name it: @model, or its name
 
 
 class Access(StrEnum):
@@ -73,6 +80,7 @@ class Conversation(SQLModel, table=True):
     title_source: str = Field(default=TitleSource.FIRST_LINE, max_length=16)
     model: str = Field(default='', max_length=300)  # the key of the model of its next reply; empty: the default
     system_prompt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # None: the app's
+    model_answers: str = Field(default=ModelAnswers.EVERY, max_length=16)  # where several people write
     # the last message of the branch shown; no foreign key, so a conversation and its messages can be
     # written and deleted in either order
     leaf_id: int | None = None

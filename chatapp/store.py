@@ -35,6 +35,7 @@ from chatapp.models import (
     Conversation,
     ConversationMember,
     Message,
+    ModelAnswers,
     ReplyClaim,
     Role,
     Status,
@@ -79,6 +80,14 @@ class Branch:
     forked_from: Conversation | None = None  # the person's conversation this one was forked from
     conversation: Conversation | None = None
     access: Access | None = None  # what the reader may do with it
+
+
+@dataclass(frozen=True)
+class Room:
+    """What decides how a message is answered in a conversation: alone, or shared, and when the model answers."""
+    conversation: Conversation
+    shared: bool  # someone besides the owner may read it
+    model_answers: ModelAnswers
 
 
 @dataclass(frozen=True)
@@ -341,6 +350,71 @@ class ConversationStore:
                 speakers = {person.id: person.name or person.email or 'Someone' for person in people}
                 speakers[''] = speakers.get(conversation.user_id, 'Someone')  # questions from before authors
         return PromptSource(conversation, messages, speakers)
+
+    async def room(self, user_id: str, conversation_id: str) -> Room | None:
+        """For a person who may write in the conversation: whether it is shared, and when the model answers."""
+        async with self.db.session() as session:
+            conversation = await _granted(session, user_id, conversation_id, WRITE)
+            if conversation is None:
+                return None
+            member = (await session.exec(select(ConversationMember.user_id).where(
+                ConversationMember.conversation_id == conversation_id).limit(1))).first()
+        return Room(conversation, member is not None, ModelAnswers(conversation.model_answers))
+
+    async def set_model_answers(self, user_id: str, conversation_id: str, answers: ModelAnswers) -> bool:
+        """The owner decides when the model answers where several people write."""
+        async with self.db.writing() as session:
+            changed = await session.exec(update(Conversation).where(col(Conversation.id) == conversation_id,
+                                                                    col(Conversation.user_id) == user_id)
+                                         .values(model_answers=answers))
+            await session.commit()
+        return changed.rowcount == 1
+
+    async def add_question(self, user_id: str, conversation_id: str, text: str, *, queued: bool) -> Message | None:
+        """A message with no reply of its own (yet): in a shared conversation, one the model does not answer, or
+        (`queued`) one it answers when the reply it is writing has ended. It ends the branch shown."""
+        async with self.db.writing() as session:
+            conversation = await _granted(session, user_id, conversation_id, WRITE)
+            if conversation is None:
+                return None
+            question = Message(conversation_id=conversation_id, role=Role.USER, content=clean(text),
+                               parent_id=conversation.leaf_id, author_id=user_id,
+                               status=Status.QUEUED if queued else Status.COMPLETE)
+            session.add(question)
+            await session.flush()
+            conversation.leaf_id, conversation.updated_at = question.id, utcnow()
+            session.add(conversation)
+            await session.commit()
+        self._changed(user_id, conversation_id)
+        self.bus.publish(conversation_topic(conversation_id), BranchShown(conversation_id))  # its views read it
+        return question
+
+    async def answer_queued(self, conversation_id: str, default_model: str,
+                            instance_id: str) -> tuple[Conversation, Message] | None:
+        """When a reply has ended: if the conversation's last message is a question waiting for the model, a
+        streaming reply to it (by the conversation's model), claimed for `instance_id`; raises Busy when another
+        reply is being written. Called by the engine, for nobody in particular: the reply is the conversation's."""
+        waiting = select(Message.id).join(Conversation, col(Conversation.leaf_id) == col(Message.id)).where(
+            col(Conversation.id) == conversation_id, col(Message.status) == Status.QUEUED)
+        async with self.db.session() as session:  # a read first: most replies end with nothing waiting
+            if (await session.exec(waiting)).first() is None:
+                return None
+        async with self.db.writing() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            question = await session.get(Message, conversation.leaf_id) if conversation and conversation.leaf_id \
+                else None
+            if conversation is None or question is None or question.status != Status.QUEUED:
+                return None
+            reply = Message(conversation_id=conversation_id, role=Role.ASSISTANT, status=Status.STREAMING,
+                            model=conversation.model or default_model, parent_id=question.id)
+            question.status = Status.COMPLETE
+            session.add_all([question, reply])
+            await session.flush()
+            conversation.leaf_id = reply.id
+            session.add(conversation)
+            await _claim(session, conversation_id, instance_id, reply.id)
+            await session.commit()
+        return conversation, reply
 
     async def sent_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many messages the user sent since `since`, and when the first of them was (the send rate)."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,7 +34,7 @@ from chatapp.events import (
 from chatapp.llm.catalog import ModelCatalog, ModelInfo
 from chatapp.llm.failures import StreamTruncated, describe_failure, describe_wait, retry_delay
 from chatapp.llm.prompt import build_prompt, estimate_text_tokens, estimate_tokens, prompt_budget
-from chatapp.models import Message, Status, TitleSource
+from chatapp.models import Message, ModelAnswers, Status, TitleSource
 from chatapp.rate_limit import SendLimit, TooManySends
 from chatapp.render_worker import renderer
 from chatapp.settings import Settings
@@ -50,11 +51,23 @@ FINAL_SAVE_DELAYS = (1.0, 3.0)  # a final save that fails (a locked or restartin
 
 
 BUSY = 'A reply is still being written in this conversation. Wait for it or stop it first.'
+MENTION = re.compile(r'@(model|ai|assistant)\b', re.IGNORECASE)
 NOT_SAVED = 'The reply could not be saved, so it was ended here.'
 
 
 class Refused(Exception):
     """The request cannot be carried out; the message says why, in words for the person."""
+
+
+class Occupied(Refused):
+    """The conversation's reply is still being written."""
+
+    def __init__(self) -> None:
+        super().__init__(BUSY)
+
+
+class _NothingWaits(Exception):
+    pass
 
 
 @contextlib.contextmanager
@@ -75,6 +88,13 @@ def _too_many_sends(per_minute: int) -> Iterator[None]:
     except TooManySends as refusal:
         raise Refused(f'You sent {per_minute} messages within a minute, the most this app takes. Wait '
                       f'{math.ceil(refusal.wait_seconds)} s, then send again.') from None
+
+
+def mentions(text: str, model: ModelInfo) -> bool:
+    """Whether a message asks the model: @model (or @ai, @assistant), or the model's name or label."""
+    lowered = text.lower()
+    return bool(MENTION.search(text)) or any(f'@{name.lower()}' in lowered or name.lower() in lowered
+                                             for name in {model.name, model.label} if len(name) >= 3)
 
 
 @dataclass(eq=False)
@@ -163,7 +183,7 @@ class LiveReply:
 class Sent:
     conversation_id: str
     question: Message
-    reply: Message
+    reply: Message | None  # None: the model does not answer it, or not yet (it waits its turn)
 
 
 class ReplyEngine:
@@ -179,6 +199,7 @@ class ReplyEngine:
         self.titles = TitleWriter(store, catalog, settings)
         self._running: dict[str, LiveReply | None] = {}  # None: reserved while the question is stored
         self._saver: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
         self.accepting = True
         self.instance_id = instance_id or uuid.uuid4().hex  # names this process in reply claims
 
@@ -215,17 +236,66 @@ class ReplyEngine:
                     stored = await self.store.add_exchange(user_id, None, text, answering.key, self.instance_id,
                                                            system_prompt=system_prompt)
                 else:
-                    async with self._reserved(conversation_id):
-                        stored = await self.store.add_exchange(user_id, conversation_id, text, answering.key,
-                                                               self.instance_id, instead_of=instead_of)
-                        if stored is None:  # (raised here, the reservation is released)
-                            raise Refused('This message does not exist.' if instead_of
-                                          else 'This conversation does not exist.')
+                    stored = await self._exchange(user_id, conversation_id, text, answering, instead_of)
         if stored is None:
             raise Refused('This conversation does not exist.')
         question, reply = stored
-        self._start(user_id, question.conversation_id, reply, answering)
+        if reply is not None:
+            self._start(user_id, question.conversation_id, reply, answering)
         return Sent(question.conversation_id, question, reply)
+
+    async def _exchange(self, user_id: str, conversation_id: str, text: str, model: ModelInfo,
+                        instead_of: int | None) -> tuple[Message, Message | None]:
+        """A message in an existing conversation. Alone, a person is answered at once (or refused while a reply is
+        being written). Where several people write, a message the model is not asked to answer is only stored,
+        and one sent while it answers another waits its turn."""
+        room = await self.store.room(user_id, conversation_id) if instead_of is None else None
+        shared = room is not None and room.shared
+        if shared and room.model_answers == ModelAnswers.MENTION and not mentions(text, model):
+            question = await self.store.add_question(user_id, conversation_id, text, queued=False)
+            if question is None:
+                raise Refused('This conversation does not exist.')
+            return question, None
+        try:
+            async with self._reserved(conversation_id):
+                stored = await self.store.add_exchange(user_id, conversation_id, text, model.key, self.instance_id,
+                                                       instead_of=instead_of)
+                if stored is None:  # (raised here, the reservation is released)
+                    raise Refused('This message does not exist.' if instead_of else 'This conversation does not exist.')
+            return stored
+        except Occupied:
+            if not shared:
+                raise
+        queued = await self.store.add_question(user_id, conversation_id, text, queued=True)
+        if queued is None:
+            raise Refused('This conversation does not exist.')
+        self._answer_queued_soon(conversation_id)  # the reply it waited for may have ended meanwhile, elsewhere
+        return queued, None
+
+    def _answer_queued_soon(self, conversation_id: str) -> None:
+        if self.accepting and not self.is_busy(conversation_id):
+            task = asyncio.create_task(self._answer_queued(conversation_id), name='answer-queued')
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _answer_queued(self, conversation_id: str) -> None:
+        """A question waited for the reply that has ended: the model answers it now (unless another instance
+        does), by the conversation's model, for the conversation."""
+        try:
+            async with self._reserved(conversation_id):
+                answered = await self.store.answer_queued(conversation_id, self.catalog.default_key,
+                                                          self.instance_id)
+                if answered is None:
+                    raise _NothingWaits()  # the reservation is released
+        except (Refused, _NothingWaits):
+            return
+        except Exception:
+            log.exception('answering the question waiting in conversation %s failed', conversation_id)
+            return
+        conversation, reply = answered
+        model = self.catalog.get(reply.model) or self.catalog.get(self.catalog.default_key)
+        assert model is not None
+        self._start(conversation.user_id, conversation_id, reply, model)
 
     async def regenerate(self, user_id: str, conversation_id: str, message_id: int, *,
                          model: str | None = None) -> Message:
@@ -266,6 +336,7 @@ class ReplyEngine:
         """Take no new messages, give running replies `grace` seconds to finish, then stop the rest;
         returns when every reply is saved (stopped ones as interrupted)."""
         self.accepting = False
+        await asyncio.gather(*self._background, return_exceptions=True)  # a waiting question being answered
         tasks = [g.task for g in self._running.values() if g is not None and g.task is not None]
         if tasks and grace > 0:
             log.info('waiting up to %.0f s for %d running repl(ies)', grace, len(tasks))
@@ -300,13 +371,13 @@ class ReplyEngine:
         # the claim in the database does the same across instances
         self._check_accepting()
         if conversation_id in self._running:
-            raise Refused(BUSY)
+            raise Occupied()
         self._running[conversation_id] = None
         try:
             yield
         except Busy:
             self._running.pop(conversation_id, None)
-            raise Refused(BUSY) from None
+            raise Occupied() from None
         except BaseException:
             self._running.pop(conversation_id, None)
             raise
@@ -474,5 +545,6 @@ class ReplyEngine:
             self.bus.publish(conversation_topic(live.conversation_id),
                              ReplyFinished(live.conversation_id, live.message_id,
                                            live.status, live.error, len(live.text), usage))
+        self._answer_queued_soon(live.conversation_id)
         if live.wants_title and live.status == Status.COMPLETE and self.accepting:
             self.titles.write(live.user_id, live.conversation_id, live.model, live.message_id)

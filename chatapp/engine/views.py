@@ -26,7 +26,7 @@ from chatapp.events import (
     Usage,
     conversation_topic,
 )
-from chatapp.models import WRITE, Access, Message, Role, Status
+from chatapp.models import WRITE, Access, Conversation, Message, Role, Status
 from chatapp.store import Branch
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ class ConversationView:
         self.model = engine.catalog.default_key  # of the next reply
         self.system_prompt: str | None = None  # the conversation's own; None: the app's
         self.access: Access | None = Access.OWNER  # of a new conversation: its owner's
+        self.stored: Conversation | None = None  # as loaded (None: a new one)
         self._sync_lock = asyncio.Lock()
         self._sync_task: asyncio.Task | None = None
         self._sync_again = False
@@ -122,6 +123,7 @@ class ConversationView:
             return False
         origin, conversation = self._loaded.forked_from, self._loaded.conversation
         self.access = self._loaded.access
+        self.stored = conversation
         self.forked_from = (origin.id, origin.title) if origin is not None else None
         self._pick(conversation.model)
         self.system_prompt = conversation.system_prompt

@@ -17,7 +17,7 @@ from chatapp.engine import (
     Waiting,
 )
 from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
-from chatapp.models import Access, Message, Role
+from chatapp.models import Access, Message, ModelAnswers, Role
 from chatapp.pages.context_gauge import ContextGauge
 from chatapp.pages.conversation_settings import ConversationSettings
 from chatapp.pages.layout import frame
@@ -182,7 +182,10 @@ class ChatPage:
         self.share_button = ui.button(icon='person_add', on_click=self._share) \
             .props('flat round dense aria-label="Share" data-testid=share-button')
         self.share_button.set_visibility(self._may_share())
-        self.settings = ConversationSettings(self.services.settings.system_prompt, self.set_system_prompt)
+        shared = bool(self.names) and self.answers is not None
+        self.settings = ConversationSettings(self.services.settings.system_prompt, self.set_system_prompt,
+                                             answers=self.answers if shared else None,
+                                             on_answers=self.set_model_answers)
         with ui.dialog().props('data-testid=regenerate-dialog') as self.other_model, \
                 ui.card().classes('regenerate-card gap-1'):
             ui.label('Regenerate with').classes('text-lg font-semibold')
@@ -193,6 +196,10 @@ class ChatPage:
             return
         await self.conversation.choose_model(key)
         self._update_gauge()
+
+    async def set_model_answers(self, answers: ModelAnswers) -> None:
+        if not self._login_lapsed() and self.conversation_id is not None:
+            await self.services.store.set_model_answers(self.user_id, self.conversation_id, answers)
 
     async def set_system_prompt(self, prompt: str | None) -> None:
         if self._login_lapsed():
@@ -228,7 +235,7 @@ class ChatPage:
 
     def _update_busy(self) -> None:
         busy = self.conversation.busy
-        self.send_button.set_visibility(not busy)
+        self.send_button.set_visibility(not busy or bool(self.names))  # where several write, anyone may any time
         self.stop_button.set_visibility(busy)
         writer = self.conversation.can_write
         self.composer_row.set_visibility(writer)
@@ -239,6 +246,8 @@ class ChatPage:
     async def _read_members(self) -> None:
         members = await self.services.store.members(self.user_id, self.conversation_id) \
             if self.conversation_id is not None else None
+        stored = self.conversation.stored
+        self.answers = ModelAnswers(stored.model_answers) if stored is not None else None
         owner = next((user for user, access in members or [] if access == Access.OWNER), None)
         self.owner_id = owner.id if owner is not None else self.user_id
         self.names = {user.id: user.name or user.email for user, _ in members or []} if len(members or []) > 1 \

@@ -63,6 +63,19 @@ def test_three_people_share_one_conversation_with_the_model(start_app: Callable[
         # the demo model quotes the prompt's last question: it names who asked
         expect(reply_md(row)).to_contain_text('Bob: Bob here: which table holds the invoices?')
 
+    send(alice, 'Alice again: and the customers?')
+    expect(replies(bob).nth(2)).to_have_class(re.compile(r'\bstreaming\b'))
+    send(bob, 'Bob too, while it answers')  # not refused: it waits its turn
+    for page in (alice, bob, carol):
+        expect(user_bubbles(page)).to_have_count(4)
+        expect(replies(page)).to_have_count(4)
+        wait_finished(replies(page).nth(3))
+        expect(reply_md(replies(page).nth(3))).to_contain_text('Bob: Bob too, while it answers')
+
+    alice.get_by_test_id('conversation-settings').click()  # where several write, the owner decides when it answers
+    expect(alice.get_by_test_id('model-answers')).to_be_visible()
+    alice.get_by_test_id('settings-cancel').click()
+
     dave.goto(f'{app.url}/c/{conversation_id}')  # not a member: it does not exist for him
     expect(dave.get_by_test_id('not-found')).to_be_visible()
 
@@ -74,4 +87,4 @@ def test_three_people_share_one_conversation_with_the_model(start_app: Callable[
     expect(sidebar_item(bob, conversation_id)).to_have_count(0)
     bob.goto(f'{app.url}/c/{conversation_id}')
     expect(bob.get_by_test_id('not-found')).to_be_visible()
-    expect(user_bubbles(carol)).to_have_count(2)  # the viewer keeps reading
+    expect(user_bubbles(carol)).to_have_count(4)  # the viewer keeps reading

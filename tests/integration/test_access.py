@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import select
 
-from chatapp.engine import Refused
+from chatapp.engine import Refused, ReplyEngine
 from chatapp.events import ConversationChanged, Event, user_topic
-from chatapp.models import Access, Message, Status, User
+from chatapp.models import Access, Message, ModelAnswers, Status, User
 from chatapp.settings import Settings
 from chatapp.store import Claim, ConversationStore
 from tests.support.engines import reply_engine
@@ -188,3 +188,66 @@ async def test_a_participants_reply_is_saved_as_it_grows_and_at_its_end(room: Ro
     with pytest.raises(Refused):  # a viewer asks for nothing
         await engine.send(room.viewer.id, room.conversation_id, 'Carol asks')
     await engine.shutdown()
+
+
+@pytest.fixture
+async def engine(room: Room, llmock: LLMock):
+    settings = Settings(openai_base_url=f'{llmock.base_url}/v1', openai_api_key='test', llm_max_retries=0)
+    engine = reply_engine(room.store, room.store.bus, settings)
+    yield engine
+    await engine.shutdown()
+
+
+async def settled(engine: ReplyEngine, conversation_id: str) -> None:
+    async with asyncio.timeout(20):
+        while engine.is_busy(conversation_id) or engine._background:
+            await asyncio.sleep(0.05)
+
+
+async def test_a_message_sent_while_the_model_answers_waits_its_turn(room: Room, engine: ReplyEngine,
+                                                                     llmock: LLMock) -> None:
+    """Where several people write, nobody is refused while a reply streams: the message is stored in order, and
+    the model answers it when it has finished the reply it was writing, naming who asked what."""
+    cid = room.conversation_id
+    first = ' '.join(f'word{n}' for n in range(200))
+    llmock.reply(first)
+    llmock.reply('Invoices live in billing.invoice.')
+    await engine.send(room.owner.id, cid, 'Alice asks about users')
+    sent = await engine.send(room.participant.id, cid, 'Bob asks about invoices')  # while Alice's reply streams
+    assert sent.reply is None and sent.question.status == Status.QUEUED
+    await settled(engine, cid)
+
+    branch = await room.store.list_messages(room.viewer.id, cid)
+    assert [(m.content, m.status) for m in branch[2:]] == [
+        ('Alice asks about users', Status.COMPLETE), (first, Status.COMPLETE),
+        ('Bob asks about invoices', Status.COMPLETE), ('Invoices live in billing.invoice.', Status.COMPLETE)]
+    prompt = llmock.requests()[-1]['body']['messages']
+    assert prompt[-1] == {'role': 'user', 'content': 'Bob: Bob asks about invoices'}
+    assert {'role': 'user', 'content': 'Alice: Alice asks about users'} in prompt
+    assert 'Several people write' in prompt[0]['content']
+
+
+async def test_alone_a_person_still_waits_for_the_reply(room: Room, engine: ReplyEngine, llmock: LLMock) -> None:
+    mine = await make_conversation(room.store.db, room.stranger.id, 'Alone')
+    llmock.reply(' '.join(f'word{n}' for n in range(200)))
+    await engine.send(room.stranger.id, mine.id, 'First')
+    with pytest.raises(Refused, match='still being written'):
+        await engine.send(room.stranger.id, mine.id, 'Second')
+    await settled(engine, mine.id)
+
+
+async def test_the_owner_can_have_the_model_answer_only_when_mentioned(room: Room, engine: ReplyEngine,
+                                                                       llmock: LLMock) -> None:
+    cid = room.conversation_id
+    assert not await room.store.set_model_answers(room.participant.id, cid, ModelAnswers.MENTION)  # the owner's
+    assert await room.store.set_model_answers(room.owner.id, cid, ModelAnswers.MENTION)
+    sent = await engine.send(room.participant.id, cid, 'Alice, did you see the schema?')
+    assert sent.reply is None and sent.question.status == Status.COMPLETE
+    await settled(engine, cid)
+    assert llmock.requests() == []  # the model was not asked
+    llmock.reply('Here is the schema.')
+    sent = await engine.send(room.owner.id, cid, '@model show it to Bob')
+    assert sent.reply is not None
+    await settled(engine, cid)
+    assert [m.content for m in (await room.store.list_messages(room.owner.id, cid))[-3:]] == [
+        'Alice, did you see the schema?', '@model show it to Bob', 'Here is the schema.']

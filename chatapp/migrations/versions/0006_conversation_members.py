@@ -1,5 +1,5 @@
 """Conversation members: teammates the owner brought in, as participants or viewers; and who wrote each question
-(None for those from before: the conversation's owner).
+(None for those from before: the conversation's owner); and when the model answers where several people write.
 
 Revision ID: 0006
 Revises: 0005
@@ -29,9 +29,14 @@ def upgrade() -> None:
     op.create_index('ix_conversation_member_user', 'conversation_member', ['user_id'])
     with op.batch_alter_table('message') as batch:
         batch.add_column(sa.Column('author_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True))
+    with op.batch_alter_table('conversation') as batch:
+        batch.add_column(sa.Column('model_answers', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False,
+                                   server_default='every'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('conversation') as batch:
+        batch.drop_column('model_answers')
     with op.batch_alter_table('message') as batch:
         batch.drop_column('author_id')
     op.drop_index('ix_conversation_member_user', 'conversation_member')
