@@ -75,6 +75,16 @@ class MembersChanged:
 
 
 @dataclass(frozen=True)
+class PresenceNoted:
+    """A page of a shared conversation is there, is gone, or its person is typing (engine/presence.py)."""
+    conversation_id: str
+    page_id: str
+    user_id: str
+    name: str
+    state: str  # 'here', 'gone' or 'typing'
+
+
+@dataclass(frozen=True)
 class StopRequested:
     """Stop asked for in a view that may live in another instance than the reply's task."""
     conversation_id: str
@@ -95,8 +105,8 @@ class LoggedOut:
     login: str  # login_topic's name for it
 
 
-Event = (ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | BranchShown | MembersChanged | StopRequested
-         | ConversationChanged | LoggedOut)
+Event = (ReplyStarted | ReplyDelta | ReplyNotice | ReplyFinished | BranchShown | MembersChanged | PresenceNoted
+         | StopRequested | ConversationChanged | LoggedOut)
 Handler = Callable[[Event], None]
 
 

@@ -28,8 +28,7 @@ PREFIX = 'chatapp:'
 LIVE_TEXT_TTL_SECONDS = 3600
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     ReplyStarted, ReplyDelta, ReplyNotice, ReplyFinished, events.BranchShown, events.MembersChanged,
-    events.ConversationChanged,
-    events.StopRequested, events.LoggedOut)}
+    events.PresenceNoted, events.ConversationChanged, events.StopRequested, events.LoggedOut)}
 
 
 def encode(event: Event, origin: str) -> str:

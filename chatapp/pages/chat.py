@@ -16,6 +16,7 @@ from chatapp.engine import (
     ShownMessage,
     Waiting,
 )
+from chatapp.engine.presence import RoomPresence
 from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
 from chatapp.models import Access, Message, ModelAnswers, Role
 from chatapp.pages.context_gauge import ContextGauge
@@ -46,6 +47,8 @@ class ChatPage:
         self.presets: PresetsPanel | None = None
         self.names: dict[str, str] = {}  # of the people who may read the conversation, where several may
         self.owner_id = ''
+        self.presence: RoomPresence | None = None
+        self.avatars: dict[str, ui.avatar] = {}  # of the others there, by name
 
     @property
     def conversation_id(self) -> str | None:
@@ -80,6 +83,7 @@ class ChatPage:
         ui.context.client.on_delete(self.conversation.close)
         self.logins.on_logout(self._logged_out)
         await self.conversation.follow(self._on_change)
+        self._start_presence()
         if self.conversation_id is not None:
             ui.run_javascript('chatappScrollToBottom()')
         self._update_busy()
@@ -95,6 +99,8 @@ class ChatPage:
         """Logging out (in another tab, too) ends this page at once: nothing more of the person's data
         reaches it, and it goes to the login page."""
         self.conversation.close()
+        if self.presence is not None:
+            self.presence.stop()
         self.sidebar.stop_following()
         with self.messages:  # (the tab that logs out is on its way to the provider already)
             ui.run_javascript('window.chatappLoggingOut || location.assign("/login?logged_out=1")')
@@ -143,6 +149,7 @@ class ChatPage:
     def _composer(self) -> None:
         with ui.footer().classes('composer-footer') as self.composer_footer, \
                 ui.column().classes('w-full max-w-3xl mx-auto gap-1 px-2'):
+            self.typing_note = ui.label().classes('typing-note').props('data-testid=typing')
             self.reader_note = ui.label('You can read this conversation as it happens; its owner and participants '
                                         'write in it.').classes('reader-note').props('data-testid=reader-note')
             with ui.row().classes('composer w-full items-end no-wrap gap-2') as self.composer_row:
@@ -182,6 +189,7 @@ class ChatPage:
         self.share_button = ui.button(icon='person_add', on_click=self._share) \
             .props('flat round dense aria-label="Share" data-testid=share-button')
         self.share_button.set_visibility(self._may_share())
+        self.people = ui.row().classes('presence items-center no-wrap gap-0').props('data-testid=presence')
         shared = bool(self.names) and self.answers is not None
         self.settings = ConversationSettings(self.services.settings.system_prompt, self.set_system_prompt,
                                              answers=self.answers if shared else None,
@@ -273,6 +281,8 @@ class ChatPage:
         """Someone was brought in or taken out. This person losing access sees it at once; a new role rebuilds
         the page (what it offers depends on it); anyone else's change names the people anew."""
         if access is None:
+            if self.presence is not None:
+                self.presence.stop()
             self.main.set_visibility(False)
             self.composer_footer.set_visibility(False)
             self._lost.set_visibility(True)
@@ -281,6 +291,31 @@ class ChatPage:
             ui.navigate.reload()
             return
         await self._read_members()
+        self._start_presence()  # shared just now
+
+    def _start_presence(self) -> None:
+        """Where several people may read, the others there are shown, and who is typing."""
+        if self.presence is not None or not self.names or self.conversation_id is None:
+            return
+        name = self.names.get(self.user_id) or self.logins.account().name or 'Someone'
+        self.presence = RoomPresence(self.services.bus, self.conversation_id, self.user_id, name, self._show_presence)
+        self.presence.start()
+        ui.context.client.on_delete(self.presence.stop)
+        self.input.on_value_change(self.presence.typing)
+
+    def _show_presence(self, present: list[str], typing: list[str]) -> None:
+        for name in [name for name in self.avatars if name not in present]:
+            self.avatars.pop(name).delete()
+        for name in present:
+            if name not in self.avatars:
+                with self.people, ui.avatar(color='teal', text_color='white', size='26px') \
+                        .classes('presence-avatar').props('data-testid=present') as avatar:
+                    avatar._props['aria-label'] = f'{name} is here'  # set, not parsed: a name may hold quotes
+                    ui.label(''.join(part[0] for part in name.split()[:2]).upper() or '?').classes('text-xs')
+                    ui.tooltip(f'{name} is here')
+                self.avatars[name] = avatar
+        self.typing_note.set_text(f'{", ".join(typing)} {"is" if len(typing) == 1 else "are"} typing…'
+                                  if typing else '')
 
     def _lost_access(self) -> ui.column:
         with ui.column().classes('w-full items-center gap-3 pt-24').props('data-testid=lost-access') as lost:
@@ -314,6 +349,7 @@ class ChatPage:
             self.sidebar.set_active(self.conversation_id)
         self._update_busy()
         self.share_button.set_visibility(self._may_share())
+        self.people = ui.row().classes('presence items-center no-wrap gap-0').props('data-testid=presence')
         ui.run_javascript('chatappScrollToBottom()')
 
     def stop(self) -> None:
@@ -373,3 +409,4 @@ class ChatPage:
             ui.label('Conversation not found').classes('text-2xl font-semibold')
             ui.label('It may have been deleted, or the link is wrong.').classes('text-grey-7')
             ui.button('Start a new chat', on_click=lambda: self.open('')).props('unelevated no-caps')
+

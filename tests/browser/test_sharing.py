@@ -1,6 +1,7 @@
 """A conversation shared by several people, in a real browser, each logged in through the OIDC provider: the owner
 brings in a participant and a viewer, both see it live, the participant writes and everybody sees it with his
-name, the model's reply streams on every page, the viewer only reads, and taking someone out shows at once."""
+name, the model's reply streams on every page, who is there and who is typing shows, the viewer only reads, a
+message sent while the model answers waits its turn, and taking someone out shows at once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.support.chat import replies, reply_md, send, sidebar_item, user_bubbles, wait_finished
+from tests.support.chat import composer, replies, reply_md, send, sidebar_item, user_bubbles, wait_finished
 from tests.support.oidc import log_in
 from tests.support.servers import App
 
@@ -54,6 +55,11 @@ def test_three_people_share_one_conversation_with_the_model(start_app: Callable[
     expect(carol.get_by_test_id('regenerate')).to_be_hidden()
     expect(carol.get_by_test_id('share-button')).to_be_hidden()
 
+    expect(alice.get_by_test_id('present')).to_have_count(2)  # Bob and Carol have it open
+    composer(bob).fill('Bob here')
+    expect(alice.get_by_test_id('typing')).to_have_text('Bob is typing…')
+    expect(carol.get_by_test_id('typing')).to_have_text('Bob is typing…')
+
     send(bob, 'Bob here: which table holds the invoices?')
     for page in (alice, bob, carol):
         expect(user_bubbles(page)).to_have_count(2)
@@ -83,6 +89,7 @@ def test_three_people_share_one_conversation_with_the_model(start_app: Callable[
     alice.get_by_test_id('share-member').filter(has_text='Bob').get_by_test_id('share-remove').click()
     expect(alice.get_by_test_id('share-member').filter(has_text='Bob')).to_have_count(0)
     expect(bob.get_by_test_id('lost-access')).to_be_visible()  # at once, on his open page
+    expect(alice.get_by_test_id('present')).to_have_count(1)  # he is gone: only Carol is there
     expect(bob.get_by_test_id('messages')).to_be_hidden()
     expect(sidebar_item(bob, conversation_id)).to_have_count(0)
     bob.goto(f'{app.url}/c/{conversation_id}')

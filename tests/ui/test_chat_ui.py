@@ -165,9 +165,9 @@ async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: Us
     reloads: list[float] = []
     real = ConversationList.show
 
-    def counted(self: ConversationList, conversations: list) -> None:
+    def counted(self: ConversationList, conversations: list, reader_id: str) -> None:
         reloads.append(time.monotonic())
-        real(self, conversations)
+        real(self, conversations, reader_id)
 
     monkeypatch.setattr(ConversationList, 'show', counted)
     store, user_id = services.store, services.local_user.id
