@@ -70,7 +70,8 @@ class BranchShown:
 
 @dataclass(frozen=True)
 class MembersChanged:
-    """Someone was brought into the conversation, given another role or taken out: its views check their access."""
+    """Someone was brought into the conversation, given another role or taken out, or a read-only link of it was
+    revoked: its views check their access."""
     conversation_id: str
 
 

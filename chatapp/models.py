@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -127,6 +128,18 @@ class ConversationMember(SQLModel, table=True):
     user_id: str = Field(foreign_key='user.id', primary_key=True, max_length=36)
     access: Access = Field(sa_type=String(16))
     added_at: datetime = Field(default_factory=utcnow)
+
+
+class ShareLink(SQLModel, table=True):
+    """A read-only link to a conversation, up to one message or (up_to None) following it live."""
+    __tablename__ = 'share_link'
+    __table_args__ = (Index('ix_share_link_conversation', 'conversation_id'),)
+
+    token: str = Field(default_factory=lambda: secrets.token_urlsafe(18), primary_key=True, max_length=32)
+    conversation_id: str = Field(foreign_key='conversation.id', max_length=36, ondelete='CASCADE')
+    up_to: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_opened_at: datetime | None = None
 
 
 class ReplyClaim(SQLModel, table=True):

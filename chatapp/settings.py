@@ -225,6 +225,8 @@ class Settings:
                                               _addresses)
     session_hours: float = setting(12.0, 'CHATAPP_SESSION_HOURS', 'how long a login lasts', _positive)
     allow_anonymous: bool = setting(False, 'CHATAPP_ALLOW_ANONYMOUS', 'local mode may listen beyond loopback', _flag)
+    public_links: bool = setting(False, 'CHATAPP_PUBLIC_LINKS',
+                                 'read-only links open without a login (for demos); off: only for the team', _flag)
     image_hosts: tuple[str, ...] = setting((), 'CHATAPP_IMAGE_HOSTS', 'hosts whose images replies may show (https)',
                                            _hosts)
 

@@ -38,6 +38,7 @@ from chatapp.models import (
     ModelAnswers,
     ReplyClaim,
     Role,
+    ShareLink,
     Status,
     TitleSource,
     UsageRecord,
@@ -305,6 +306,61 @@ class ConversationStore:
         async with self.db.session() as session:
             return list((await session.exec(query)).all())
 
+    # --- read-only links ----------------------------------------------------------------------------
+
+    async def create_link(self, owner_id: str, conversation_id: str, *, live: bool) -> ShareLink | None:
+        """A link that shows the conversation as it is now (up to its last message) or, `live`, as it goes on."""
+        async with self.db.writing() as session:
+            conversation = await _granted(session, owner_id, conversation_id, OWN)
+            if conversation is None or (not live and conversation.leaf_id is None):
+                return None
+            link = ShareLink(conversation_id=conversation_id, up_to=None if live else conversation.leaf_id)
+            session.add(link)
+            await session.commit()
+            return link
+
+    async def links(self, owner_id: str, conversation_id: str) -> list[ShareLink]:
+        query = select(ShareLink).join(Conversation, col(Conversation.id) == col(ShareLink.conversation_id)).where(
+            col(ShareLink.conversation_id) == conversation_id, col(Conversation.user_id) == owner_id) \
+            .order_by(col(ShareLink.created_at))
+        async with self.db.session() as session:
+            return list((await session.exec(query)).all())
+
+    async def revoke_link(self, owner_id: str, token: str) -> bool:
+        """The link shows nothing from now on (not found), wherever it was sent."""
+        async with self.db.writing() as session:
+            link = await session.get(ShareLink, token)
+            if link is None or await _granted(session, owner_id, link.conversation_id, OWN) is None:
+                return False
+            await session.delete(link)
+            await session.commit()
+        self.bus.publish(conversation_topic(link.conversation_id), MembersChanged(link.conversation_id))  # its readers
+        return True
+
+    async def read_link(self, token: str, *, opened: bool = False) -> tuple[ShareLink, Branch] | None:
+        """What a link shows (the branch up to its message, or the conversation's branch now), for whoever holds it;
+        `opened` notes that someone opened it. None: no such link (or revoked)."""
+        async with self.db.writing() if opened else self.db.session() as session:
+            link = await session.get(ShareLink, token[:64])
+            conversation = await session.get(Conversation, link.conversation_id) if link is not None else None
+            if link is None or conversation is None:
+                return None
+            if opened:
+                link.last_opened_at = utcnow()
+                session.add(link)
+                await session.commit()
+            end = link.up_to or conversation.leaf_id
+            messages = list((await session.exec(_path(conversation.id, end))).all()) if end is not None else []
+        return link, Branch(messages, {}, None, conversation, Access.VIEWER)
+
+    async def copy_from_link(self, user_id: str, token: str, message_id: int) -> Conversation | None:
+        """'Continue as a copy': the person's own conversation, holding what the link shows up to `message_id`."""
+        read = await self.read_link(token)
+        if read is None or all(m.id != message_id for m in read[1].messages):
+            return None
+        branch = read[1]
+        return await self._copy(user_id, branch.conversation, message_id) if branch.conversation else None
+
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
         async with self.db.writing() as session:
             conversation = await _granted(session, user_id, conversation_id, OWN)
@@ -505,16 +561,21 @@ class ConversationStore:
 
     async def fork(self, user_id: str, conversation_id: str, message_id: int) -> Conversation | None:
         """A new conversation holding a copy of the branch up to `message_id`, marked as a fork of this one."""
-        async with self.db.writing() as session:
+        async with self.db.session() as session:
             original = await _granted(session, user_id, conversation_id, READ)
-            if original is None:
-                return None
+        return await self._copy(user_id, original, message_id) if original is not None else None
+
+    async def _copy(self, user_id: str, original: Conversation, message_id: int) -> Conversation | None:
+        """The branch up to `message_id` as a new conversation of the person's; the system prompt only for its
+        owner (others never saw it)."""
+        conversation_id = original.id
+        async with self.db.writing() as session:
             path = list((await session.exec(_path(conversation_id, message_id))).all())
             if not path:
                 return None
             fork = Conversation(user_id=user_id, title=_fork_title(original.title), forked_from=original.id,
                                 title_source=TitleSource.FINAL, model=original.model,
-                                system_prompt=original.system_prompt)
+                                system_prompt=original.system_prompt if original.user_id == user_id else None)
             session.add(fork)
             parent_id = None
             for message in path:

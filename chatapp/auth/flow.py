@@ -181,7 +181,8 @@ class LoginMiddleware(BaseHTTPMiddleware):
         self.logins = logins
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if is_open(request.url.path) or self.logins.current(request) is not None:
+        public_links = self.logins.services.settings.public_links
+        if is_open(request.url.path, public_links=public_links) or self.logins.current(request) is not None:
             return await call_next(request)
         if request.method in ('GET', 'HEAD'):
             target = request.url.path + (f'?{request.url.query}' if request.url.query else '')

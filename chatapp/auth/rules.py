@@ -138,9 +138,13 @@ def _web_url(value: Any) -> str:
     return url if url.startswith(('https://', 'http://')) else ''
 
 
-def is_open(path: str) -> bool:
-    """Needs no login: the login itself, NiceGUI's assets and socket, and /healthz."""
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+LINK_PREFIX = '/s/'  # a read-only link
+
+
+def is_open(path: str, *, public_links: bool = False) -> bool:
+    """Needs no login: the login itself, NiceGUI's assets and socket, /healthz, and (`public_links`) read-only
+    links."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or (public_links and path.startswith(LINK_PREFIX))
 
 
 def configured_providers(settings: Settings) -> dict[str, Provider]:

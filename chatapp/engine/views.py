@@ -91,10 +91,15 @@ class _Progress:
 class ConversationView:
     """One page's view of one conversation (None: a new one, made by the first send), for one person."""
 
-    def __init__(self, engine: ReplyEngine, user_id: str, conversation_id: str | None) -> None:
+    def __init__(self, engine: ReplyEngine, user_id: str, conversation_id: str | None, *,
+                 link: str | None = None) -> None:
+        """`link`: the view of a read-only link's reader (`user_id`, '' when not logged in), who reads what the
+        link shows and may copy it into a conversation of their own."""
         self.engine = engine
         self.user_id = user_id
         self.conversation_id = conversation_id
+        self.link = link
+        self.live = True  # follows the conversation (a link up to a message does not)
         self._on_change: Callable[[Change], None] = lambda change: None
         self._shown_ids: list[int] = []  # the branch shown, in order
         self._siblings: dict[int, list[int]] = {}  # of the messages shown that have any
@@ -115,6 +120,8 @@ class ConversationView:
     async def load(self) -> bool:
         """Read the conversation; False when it does not exist or is not this person's. A new one starts with
         the model the person picked last."""
+        if self.link is not None:
+            return await self._load_link(self.link)
         if self.conversation_id is None:
             self._pick(await self.engine.store.last_model(self.user_id))
             return True
@@ -129,6 +136,15 @@ class ConversationView:
         self.system_prompt = conversation.system_prompt
         return True
 
+    async def _load_link(self, token: str) -> bool:
+        read = await self.engine.store.read_link(token, opened=True)
+        if read is None:
+            return False
+        link, self._loaded = read
+        self.conversation_id, self.live, self.access = link.conversation_id, link.up_to is None, None
+        self.stored = self._loaded.conversation
+        return True
+
     def _pick(self, key: str) -> None:
         if key and self.engine.catalog.get(key) is not None:
             self.model = key
@@ -137,7 +153,8 @@ class ConversationView:
         """Hand `on_change` what `load` read, with the live state of a running reply, then every change."""
         self._on_change = on_change
         if self.conversation_id is not None:
-            self._subscribe()
+            if self.live:
+                self._subscribe()
             await self._sync(self._loaded)
             self._loaded = None
 
@@ -204,8 +221,11 @@ class ConversationView:
 
     async def fork(self, message_id: int) -> str | None:
         """A new conversation holding the branch up to this message; its id, None if there is none."""
-        if self.conversation_id is None:
+        if self.conversation_id is None or not self.user_id:
             return None
+        if self.link is not None:
+            fork = await self.engine.store.copy_from_link(self.user_id, self.link, message_id)
+            return fork.id if fork is not None else None
         fork = await self.engine.store.fork(self.user_id, self.conversation_id, message_id)
         return fork.id if fork is not None else None
 
@@ -230,7 +250,17 @@ class ConversationView:
 
     async def _read(self) -> Branch:
         assert self.conversation_id is not None
+        if self.link is not None:
+            read = await self.engine.store.read_link(self.link, opened=False)
+            if read is None:  # revoked: nothing more reaches the page
+                self._spawn(self._lose(), 'link-revoked')
+            return read[1] if read is not None else Branch([], {})
         return await self.engine.store.read_branch(self.user_id, self.conversation_id) or Branch([], {})
+
+    async def _lose(self) -> None:
+        on_change = self._on_change
+        self.close()
+        on_change(AccessChanged(None))
 
     async def _sync(self, branch: Branch | None = None) -> None:
         """Show the branch as stored now: what another tab sent, regenerated or chose meanwhile."""
@@ -293,7 +323,12 @@ class ConversationView:
         elif isinstance(event, ReplyFinished):
             self._end(event)
         elif isinstance(event, MembersChanged):
-            self._spawn(self._check_access(), 'view-access')
+            self._spawn(self._check_access() if self.link is None else self._check_link(self.link), 'view-access')
+
+    async def _check_link(self, token: str) -> None:
+        """Who may read changed: perhaps this link was revoked."""
+        if await self.engine.store.read_link(token) is None:
+            await self._lose()
 
     async def _check_access(self) -> None:
         """Someone's access changed: perhaps this person's. Without any, nothing more reaches the page."""

@@ -3,8 +3,9 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from chatapp.auth.logins import Logins
+from chatapp.auth.logins import LoginRequired, Logins
 from chatapp.pages.chat import ChatPage
+from chatapp.pages.link import LinkPage
 from chatapp.pages.login import login_page, refused_page
 from chatapp.services import Services
 
@@ -23,6 +24,15 @@ def register(services: Services, logins: Logins) -> None:
     async def conversation(conversation_id: str) -> None:
         await services.ready()
         await ChatPage(services, logins, conversation_id).build()
+
+    @ui.page('/s/{token}', title='Shared conversation · chatapp', response_timeout=PAGE_TIMEOUT_SECONDS)
+    async def shared_link(token: str) -> None:
+        await services.ready()
+        try:
+            user_id = logins.acting_user_id()
+        except LoginRequired:  # only with CHATAPP_PUBLIC_LINKS: the middleware asks everyone else to log in
+            user_id = ''
+        await LinkPage(services, logins, token, user_id).build()
 
     @ui.page('/login', title='Sign in · chatapp')
     def login(next: str = '', error: str = '', logged_out: str = '') -> RedirectResponse | None:

@@ -10,19 +10,17 @@ from chatapp.engine import (
     Change,
     ConversationView,
     Ended,
-    Grew,
     Refused,
     Shown,
-    ShownMessage,
-    Waiting,
 )
 from chatapp.engine.presence import RoomPresence
 from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
-from chatapp.models import Access, Message, ModelAnswers, Role
+from chatapp.models import Access, Message, ModelAnswers
 from chatapp.pages.context_gauge import ContextGauge
 from chatapp.pages.conversation_settings import ConversationSettings
 from chatapp.pages.layout import frame
-from chatapp.pages.message_rows import QuestionRow, ReplyRow, RowActions
+from chatapp.pages.message_list import MessageList
+from chatapp.pages.message_rows import RowActions
 from chatapp.pages.model_picker import ModelPicker, model_items, model_label
 from chatapp.pages.presets import PresetsPanel
 from chatapp.pages.relogin import login_lapsed, restore_draft
@@ -38,8 +36,6 @@ class ChatPage:
         self.logins = logins
         self.user_id = logins.acting_user_id()
         self.conversation = ConversationView(services.engine, self.user_id, conversation_id)
-        self.rows: list[QuestionRow | ReplyRow] = []  # the branch shown, in order
-        self.replies: dict[int, ReplyRow] = {}
         self.row_actions = RowActions(regenerate=self.regenerate, edit=self.edit, switch=self.switch,
                                       fork=self.fork, regenerate_with=self.regenerate_with,
                                       model_label=lambda key: model_label(services.catalog, key),
@@ -74,7 +70,7 @@ class ChatPage:
                     ui.label('Forked from')
                     ui.link(origin_title, f'/c/{origin_id}')
             self.empty = self._empty_state()
-            self.messages = ui.column().classes('w-full gap-5').props('data-testid=messages')
+            self.messages = MessageList(self.row_actions)
         self._composer()
         self._lost = self._lost_access()
         restore_draft(self.logins, self.input, self.conversation_id)  # typed before a re-login
@@ -102,7 +98,7 @@ class ChatPage:
         if self.presence is not None:
             self.presence.stop()
         self.sidebar.stop_following()
-        with self.messages:  # (the tab that logs out is on its way to the provider already)
+        with self.messages.column:  # (the tab that logs out is on its way to the provider already)
             ui.run_javascript('window.chatappLoggingOut || location.assign("/login?logged_out=1")')
 
     # --- showing what the conversation view hands over ---------------------------------------------------
@@ -111,38 +107,15 @@ class ChatPage:
         if isinstance(change, AccessChanged):
             background_tasks.create(self._access_changed(change.access), name='access-changed')
             return
+        if not self.messages.apply(change):
+            return
         if isinstance(change, Shown):
-            for row in self.rows[change.keep:]:
-                row.delete()
-                self.replies.pop(row.message_id, None)
-            del self.rows[change.keep:]
-            with self.messages:
-                for shown in change.messages:
-                    self._show(shown)
-            self.empty.set_visibility(not self.rows)
+            self.empty.set_visibility(not self.messages.rows)
+        if isinstance(change, Shown | Ended):
             self._update_busy()
             self._update_gauge()
-            return
-        row = self.replies.get(change.message_id)
-        if row is None:
-            return
-        if isinstance(change, Grew):
-            row.grow(change.text)
-        elif isinstance(change, Waiting):
-            row.waiting(change.text)
-        elif isinstance(change, Ended):
-            row.ended(change.status, change.error, change.usage)
-            self._update_busy()
-            self._update_gauge()
+        if isinstance(change, Ended):
             background_tasks.create(self.sidebar.show_usage(), name='usage-note')
-
-    def _show(self, shown: ShownMessage) -> None:
-        if shown.message.role == Role.USER:
-            self.rows.append(QuestionRow(shown, self.row_actions))
-        else:
-            row = ReplyRow(shown, self.row_actions)
-            self.rows.append(row)
-            self.replies[row.message_id] = row
 
     # --- sending -------------------------------------------------------------------------------------
 
@@ -172,7 +145,7 @@ class ChatPage:
                                model.context_window if model is not None else None)
         system = self.conversation.system_prompt
         texts = [self.services.settings.system_prompt if system is None else system]
-        texts += [row.text if isinstance(row, QuestionRow) else row.view.text for row in self.rows]
+        texts += self.messages.texts()
         self.gauge.show(sum(estimate_text_tokens(text) + 4 for text in texts if text), budget)
 
     # --- models and settings ---------------------------------------------------------------------------
@@ -274,7 +247,8 @@ class ChatPage:
             return
         if self.share_dialog is None:
             with self.share_button:
-                self.share_dialog = ShareDialog(self.services.store, self.user_id, self.conversation_id)
+                self.share_dialog = ShareDialog(self.services.store, self.user_id, self.conversation_id,
+                                                public_links=self.services.settings.public_links)
         await self.share_dialog.open()
 
     async def _access_changed(self, access: Access | None) -> None:

@@ -95,3 +95,71 @@ def test_three_people_share_one_conversation_with_the_model(start_app: Callable[
     bob.goto(f'{app.url}/c/{conversation_id}')
     expect(bob.get_by_test_id('not-found')).to_be_visible()
     expect(user_bubbles(carol)).to_have_count(4)  # the viewer keeps reading
+
+
+def make_link(page: Page, kind: str) -> str:
+    """A read-only link from the sharing dialog ('now' or 'live'); its path."""
+    page.get_by_test_id('share-button').click()
+    links = page.get_by_test_id('share-link')
+    before = links.count()
+    page.get_by_test_id(f'link-{kind}').click()
+    expect(links).to_have_count(before + 1)
+    path = links.last.get_attribute('data-path')
+    page.get_by_test_id('share-done').click()
+    return path
+
+
+def test_a_read_only_link_is_read_continued_as_a_copy_and_revoked(start_app: Callable[..., App],
+                                                                  new_context: Callable[[], BrowserContext]) -> None:
+    app = start_app()
+    alice, dave = new_context().new_page(), new_context().new_page()
+    log_in(alice, app, 'alice@example.com')
+    log_in(dave, app, 'dave@example.com')
+    send(alice, 'How do we deploy?')
+    alice.wait_for_url(re.compile(r'/c/[0-9a-f-]{36}$'))
+    wait_finished(replies(alice).first)
+    live = make_link(alice, 'live')
+
+    dave.goto(app.url + live)  # on the team, not a member: reads it
+    expect(dave.get_by_test_id('link-note')).to_contain_text('live')
+    expect(user_bubbles(dave)).to_have_text(['How do we deploy?'])
+    expect(dave.get_by_test_id('composer')).to_have_count(0)
+    send(alice, 'And roll back?')
+    expect(user_bubbles(dave)).to_have_text(['How do we deploy?', 'And roll back?'])  # live
+    wait_finished(replies(dave).nth(1))
+
+    alice.get_by_test_id('share-button').click()
+    expect(alice.get_by_test_id('share-link').first.get_by_test_id('link-opened')).not_to_contain_text('never')
+    alice.get_by_test_id('share-link').first.get_by_test_id('link-revoke').click()
+    expect(alice.get_by_test_id('share-link')).to_have_count(0)
+    alice.get_by_test_id('share-done').click()
+    expect(dave.get_by_test_id('not-found')).to_be_visible()  # at the next change it reads
+
+    snapshot = make_link(alice, 'now')
+    dave.goto(app.url + snapshot)
+    expect(user_bubbles(dave)).to_have_count(2)
+    dave.get_by_test_id('continue-copy').click()
+    dave.wait_for_url(re.compile(r'/c/[0-9a-f-]{36}$'))
+    expect(user_bubbles(dave)).to_have_text(['How do we deploy?', 'And roll back?'])
+    expect(dave.get_by_test_id('composer')).to_be_visible()  # his own now
+
+    dave.goto(app.url + live)
+    expect(dave.get_by_test_id('not-found')).to_be_visible()
+
+
+def test_links_need_a_login_unless_the_setting_opens_them(start_app: Callable[..., App],
+                                                          new_context: Callable[[], BrowserContext]) -> None:
+    for public in ('0', '1'):
+        app = start_app(CHATAPP_PUBLIC_LINKS=public)
+        alice, visitor = new_context().new_page(), new_context().new_page()
+        log_in(alice, app, 'alice@example.com')
+        send(alice, 'A demo question')
+        alice.wait_for_url(re.compile(r'/c/[0-9a-f-]{36}$'))
+        wait_finished(replies(alice).first)
+        visitor.goto(app.url + make_link(alice, 'now'))  # not logged in
+        if public == '0':
+            visitor.wait_for_url(re.compile(r'/login'))
+            continue
+        expect(user_bubbles(visitor)).to_have_text(['A demo question'])
+        expect(visitor.get_by_test_id('new-chat')).to_have_count(0)  # nothing but the conversation
+        expect(visitor.get_by_test_id('logout')).to_have_count(0)

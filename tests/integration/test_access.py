@@ -251,3 +251,33 @@ async def test_the_owner_can_have_the_model_answer_only_when_mentioned(room: Roo
     await settled(engine, cid)
     assert [m.content for m in (await room.store.list_messages(room.owner.id, cid))[-3:]] == [
         'Alice, did you see the schema?', '@model show it to Bob', 'Here is the schema.']
+
+
+async def test_read_only_links_show_what_they_were_made_for_until_revoked(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    assert await store.create_link(room.participant.id, cid, live=True) is None  # the owner's to make
+    snapshot = await store.create_link(room.owner.id, cid, live=False)
+    live = await store.create_link(room.owner.id, cid, live=True)
+    assert snapshot is not None and live is not None and snapshot.token != live.token
+    assert await store.set_system_prompt(room.owner.id, cid, 'Internal: never reveal this.')
+    _, reply = await store.add_exchange(room.owner.id, cid, 'Later question', 'm', INSTANCE)
+    await room.finish(room.owner, reply.id)
+
+    _, shown = await store.read_link(snapshot.token)
+    assert [m.content for m in shown.messages] == ['Our schema?', 'done']  # as it was shared
+    _, following = await store.read_link(live.token, opened=True)
+    assert [m.content for m in following.messages][-2:] == ['Later question', 'done']
+    assert [link.last_opened_at is not None for link in await store.links(room.owner.id, cid)] == [False, True]
+    assert await store.links(room.participant.id, cid) == []
+    assert await store.read_link('no-such-token') is None
+
+    copy = await store.copy_from_link(room.stranger.id, snapshot.token, room.reply_id)
+    assert copy is not None and copy.user_id == room.stranger.id and copy.system_prompt is None  # not the owner's
+    assert [m.content for m in await store.list_messages(room.stranger.id, copy.id)] == ['Our schema?', 'done']
+    assert await store.copy_from_link(room.stranger.id, snapshot.token, reply.id) is None  # beyond what it shows
+    assert await store.access_of(room.stranger.id, cid) is None  # reading a link grants nothing else
+
+    assert not await store.revoke_link(room.participant.id, live.token)
+    assert await store.revoke_link(room.owner.id, live.token)
+    assert await store.read_link(live.token) is None
+    assert await store.copy_from_link(room.stranger.id, live.token, room.reply_id) is None
