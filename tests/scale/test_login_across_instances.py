@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser import close_contexts
-from tests.support.chat import connected, replies, send_new, sidebar_item, user_bubbles, wait_finished
+from tests.support.chat import connected, replies, send, send_new, sidebar_item, user_bubbles, wait_finished
 from tests.support.cluster import Cluster, new_context, served_only_by, set_route
 from tests.support.oidc import OIDCProvider, keep_to_loopback, log_in
 from tests.support.servers import LLMock
@@ -91,3 +91,43 @@ def test_a_login_on_one_instance_holds_on_the_other_and_so_does_its_logout(runni
         page.close()
     served_only_by(running, 0)
     served_only_by(running, 1)
+
+
+def test_a_conversation_shared_across_instances_is_live_on_every_page(browser: Browser, running: Cluster,
+                                                                      llm: LLMock, request: pytest.FixtureRequest,
+                                                                      tmp_path: Path) -> None:
+    """alice on the first instance shares with bob on the second: his sidebar, his message, the reply, who is
+    there, and taking him out all cross between the instances (over Redis)."""
+    contexts = [new_context(browser, running, running.route(index)) for index in (0, 1)]
+    for context in contexts:
+        keep_to_loopback(context)
+    try:
+        alice, bob = (context.new_page() for context in contexts)
+        log_in(alice, running, 'alice@example.com')
+        log_in(bob, running, 'bob@example.com')
+        llm.reply('The first answer.')
+        conversation_id = send_new(alice, 'Across instances')
+        wait_finished(replies(alice).last)
+
+        alice.get_by_test_id('share-button').click()
+        alice.locator('input[data-testid=share-search]').fill('bob')
+        alice.get_by_test_id('share-result').filter(has_text='Bob').get_by_test_id('share-add-participant').click()
+        alice.get_by_test_id('share-done').click()
+        expect(sidebar_item(bob, conversation_id)).to_be_visible()  # heard on the other instance
+        sidebar_item(bob, conversation_id).click()
+        bob.wait_for_url(f'{running.url}/c/{conversation_id}')
+        alice.reload()
+        expect(alice.get_by_test_id('present')).to_have_count(1)  # bob, on the other instance
+
+        llm.reply('Answered for Bob.')
+        send(bob, 'Bob from the second instance')
+        for page in (alice, bob):
+            expect(user_bubbles(page)).to_have_text(['Across instances', 'Bob from the second instance'])
+            expect(replies(page).last).to_contain_text('Answered for Bob.')
+        assert llm.requests()[-1]['body']['messages'][-1]['content'] == 'Bob: Bob from the second instance'
+
+        alice.get_by_test_id('share-button').click()
+        alice.get_by_test_id('share-member').filter(has_text='Bob').get_by_test_id('share-remove').click()
+        expect(bob.get_by_test_id('lost-access')).to_be_visible()
+    finally:
+        close_contexts(contexts, request, tmp_path)
