@@ -82,6 +82,7 @@ class Conversation(SQLModel, table=True):
     model: str = Field(default='', max_length=300)  # the key of the model of its next reply; empty: the default
     system_prompt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # None: the app's
     model_answers: str = Field(default=ModelAnswers.EVERY, max_length=16)  # where several people write
+    shared: bool = False  # someone besides the owner may read it (kept by the store as members come and go)
     # the last message of the branch shown; no foreign key, so a conversation and its messages can be
     # written and deleted in either order
     leaf_id: int | None = None

@@ -77,6 +77,7 @@ class Services:
         self.catalog.start()
         # a lone instance knows every other claim is a dead process's; several instances wait for leases
         await self.engine.interrupt_orphans(alone=not self.scaled_out)
+        await self.engine.answer_waiting()
         if self.scaled_out:
             self._sweeper = asyncio.create_task(self._sweep_orphans(), name='orphan-sweeper')
         self.local_user = await self.store.upsert_user(LOCAL_PROVIDER, 'local', name='Local user')

@@ -7,7 +7,7 @@ user's conversation looks exactly like one that does not exist.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import BindParameter, CompoundSelect, Delete, bindparam, delete, func, or_, union, update
@@ -81,12 +81,14 @@ class Branch:
     forked_from: Conversation | None = None  # the person's conversation this one was forked from
     conversation: Conversation | None = None
     access: Access | None = None  # what the reader may do with it
+    # who wrote its questions, by author id ('' for questions from before authors were kept), where it is shared
+    # or several people wrote; empty otherwise
+    speakers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Room:
     """What decides how a message is answered in a conversation: alone, or shared, and when the model answers."""
-    conversation: Conversation
     shared: bool  # someone besides the owner may read it
     model_answers: ModelAnswers
 
@@ -115,8 +117,10 @@ class ConversationStore:
         self.db = database
         self.bus = bus
 
-    def _changed(self, user_id: str, conversation_id: str, *, deleted: bool = False) -> None:
-        self.bus.publish(user_topic(user_id), ConversationChanged(user_id, conversation_id, deleted))
+    def _changed(self, readers: Sequence[str], conversation_id: str, *, deleted: bool = False) -> None:
+        """Tell the sidebars of the people who may read the conversation: it is new, renamed, moved up or gone."""
+        for reader in readers:
+            self.bus.publish(user_topic(reader), ConversationChanged(reader, conversation_id, deleted))
 
     # --- users -------------------------------------------------------------------------------------
 
@@ -179,8 +183,9 @@ class ConversationStore:
                 return None
             conversation.title, conversation.title_source = title, TitleSource.PERSON
             session.add(conversation)
+            readers = await _readers(session, conversation)
             await session.commit()
-        self._changed(user_id, conversation_id)
+        self._changed(readers, conversation_id)
         return conversation
 
     async def set_model(self, user_id: str, conversation_id: str | None, model: str) -> None:
@@ -213,9 +218,11 @@ class ConversationStore:
             changed = await session.exec(update(Conversation).where(
                 col(Conversation.id) == conversation_id, col(Conversation.user_id) == user_id,
                 col(Conversation.title_source) == TitleSource.FIRST_LINE).values(**values))
+            conversation = await session.get(Conversation, conversation_id) if changed.rowcount == 1 and title \
+                else None
+            readers = await _readers(session, conversation) if conversation is not None else []
             await session.commit()
-        if changed.rowcount == 1 and title:
-            self._changed(user_id, conversation_id)
+        self._changed(readers, conversation_id)
         return changed.rowcount == 1
 
     async def record_usage(self, record: UsageRecord) -> None:
@@ -267,30 +274,36 @@ class ConversationStore:
         if access not in (Access.PARTICIPANT, Access.VIEWER) or member_id == owner_id:
             return False
         async with self.db.writing() as session:
-            if await _granted(session, owner_id, conversation_id, OWN) is None or \
-                    await session.get(User, member_id) is None:
+            conversation = await _granted(session, owner_id, conversation_id, OWN)
+            if conversation is None or await session.get(User, member_id) is None:
                 return False
             member = await session.get(ConversationMember, (conversation_id, member_id)) or \
                 ConversationMember(conversation_id=conversation_id, user_id=member_id, access=access)
             member.access = access
-            session.add(member)
+            shared_now, conversation.shared = not conversation.shared, True
+            session.add_all([member, conversation])
             await session.commit()
-        self._changed(member_id, conversation_id)
+        self._changed([member_id, owner_id] if shared_now else [member_id], conversation_id)  # (the owner's: marked)
         self.bus.publish(conversation_topic(conversation_id), MembersChanged(conversation_id))
         return True
 
     async def unshare(self, owner_id: str, conversation_id: str, member_id: str) -> bool:
         """Take a teammate out: only the owner may. The conversation leaves their sidebar at once."""
         async with self.db.writing() as session:
-            if await _granted(session, owner_id, conversation_id, OWN) is None:
+            conversation = await _granted(session, owner_id, conversation_id, OWN)
+            if conversation is None:
                 return False
             removed = await session.exec(delete(ConversationMember).where(
                 col(ConversationMember.conversation_id) == conversation_id,
                 col(ConversationMember.user_id) == member_id))
+            conversation.shared = len(await _readers(session, conversation)) > 1
+            session.add(conversation)
             await session.commit()
         if removed.rowcount != 1:
             return False
-        self._changed(member_id, conversation_id, deleted=True)
+        self._changed([member_id], conversation_id, deleted=True)
+        if not conversation.shared:
+            self._changed([owner_id], conversation_id)  # no longer marked shared
         self.bus.publish(conversation_topic(conversation_id), MembersChanged(conversation_id))  # open pages learn
         return True
 
@@ -351,7 +364,8 @@ class ConversationStore:
                 await session.commit()
             end = link.up_to or conversation.leaf_id
             messages = list((await session.exec(_path(conversation.id, end))).all()) if end is not None else []
-        return link, Branch(messages, {}, None, conversation, Access.VIEWER)
+            speakers = await _speakers(session, conversation, messages)
+        return link, Branch(messages, {}, None, conversation, Access.VIEWER, speakers)
 
     async def copy_from_link(self, user_id: str, token: str, message_id: int) -> Conversation | None:
         """'Continue as a copy': the person's own conversation, holding what the link shows up to `message_id`."""
@@ -372,8 +386,7 @@ class ConversationStore:
                 .returning(col(ConversationMember.user_id)))).scalars())
             await session.delete(conversation)
             await session.commit()
-        for reader in (user_id, *members):  # it leaves every sidebar it was in
-            self._changed(reader, conversation_id, deleted=True)
+        self._changed([user_id, *members], conversation_id, deleted=True)  # it leaves every sidebar it was in
         return True
 
     # --- messages ----------------------------------------------------------------------------------
@@ -399,23 +412,17 @@ class ConversationStore:
             if conversation is None:
                 return None
             messages = list((await session.exec(_path(conversation_id, up_to))).all())
-            authors = {m.author_id or conversation.user_id for m in messages if m.role == Role.USER}
-            speakers: dict[str, str] = {}
-            if len(authors) > 1:
-                people = (await session.exec(select(User).where(col(User.id).in_(authors)))).all()
-                speakers = {person.id: person.name or person.email or 'Someone' for person in people}
-                speakers[''] = speakers.get(conversation.user_id, 'Someone')  # questions from before authors
+            authors = _authors(conversation, messages)
+            speakers = await _names(session, conversation, authors) if len(authors) > 1 else {}
         return PromptSource(conversation, messages, speakers)
 
     async def room(self, user_id: str, conversation_id: str) -> Room | None:
         """For a person who may write in the conversation: whether it is shared, and when the model answers."""
         async with self.db.session() as session:
             conversation = await _granted(session, user_id, conversation_id, WRITE)
-            if conversation is None:
-                return None
-            member = (await session.exec(select(ConversationMember.user_id).where(
-                ConversationMember.conversation_id == conversation_id).limit(1))).first()
-        return Room(conversation, member is not None, ModelAnswers(conversation.model_answers))
+        if conversation is None:
+            return None
+        return Room(conversation.shared, ModelAnswers(conversation.model_answers))
 
     async def set_model_answers(self, user_id: str, conversation_id: str, answers: ModelAnswers) -> bool:
         """The owner decides when the model answers where several people write."""
@@ -440,8 +447,9 @@ class ConversationStore:
             await session.flush()
             conversation.leaf_id, conversation.updated_at = question.id, utcnow()
             session.add(conversation)
+            readers = await _readers(session, conversation)
             await session.commit()
-        self._changed(user_id, conversation_id)
+        self._changed(readers, conversation_id)
         self.bus.publish(conversation_topic(conversation_id), BranchShown(conversation_id))  # its views read it
         return question
 
@@ -471,6 +479,13 @@ class ConversationStore:
             await _claim(session, conversation_id, instance_id, reply.id)
             await session.commit()
         return conversation, reply
+
+    async def queued_conversations(self) -> list[str]:
+        """The conversations whose last message is a question waiting for the model."""
+        query = select(Message.conversation_id).join(Conversation, col(Conversation.leaf_id) == col(Message.id)) \
+            .where(col(Message.status) == Status.QUEUED)
+        async with self.db.session() as session:
+            return list((await session.exec(query)).all())
 
     async def sent_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many messages the user sent since `since`, and when the first of them was (the send rate)."""
@@ -518,8 +533,9 @@ class ConversationStore:
             await session.flush()
             conversation.leaf_id = reply.id
             await _claim(session, conversation.id, instance_id, reply.id, new=conversation_id is None)
+            readers = await _readers(session, conversation)
             await session.commit()
-        self._changed(user_id, conversation.id)
+        self._changed(readers, conversation.id)
         return question, reply
 
     async def add_sibling_reply(self, user_id: str, conversation_id: str, message_id: int, model: str,
@@ -540,8 +556,9 @@ class ConversationStore:
             conversation.leaf_id, conversation.updated_at = reply.id, utcnow()
             session.add(conversation)
             await _claim(session, conversation_id, instance_id, reply.id)
+            readers = await _readers(session, conversation)
             await session.commit()
-        self._changed(user_id, conversation_id)
+        self._changed(readers, conversation_id)
         return reply
 
     async def show_branch(self, user_id: str, conversation_id: str, message_id: int) -> bool:
@@ -585,7 +602,7 @@ class ConversationStore:
                 parent_id = copy.id
             fork.leaf_id = parent_id
             await session.commit()
-        self._changed(user_id, fork.id)
+        self._changed([user_id], fork.id)
         return fork
 
     async def read_branch(self, user_id: str, conversation_id: str) -> Branch | None:
@@ -605,12 +622,13 @@ class ConversationStore:
                 else col(Message.parent_id).is_(None)
             rows = (await session.exec(select(Message.id, Message.parent_id).where(
                 Message.conversation_id == conversation_id, under).order_by(col(Message.id)))).all()
+            speakers = await _speakers(session, conversation, messages)
         by_parent: dict[int | None, list[int]] = {}
         for message_id, parent_id in rows:
             by_parent.setdefault(parent_id, []).append(message_id)
         siblings = {m.id: by_parent[m.parent_id] for m in messages
                     if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
-        return Branch(messages, siblings, origin, conversation, access)
+        return Branch(messages, siblings, origin, conversation, access, speakers)
 
     async def save_growing(self, instance_id: str, replies: Sequence[GrowingReply]) -> None:
         """Save the text so far of replies that are still streaming, and renew `instance_id`'s claims on their
@@ -769,6 +787,34 @@ async def _granted(session: AsyncSession, user_id: str, conversation_id: str,
     if conversation is None:
         return None
     return conversation if await _access(session, user_id, conversation) in allowed else None
+
+
+def _authors(conversation: Conversation, messages: Sequence[Message]) -> set[str]:
+    """Who wrote the questions among `messages` (those from before authors were kept are the owner's)."""
+    return {m.author_id or conversation.user_id for m in messages if m.role == Role.USER}
+
+
+async def _names(session: AsyncSession, conversation: Conversation, authors: set[str]) -> dict[str, str]:
+    """The names of `authors` by id, and under '' the owner's (for questions from before authors were kept)."""
+    people = (await session.exec(select(User).where(col(User.id).in_(authors | {conversation.user_id})))).all()
+    names = {person.id: person.name or person.email or 'Someone' for person in people}
+    names[''] = names.get(conversation.user_id, 'Someone')
+    return names
+
+
+async def _speakers(session: AsyncSession, conversation: Conversation, messages: Sequence[Message]) -> dict[str, str]:
+    """Names for a branch's questions where people reading it need them: it is shared, or several wrote in it."""
+    authors = _authors(conversation, messages)
+    return await _names(session, conversation, authors) if conversation.shared or len(authors) > 1 else {}
+
+
+async def _readers(session: AsyncSession, conversation: Conversation) -> list[str]:
+    """Who may read the conversation: its owner, and where it is shared its members (one query more)."""
+    if not conversation.shared:
+        return [conversation.user_id]
+    members = await session.exec(select(ConversationMember.user_id).where(
+        ConversationMember.conversation_id == conversation.id))
+    return [conversation.user_id, *members.all()]
 
 
 async def _access(session: AsyncSession, user_id: str, conversation: Conversation) -> Access | None:

@@ -1,5 +1,5 @@
-// The sidebar's conversations, drawn in the browser from one list of {id, title, at, shared} (at: last change,
-// ms since the epoch). The server sends the list again when it changes and never builds an element per
+// The sidebar's conversations, drawn in the browser from one list of {id, title, at, shared, mine} (at: last
+// change, ms since the epoch; mine: the reader owns it). The server sends the list again when it changes and never builds an element per
 // row: a burst of new conversations would make the server build rows in every tab one person has open.
 // Rows are grouped by age in the browser's own time zone, and one menu serves every row.
 // A row is plain elements, its menu button too: when one person's tabs all hear of a burst of new
@@ -26,9 +26,9 @@ export default {
              :class="{ active: entry.id === active }" data-testid="conversation-item" :data-id="entry.id"
              tabindex="0" @click="openRow" @keydown.enter.self="openRow">
           <i v-if="entry.shared" class="q-icon notranslate material-icons shared-mark" data-testid="shared-mark"
-             title="Shared with you" aria-label="Shared with you">group</i>
+             :title="sharedNote(entry)" :aria-label="sharedNote(entry)">group</i>
           <div class="conversation-title col truncate text-sm px-2 py-2" :title="entry.title">{{ entry.title }}</div>
-          <button v-if="!entry.shared" type="button" class="item-menu" data-testid="conversation-menu"
+          <button v-if="entry.mine" type="button" class="item-menu" data-testid="conversation-menu"
                   aria-label="More" @click.stop="openMenu"><i class="q-icon notranslate material-icons"
                   aria-hidden="true">more_horiz</i></button>
         </div>
@@ -67,6 +67,9 @@ export default {
     clearInterval(this.clock);
   },
   methods: {
+    sharedNote(entry) {
+      return entry.mine ? "Shared with others" : "Shared with you";
+    },
     openRow(event) {
       this.$emit("open", event.currentTarget.dataset.id);
     },

@@ -13,8 +13,8 @@ Handler = Callable[[str], Awaitable[None] | None]
 
 
 class ConversationList(ui.element, component='conversation_list.js'):
-    """Rows drawn in the browser from a list of {id, title, at, shared}; `open`, `rename` and `delete` name a row's
-    id.
+    """Rows drawn in the browser from a list of {id, title, at, shared, mine}; `open`, `rename` and `delete` name
+    a row's id.
 
     A change re-sends the list (about 100 bytes a row) instead of creating elements: a burst of new
     conversations would make the server build rows in every tab one person has open."""
@@ -28,10 +28,10 @@ class ConversationList(ui.element, component='conversation_list.js'):
         self.on('delete', lambda e: on_delete(e.args))
 
     def show(self, conversations: Sequence[Conversation], reader_id: str) -> None:
-        """The rows; a conversation someone else owns is marked shared, and only its owner renames or deletes it."""
+        """The rows; a shared conversation is marked, and only its owner renames or deletes it."""
         # a tuple: NiceGUI leaves it as it is, where it would wrap a list and each row in an observable
-        rows = tuple({'id': c.id, 'title': c.title, 'at': _epoch_ms(c), 'shared': c.user_id != reader_id}
-                     for c in conversations)
+        rows = tuple({'id': c.id, 'title': c.title, 'at': _epoch_ms(c), 'shared': c.shared,
+                      'mine': c.user_id == reader_id} for c in conversations)
         if rows != self._props['rows']:
             self._props['rows'] = rows  # the browser groups them by age, in its own time zone
 

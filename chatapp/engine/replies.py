@@ -359,6 +359,12 @@ class ReplyEngine:
             self.bus.publish(conversation_topic(message.conversation_id),
                              ReplyFinished(message.conversation_id, message.id, message.status, message.error,
                                            len(message.content)))
+            self._answer_queued_soon(message.conversation_id)  # a question may have waited for it
+
+    async def answer_waiting(self) -> None:
+        """At start: questions left waiting for the model when the instance that was to answer them stopped."""
+        for conversation_id in await self.store.queued_conversations():
+            self._answer_queued_soon(conversation_id)
 
     def _check_accepting(self) -> None:
         if not self.accepting:

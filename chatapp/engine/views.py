@@ -111,6 +111,7 @@ class ConversationView:
         self.system_prompt: str | None = None  # the conversation's own; None: the app's
         self.access: Access | None = Access.OWNER  # of a new conversation: its owner's
         self.stored: Conversation | None = None  # as loaded (None: a new one)
+        self.speakers: dict[str, str] = {}  # who wrote the questions shown, where the page names them (Branch)
         self._sync_lock = asyncio.Lock()
         self._sync_task: asyncio.Task | None = None
         self._sync_again = False
@@ -280,6 +281,7 @@ class ConversationView:
                 self._streaming.pop(dropped, None)
             self._shown_ids[keep:] = [m.id for m in new if m.id is not None]
             self._siblings = {i: branch.siblings[i] for i in self._shown_ids if i in branch.siblings}
+            self.speakers = branch.speakers
             self._on_change(Shown(keep, [self._shown(m, branch.siblings.get(m.id or 0, [])) for m in new]))
 
     def _kept(self, branch: Branch) -> int:

@@ -22,6 +22,7 @@ from chatapp.pages.layout import frame
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.message_rows import RowActions
 from chatapp.pages.model_picker import ModelPicker, model_items, model_label
+from chatapp.pages.notices import not_found, notice
 from chatapp.pages.presets import PresetsPanel
 from chatapp.pages.relogin import login_lapsed, restore_draft
 from chatapp.pages.share import ShareDialog
@@ -42,7 +43,6 @@ class ChatPage:
                                       author=self._author, can_write=lambda: self.conversation.can_write)
         self.presets: PresetsPanel | None = None
         self.names: dict[str, str] = {}  # of the people who may read the conversation, where several may
-        self.owner_id = ''
         self.presence: RoomPresence | None = None
         self.avatars: dict[str, ui.avatar] = {}  # of the others there, by name
 
@@ -229,14 +229,12 @@ class ChatPage:
             if self.conversation_id is not None else None
         stored = self.conversation.stored
         self.answers = ModelAnswers(stored.model_answers) if stored is not None else None
-        owner = next((user for user, access in members or [] if access == Access.OWNER), None)
-        self.owner_id = owner.id if owner is not None else self.user_id
         self.names = {user.id: user.name or user.email for user, _ in members or []} if len(members or []) > 1 \
             else {}
 
     def _author(self, message: Message) -> str:
         """Who wrote a question, where several people may read the conversation."""
-        return self.names.get(message.author_id or self.owner_id, '') if self.names else ''
+        return self.conversation.speakers.get(message.author_id or '', '')
 
     def _may_share(self) -> bool:
         return (self.conversation.access == Access.OWNER and self.conversation_id is not None
@@ -292,13 +290,8 @@ class ChatPage:
                                   if typing else '')
 
     def _lost_access(self) -> ui.column:
-        with ui.column().classes('w-full items-center gap-3 pt-24').props('data-testid=lost-access') as lost:
-            ui.icon('lock', size='48px').classes('text-grey-6')
-            ui.label('You no longer have access to this conversation').classes('text-2xl font-semibold text-center')
-            ui.label('Its owner took you out of it.').classes('text-grey-7')
-            ui.button('Start a new chat', on_click=lambda: self.open('')).props('unelevated no-caps')
-        lost.set_visibility(False)
-        return lost
+        return notice('lock', 'You no longer have access to this conversation', 'Its owner took you out of it.',
+                      'lost-access', start_new=lambda: self.open(''), hidden=True)
 
     def _login_lapsed(self) -> bool:
         """The login ended while this page was open: a dialog offers to log in again, keeping the draft."""
@@ -323,7 +316,6 @@ class ChatPage:
             self.sidebar.set_active(self.conversation_id)
         self._update_busy()
         self.share_button.set_visibility(self._may_share())
-        self.people = ui.row().classes('presence items-center no-wrap gap-0').props('data-testid=presence')
         ui.run_javascript('chatappScrollToBottom()')
 
     def stop(self) -> None:
@@ -378,9 +370,5 @@ class ChatPage:
         return empty
 
     def _not_found(self) -> None:
-        with ui.column().classes('w-full items-center gap-3 pt-24').props('data-testid=not-found'):
-            ui.icon('search_off', size='48px').classes('text-grey-6')
-            ui.label('Conversation not found').classes('text-2xl font-semibold')
-            ui.label('It may have been deleted, or the link is wrong.').classes('text-grey-7')
-            ui.button('Start a new chat', on_click=lambda: self.open('')).props('unelevated no-caps')
+        not_found('It may have been deleted, or the link is wrong.', start_new=lambda: self.open(''))
 

@@ -15,6 +15,7 @@ from chatapp.pages.layout import CODE_STYLE, frame
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.message_rows import RowActions
 from chatapp.pages.model_picker import model_label
+from chatapp.pages.notices import not_found
 from chatapp.pages.sidebar import Sidebar
 from chatapp.services import Services
 
@@ -25,7 +26,8 @@ class LinkPage:
         self.logins = logins
         self.user_id = user_id  # '' when not logged in
         self.conversation = ConversationView(services.engine, user_id, None, link=token)
-        self.actions = RowActions(regenerate=_nothing, edit=_refuse_edit, switch=_nothing, fork=self.copy,
+        self.actions = RowActions(regenerate=_nothing, edit=_refuse_edit, switch=_nothing,
+                                  fork=self.copy if user_id else None,
                                   regenerate_with=lambda _: None,
                                   model_label=lambda key: model_label(services.catalog, key),
                                   author=self._author, can_write=lambda: False)
@@ -64,7 +66,8 @@ class LinkPage:
             self.messages.apply(change)
 
     def _author(self, message: Message) -> str:
-        return ''
+        """Who wrote a question, for a reader on the team (a visitor who is not logged in sees no names)."""
+        return self.conversation.speakers.get(message.author_id or '', '') if self.user_id else ''
 
     async def copy(self, message_id: int) -> None:
         """Continue from this message as a conversation of the person's own."""
@@ -104,9 +107,4 @@ def _bare_frame() -> None:
 
 
 def _not_found(*, hidden: bool = False) -> ui.column:
-    with ui.column().classes('w-full items-center gap-3 pt-24').props('data-testid=not-found') as column:
-        ui.icon('search_off', size='48px').classes('text-grey-6')
-        ui.label('Conversation not found').classes('text-2xl font-semibold')
-        ui.label('The link may have been revoked, or it is wrong.').classes('text-grey-7')
-    column.set_visibility(not hidden)
-    return column
+    return not_found('The link may have been revoked, or it is wrong.', hidden=hidden)

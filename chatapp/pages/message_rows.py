@@ -27,7 +27,7 @@ class RowActions:
     regenerate: Callable[[int], Awaitable[None]]
     edit: Callable[[int, str], Awaitable[bool]]  # True when the edit was sent
     switch: Callable[[int], Awaitable[None]]
-    fork: Callable[[int], Awaitable[None]]
+    fork: Callable[[int], Awaitable[None]] | None  # None: not offered (a visitor who is not logged in)
     regenerate_with: Callable[[int], None]  # asks which model, then regenerates with it
     model_label: Callable[[str], str]  # a model's name for people, from its key
     author: Callable[[Message], str]  # who wrote a question, named where several people write ('' otherwise)
@@ -73,6 +73,12 @@ def action_button(icon: str, label: str, testid: str, on_click: Callable) -> ui.
     return button
 
 
+def fork_button(actions: RowActions, message_id: int) -> None:
+    fork = actions.fork
+    if fork is not None:
+        action_button('call_split', 'Start a new conversation from here', 'fork', lambda: fork(message_id))
+
+
 def sibling_switcher(shown: ShownMessage, switch: Callable[[int], Awaitable[None]]) -> None:
     """"2 / 3": which of its siblings this message is, and buttons to the one before and after."""
     siblings = shown.siblings
@@ -107,8 +113,7 @@ class QuestionRow:
                 if actions.can_write():
                     sibling_switcher(shown, actions.switch)
                     action_button('edit', 'Edit message', 'edit', self.open_editor)
-                action_button('call_split', 'Start a new conversation from here', 'fork',
-                              lambda: actions.fork(self.message_id))
+                fork_button(actions, self.message_id)
         self.editor: ui.column | None = None
 
     def open_editor(self) -> None:
@@ -163,8 +168,7 @@ class ReplyRow:
                 if writer:
                     action_button('swap_horiz', 'Answer with another model', 'regenerate-with',
                                   lambda: actions.regenerate_with(self.message_id))
-                action_button('call_split', 'Start a new conversation from here', 'fork',
-                              lambda: actions.fork(self.message_id))
+                fork_button(actions, self.message_id)
         # made when first needed: most replies never show them, and every element of a long conversation
         # costs each open page memory on the server
         self.notice: ui.label | None = None

@@ -11,7 +11,7 @@ from nicegui import background_tasks, ui
 
 from chatapp.components.conversation_list import ConversationList
 from chatapp.events import ConversationChanged, Event, user_topic
-from chatapp.models import Conversation, utcnow
+from chatapp.models import Access, Conversation, utcnow
 from chatapp.pages.model_picker import short_count
 from chatapp.services import Services
 from chatapp.store import PAGE_SIZE, ConversationStore
@@ -195,6 +195,8 @@ class Sidebar:
         conversation = self._conversation(conversation_id)
         if conversation is None or self.login_lapsed():
             return
+        if await self.services.store.access_of(self.user_id, conversation_id) != Access.OWNER:
+            return  # (its row offers no menu) nor may its reply be stopped on the way
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Delete conversation?').classes('text-lg font-medium')
             ui.label(f'"{conversation.title}" and all its messages will be deleted for good.') \

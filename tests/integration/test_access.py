@@ -281,3 +281,62 @@ async def test_read_only_links_show_what_they_were_made_for_until_revoked(room: 
     assert await store.revoke_link(room.owner.id, live.token)
     assert await store.read_link(live.token) is None
     assert await store.copy_from_link(room.stranger.id, live.token, room.reply_id) is None
+
+
+async def test_every_readers_sidebar_hears_of_a_change_and_the_owners_marks_it_shared(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    heard: dict[str, list[Event]] = {name: [] for name in room.people()}
+    for name, user in room.people().items():
+        store.bus.subscribe(user_topic(user.id), heard[name].append)
+    _, reply = await store.add_exchange(room.participant.id, cid, 'Bob writes', 'm', INSTANCE)  # it moves up
+    await room.finish(room.participant, reply.id)
+    assert await store.rename_conversation(room.owner.id, cid, 'Schema, together')
+    assert {name: len(events) for name, events in heard.items()} == {
+        'owner': 2, 'participant': 2, 'viewer': 2, 'stranger': 0}
+    assert [(c.id, c.shared) for c in await store.list_conversations(room.owner.id)] == [(cid, True)]
+
+    alone = await make_conversation(store.db, room.owner.id, 'Mine alone')
+    assert not (await store.read_branch(room.owner.id, alone.id)).conversation.shared
+    assert await store.unshare(room.owner.id, cid, room.participant.id)
+    assert (await store.read_branch(room.owner.id, cid)).conversation.shared  # Carol still reads it
+    assert await store.unshare(room.owner.id, cid, room.viewer.id)
+    assert not (await store.read_branch(room.owner.id, cid)).conversation.shared
+    assert heard['owner'][-1] == ConversationChanged(room.owner.id, cid, False)  # its mark goes
+
+
+async def test_questions_are_named_where_the_conversation_is_shared(room: Room) -> None:
+    store, cid = room.store, room.conversation_id
+    _, reply = await store.add_exchange(room.participant.id, cid, 'Bob asks', 'm', INSTANCE)
+    await room.finish(room.participant, reply.id)
+    branch = await store.read_branch(room.viewer.id, cid)
+    assert [branch.speakers[m.author_id or ''] for m in branch.messages if m.author_id] == ['Alice', 'Bob']
+    link = await store.create_link(room.owner.id, cid, live=True)
+    _, shown = await store.read_link(link.token)
+    assert shown.speakers == branch.speakers
+    alone = await make_conversation(store.db, room.stranger.id, 'Alone')
+    await store.add_exchange(room.stranger.id, alone.id, 'Just me', 'm', 'i2')
+    assert (await store.read_branch(room.stranger.id, alone.id)).speakers == {}  # one person: no names
+
+
+async def test_a_question_left_waiting_by_a_stopped_instance_is_answered_by_another(room: Room, engine: ReplyEngine,
+                                                                                    llmock: LLMock) -> None:
+    store, cid = room.store, room.conversation_id
+    await store.add_exchange(room.owner.id, cid, 'Alice asks', 'm', 'crashed')  # its instance dies while writing
+    await store.add_question(room.participant.id, cid, 'Bob asks meanwhile', queued=True)
+    llmock.reply('Answered after all.')
+    await engine.interrupt_orphans(alone=True)
+    await settled(engine, cid)
+    assert [(m.content, m.status) for m in (await store.list_messages(room.owner.id, cid))[-4:]] == [
+        ('Alice asks', Status.COMPLETE), ('', Status.INTERRUPTED),
+        ('Bob asks meanwhile', Status.COMPLETE), ('Answered after all.', Status.COMPLETE)]
+
+    _, reply = await store.add_exchange(room.owner.id, cid, 'Alice again', 'm', 'stopping')  # stopped with a grace
+    await store.add_question(room.participant.id, cid, 'Bob again', queued=True)
+    await store.save_reply(room.owner.id, reply.id, 'cut short', Status.INTERRUPTED, claim=Claim(cid, 'stopping'))
+    assert await store.queued_conversations() == [cid]
+    llmock.reply('Answered at start.')
+    await engine.answer_waiting()  # as an instance does when it starts
+    await settled(engine, cid)
+    assert [m.content for m in (await store.list_messages(room.owner.id, cid))[-2:]] == [
+        'Bob again', 'Answered at start.']
+    assert await store.queued_conversations() == []
