@@ -365,7 +365,8 @@ class ConversationStore:
             end = link.up_to or conversation.leaf_id
             messages = list((await session.exec(_path(conversation.id, end))).all()) if end is not None else []
             speakers = await _speakers(session, conversation, messages)
-        return link, Branch(messages, {}, None, conversation, Access.VIEWER, speakers)
+            shown = Branch(messages, {}, None, _as_read_by(session, conversation, None), Access.VIEWER, speakers)
+        return link, shown
 
     async def copy_from_link(self, user_id: str, token: str, message_id: int) -> Conversation | None:
         """'Continue as a copy': the person's own conversation, holding what the link shows up to `message_id`."""
@@ -614,6 +615,7 @@ class ConversationStore:
             origin = await _granted(session, user_id, conversation.forked_from, READ) \
                 if conversation.forked_from else None
             access = await _access(session, user_id, conversation)
+            conversation = _as_read_by(session, conversation, access)
             if conversation.leaf_id is None:
                 return Branch([], {}, origin, conversation, access)
             messages = list((await session.exec(_path(conversation_id, conversation.leaf_id))).all())
@@ -806,6 +808,14 @@ async def _speakers(session: AsyncSession, conversation: Conversation, messages:
     """Names for a branch's questions where people reading it need them: it is shared, or several wrote in it."""
     authors = _authors(conversation, messages)
     return await _names(session, conversation, authors) if conversation.shared or len(authors) > 1 else {}
+
+
+def _as_read_by(session: AsyncSession, conversation: Conversation, access: Access | None) -> Conversation:
+    """The conversation as a reader may see it: its own system prompt is its owner's (the model gets it)."""
+    if access != Access.OWNER and conversation.system_prompt is not None:
+        session.expunge(conversation)  # changed for this reader only, never written
+        conversation.system_prompt = None
+    return conversation
 
 
 async def _readers(session: AsyncSession, conversation: Conversation) -> list[str]:

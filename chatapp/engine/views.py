@@ -205,6 +205,7 @@ class ConversationView:
 
     async def choose_model(self, key: str) -> None:
         """The model of the next reply, and of the person's next new conversation."""
+        self._check_owning()
         self.model = key
         await self.engine.store.set_model(self.user_id, self.conversation_id, key)
 
@@ -216,6 +217,7 @@ class ConversationView:
 
     async def set_system_prompt(self, prompt: str | None) -> None:
         """The conversation's own system prompt (None: the app's); a new conversation keeps it until it is sent."""
+        self._check_owning()
         self.system_prompt = prompt
         if self.conversation_id is not None:
             await self.engine.store.set_system_prompt(self.user_id, self.conversation_id, prompt)
@@ -240,6 +242,10 @@ class ConversationView:
     def _check_writing(self) -> None:
         if not self.can_write:
             raise Refused('You can read this conversation, but not write in it.')
+
+    def _check_owning(self) -> None:
+        if self.access != Access.OWNER:
+            raise Refused('Only the owner of this conversation chooses its model and instructions.')
 
     # --- the snapshot ------------------------------------------------------------------------------------
 

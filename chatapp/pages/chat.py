@@ -151,31 +151,37 @@ class ChatPage:
     # --- models and settings ---------------------------------------------------------------------------
 
     def _header_tools(self) -> None:
-        catalog = self.services.catalog
-        self.picker = ModelPicker(catalog, self.conversation.model, self.choose_model)
-        owner = self.conversation.access == Access.OWNER
-        self.picker.button.set_visibility(owner)
-        ui.button(icon='tune', on_click=lambda: self.settings.open(self.conversation.system_prompt)) \
-            .props('flat round dense aria-label="Conversation settings" data-testid=conversation-settings') \
-            .set_visibility(owner)
-        self.share_dialog: ShareDialog | None = None
-        self.share_button = ui.button(icon='person_add', on_click=self._share) \
-            .props('flat round dense aria-label="Share" data-testid=share-button')
-        self.share_button.set_visibility(self._may_share())
+        """The model, the conversation's settings and sharing are its owner's: a page for anyone else has none of
+        them (a hidden element would still take the events a page's script can send)."""
+        if self.conversation.access == Access.OWNER:
+            self._owner_tools()
         self.people = ui.row().classes('presence items-center no-wrap gap-0').props('data-testid=presence')
-        shared = bool(self.names) and self.answers is not None
-        self.settings = ConversationSettings(self.services.settings.system_prompt, self.set_system_prompt,
-                                             answers=self.answers if shared else None,
-                                             on_answers=self.set_model_answers)
         with ui.dialog().props('data-testid=regenerate-dialog') as self.other_model, \
                 ui.card().classes('regenerate-card gap-1'):
             ui.label('Regenerate with').classes('text-lg font-semibold')
             self.other_model_list = ui.list().classes('w-full')
 
+    def _owner_tools(self) -> None:
+        self.picker = ModelPicker(self.services.catalog, self.conversation.model, self.choose_model)
+        ui.button(icon='tune', on_click=lambda: self.settings.open(self.conversation.system_prompt)) \
+            .props('flat round dense aria-label="Conversation settings" data-testid=conversation-settings')
+        self.share_dialog: ShareDialog | None = None
+        self.share_button = ui.button(icon='person_add', on_click=self._share) \
+            .props('flat round dense aria-label="Share" data-testid=share-button')
+        self.share_button.set_visibility(self._may_share())
+        shared = bool(self.names) and self.answers is not None
+        self.settings = ConversationSettings(self.services.settings.system_prompt, self.set_system_prompt,
+                                             answers=self.answers if shared else None,
+                                             on_answers=self.set_model_answers)
+
     async def choose_model(self, key: str) -> None:
         if self._login_lapsed():
             return
-        await self.conversation.choose_model(key)
+        try:
+            await self.conversation.choose_model(key)
+        except Refused as refusal:
+            ui.notify(str(refusal), type='warning', position='top')
+            return
         self._update_gauge()
 
     async def set_model_answers(self, answers: ModelAnswers) -> None:
@@ -185,7 +191,11 @@ class ChatPage:
     async def set_system_prompt(self, prompt: str | None) -> None:
         if self._login_lapsed():
             return
-        await self.conversation.set_system_prompt(prompt)
+        try:
+            await self.conversation.set_system_prompt(prompt)
+        except Refused as refusal:
+            ui.notify(str(refusal), type='warning', position='top')
+            return
         ui.notify('Saved: the next reply follows it.', position='bottom', timeout=1500)
         self._update_gauge()
 
@@ -241,7 +251,7 @@ class ChatPage:
                 and not self.logins.account().local)  # in local mode there is nobody to share with
 
     async def _share(self) -> None:
-        if self._login_lapsed() or self.conversation_id is None:
+        if self._login_lapsed() or self.conversation_id is None or not self._may_share():
             return
         if self.share_dialog is None:
             with self.share_button:
@@ -272,7 +282,7 @@ class ChatPage:
         name = self.names.get(self.user_id) or self.logins.account().name or 'Someone'
         self.presence = RoomPresence(self.services.bus, self.conversation_id, self.user_id, name, self._show_presence)
         self.presence.start()
-        ui.context.client.on_delete(self.presence.stop)
+        self.input.client.on_delete(self.presence.stop)  # (also called from a task: no ui.context there)
         self.input.on_value_change(self.presence.typing)
 
     def _show_presence(self, present: list[str], typing: list[str]) -> None:
@@ -314,8 +324,8 @@ class ChatPage:
         if was_new:
             ui.navigate.history.replace(f'/c/{self.conversation_id}')
             self.sidebar.set_active(self.conversation_id)
+            self.share_button.set_visibility(self._may_share())
         self._update_busy()
-        self.share_button.set_visibility(self._may_share())
         ui.run_javascript('chatappScrollToBottom()')
 
     def stop(self) -> None:

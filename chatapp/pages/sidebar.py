@@ -167,13 +167,17 @@ class Sidebar:
     def _new_note() -> ui.label:
         return ui.label().classes('text-sm text-grey-6 px-2 py-4')
 
+    async def _owns(self, conversation_id: str) -> bool:
+        """Only its owner renames or deletes a conversation (a shared one's row offers no menu to anyone else)."""
+        return await self.services.store.access_of(self.user_id, conversation_id) == Access.OWNER
+
     def _conversation(self, conversation_id: str) -> Conversation | None:
         """The row's latest version, unless it was deleted meanwhile (in another tab)."""
         return next((c for c in self.conversations if c.id == conversation_id), None)
 
     async def _rename(self, conversation_id: str) -> None:
         conversation = self._conversation(conversation_id)
-        if conversation is None or self.login_lapsed():
+        if conversation is None or self.login_lapsed() or not await self._owns(conversation_id):
             return
         # dialogs live in the sidebar's root, which survives the list being re-rendered under them
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
@@ -193,10 +197,8 @@ class Sidebar:
 
     async def _delete(self, conversation_id: str) -> None:
         conversation = self._conversation(conversation_id)
-        if conversation is None or self.login_lapsed():
-            return
-        if await self.services.store.access_of(self.user_id, conversation_id) != Access.OWNER:
-            return  # (its row offers no menu) nor may its reply be stopped on the way
+        if conversation is None or self.login_lapsed() or not await self._owns(conversation_id):
+            return  # nor may its reply be stopped on the way
         with self.root, ui.dialog() as dialog, ui.card().classes('w-96'):
             ui.label('Delete conversation?').classes('text-lg font-medium')
             ui.label(f'"{conversation.title}" and all its messages will be deleted for good.') \

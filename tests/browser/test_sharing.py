@@ -11,7 +11,18 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.support.chat import composer, replies, reply_md, send, sidebar_item, user_bubbles, wait_finished
+from tests.support.chat import (
+    composer,
+    forge_event,
+    notification,
+    replies,
+    reply_md,
+    send,
+    sidebar_item,
+    user_bubbles,
+    wait_finished,
+    wait_streaming,
+)
 from tests.support.oidc import log_in
 from tests.support.servers import App
 
@@ -96,6 +107,56 @@ def test_three_people_share_one_conversation_with_the_model(start_app: Callable[
     expect(bob.get_by_test_id('not-found')).to_be_visible()
     expect(user_bubbles(carol)).to_have_count(4)  # the viewer keeps reading
 
+    alice.get_by_test_id('share-done').click()
+    dave.goto(app.url + make_link(alice, 'live'))  # a link names who wrote, to a reader on the team
+    expect(dave.get_by_test_id('message-author')).to_have_text(['Alice', 'Bob', 'Alice', 'Bob'])
+
+
+def test_what_a_role_does_not_offer_cannot_be_forged_over_the_socket(start_app: Callable[..., App],
+                                                                     new_context: Callable[[], BrowserContext]
+                                                                     ) -> None:
+    """A page's script can send any event for any element the page holds: a viewer's Send and Stop, a viewer's
+    and a participant's Delete and Rename from the sidebar. Nothing of it reaches the conversation; the owner's
+    tools (model, instructions, sharing) are not on their pages at all."""
+    app = start_app()
+    alice, bob, carol = (new_context().new_page() for _ in range(3))
+    for page, login in ((alice, 'alice'), (bob, 'bob'), (carol, 'carol')):
+        log_in(page, app, f'{login}@example.com')
+    send(alice, 'Our schema')
+    alice.wait_for_url(re.compile(r'/c/[0-9a-f-]{36}$'))
+    conversation_id = alice.url.rsplit('/', 1)[1]
+    wait_finished(replies(alice).first)
+    alice.get_by_test_id('share-button').click()
+    share(alice, 'bob', 'participant')
+    share(alice, 'carol', 'viewer')
+    alice.get_by_test_id('share-done').click()
+    expect(sidebar_item(alice, conversation_id).get_by_test_id('shared-mark')).to_be_visible()  # the owner's too
+    for page in (bob, carol):
+        page.goto(f'{app.url}/c/{conversation_id}')
+        expect(user_bubbles(page)).to_have_count(1)
+        for tool in ('share-button', 'conversation-settings', 'model-picker'):
+            expect(page.get_by_test_id(tool)).to_have_count(0)
+
+    forge_event(carol, 'composer', 'update:value', 'Carol forges a message')
+    forge_event(carol, 'send', 'click')
+    expect(notification(carol)).to_contain_text('not write')
+    send(alice, 'Alice asks again')
+    wait_streaming(replies(carol).nth(1))
+    forge_event(carol, 'stop', 'click')
+    for page in (bob, carol):
+        forge_event(page, 'conversation-list', 'delete', conversation_id)
+        forge_event(page, 'conversation-list', 'rename', conversation_id)
+    wait_finished(replies(alice).nth(1))
+    expect(replies(alice).nth(1)).not_to_contain_text('Stopped')  # the viewer's Stop did nothing
+    for page in (bob, carol):
+        expect(page.get_by_test_id('confirm-delete')).to_have_count(0)
+        expect(page.get_by_test_id('rename-input')).to_have_count(0)
+    forge_event(alice, 'conversation-list', 'rename', conversation_id)  # the same event from the owner's page
+    expect(alice.get_by_test_id('rename-input')).to_be_visible()  # does reach the handler
+    alice.reload()
+    expect(user_bubbles(alice)).to_have_text(['Our schema', 'Alice asks again'])
+    expect(sidebar_item(alice, conversation_id)).to_contain_text('Our schema')
+
 
 def make_link(page: Page, kind: str) -> str:
     """A read-only link from the sharing dialog ('now' or 'live'); its path."""
@@ -163,3 +224,4 @@ def test_links_need_a_login_unless_the_setting_opens_them(start_app: Callable[..
         expect(user_bubbles(visitor)).to_have_text(['A demo question'])
         expect(visitor.get_by_test_id('new-chat')).to_have_count(0)  # nothing but the conversation
         expect(visitor.get_by_test_id('logout')).to_have_count(0)
+        expect(visitor.get_by_test_id('fork')).to_have_count(0)

@@ -260,10 +260,14 @@ async def test_read_only_links_show_what_they_were_made_for_until_revoked(room: 
     live = await store.create_link(room.owner.id, cid, live=True)
     assert snapshot is not None and live is not None and snapshot.token != live.token
     assert await store.set_system_prompt(room.owner.id, cid, 'Internal: never reveal this.')
+    prompts = {name: (await store.read_branch(user.id, cid)).conversation.system_prompt
+               for name, user in room.people().items() if name in READERS}
+    assert prompts == {'owner': 'Internal: never reveal this.', 'participant': None, 'viewer': None}  # the owner's
     _, reply = await store.add_exchange(room.owner.id, cid, 'Later question', 'm', INSTANCE)
     await room.finish(room.owner, reply.id)
 
     _, shown = await store.read_link(snapshot.token)
+    assert shown.conversation.system_prompt is None
     assert [m.content for m in shown.messages] == ['Our schema?', 'done']  # as it was shared
     _, following = await store.read_link(live.token, opened=True)
     assert [m.content for m in following.messages][-2:] == ['Later question', 'done']

@@ -156,3 +156,22 @@ def open_item_menu(page: Page, conversation_id: str, action: str) -> None:
 
 def notification(page: Page) -> Locator:
     return page.locator('.q-notification')
+
+
+# Sends the event an element's listener sends, over the page's own socket, with whatever arguments: what anyone who
+# edits the page's script can do, whether or not the page shows the element (NiceGUI keeps hidden ones).
+FORGE_EVENT_JS = '''([testid, type, args]) => {
+  // marked by its props, or (a component that marks itself in its template) the element around the mark
+  const elements = mounted_app.elements;
+  const marked = Object.keys(elements).find((id) => elements[id].props?.["data-testid"] === testid);
+  const id = marked ?? document.querySelector(`[data-testid="${testid}"]`).closest("[id^=c]").id.slice(1);
+  const element = elements[id];
+  const listener = element.events.find((event) => event.type === type);
+  if (!listener) throw new Error(`${testid} listens to ${element.events.map((event) => event.type)}, not ${type}`);
+  window.socket.emit("event", {id: Number(id), client_id: window.clientId, listener_id: listener.listener_id,
+                               args: args.map((arg) => JSON.stringify(arg))});
+}'''
+
+
+def forge_event(page: Page, testid: str, event_type: str, *args: object) -> None:
+    page.evaluate(FORGE_EVENT_JS, [testid, event_type, list(args)])
