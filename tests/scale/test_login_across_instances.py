@@ -93,41 +93,70 @@ def test_a_login_on_one_instance_holds_on_the_other_and_so_does_its_logout(runni
     served_only_by(running, 1)
 
 
+def share(page: Page, name: str, role: str) -> None:
+    page.locator('input[data-testid=share-search]').fill(name)
+    page.get_by_test_id('share-result').filter(has_text=name.title()).get_by_test_id(f'share-add-{role}').click()
+    expect(page.get_by_test_id('share-member').filter(has_text=name.title())).to_be_visible()
+
+
 def test_a_conversation_shared_across_instances_is_live_on_every_page(browser: Browser, running: Cluster,
                                                                       llm: LLMock, request: pytest.FixtureRequest,
                                                                       tmp_path: Path) -> None:
-    """alice on the first instance shares with bob on the second: his sidebar, his message, the reply, who is
-    there, and taking him out all cross between the instances (over Redis)."""
-    contexts = [new_context(browser, running, running.route(index)) for index in (0, 1)]
+    """alice (first instance) shares with bob (participant, second) and carol (viewer, first), and dave (second)
+    follows a live link: the sidebars, who is there and typing, the messages, the replies streamed by the other
+    instance, and taking bob out all cross between the instances (over Redis)."""
+    contexts = [new_context(browser, running, running.route(index)) for index in (0, 1, 0, 1)]
     for context in contexts:
         keep_to_loopback(context)
     try:
-        alice, bob = (context.new_page() for context in contexts)
-        log_in(alice, running, 'alice@example.com')
-        log_in(bob, running, 'bob@example.com')
+        alice, bob, carol, dave = (context.new_page() for context in contexts)
+        for page, login in ((alice, 'alice'), (bob, 'bob'), (carol, 'carol'), (dave, 'dave')):
+            log_in(page, running, f'{login}@example.com')
         llm.reply('The first answer.')
         conversation_id = send_new(alice, 'Across instances')
         wait_finished(replies(alice).last)
+        llm.reply("Bob's own answer.")
+        own_id = send_new(bob, "Bob's own conversation")  # newer: his sidebar lists it first
+        wait_finished(replies(bob).last)
 
         alice.get_by_test_id('share-button').click()
-        alice.locator('input[data-testid=share-search]').fill('bob')
-        alice.get_by_test_id('share-result').filter(has_text='Bob').get_by_test_id('share-add-participant').click()
+        share(alice, 'bob', 'participant')
+        share(alice, 'carol', 'viewer')
+        alice.get_by_test_id('link-live').click()
+        expect(alice.get_by_test_id('share-link')).to_have_count(1)
+        link = alice.get_by_test_id('share-link').first.get_attribute('data-path')
         alice.get_by_test_id('share-done').click()
         expect(sidebar_item(bob, conversation_id)).to_be_visible()  # heard on the other instance
+        expect(bob.get_by_test_id('conversation-item').first).to_have_attribute('data-id', own_id)
+
+        llm.reply('Second answer, from the first instance.')
+        send(alice, 'Alice again')  # it moves up in bob's sidebar, on the other instance
+        expect(bob.get_by_test_id('conversation-item').first).to_have_attribute('data-id', conversation_id)
+        wait_finished(replies(alice).last)
         sidebar_item(bob, conversation_id).click()
         bob.wait_for_url(f'{running.url}/c/{conversation_id}')
+        carol.goto(f'{running.url}/c/{conversation_id}')
+        dave.goto(running.url + link)
+        expect(user_bubbles(dave)).to_have_text(['Across instances', 'Alice again'])
         alice.reload()
-        expect(alice.get_by_test_id('present')).to_have_count(1)  # bob, on the other instance
+        expect(alice.get_by_test_id('present')).to_have_count(2)  # bob on the other instance, carol on this one
+        bob.get_by_test_id('composer').fill('Bob is')
+        expect(carol.get_by_test_id('typing')).to_have_text('Bob is typing…')
 
-        llm.reply('Answered for Bob.')
+        llm.reply('Answered for Bob, from the second instance.')
         send(bob, 'Bob from the second instance')
-        for page in (alice, bob):
-            expect(user_bubbles(page)).to_have_text(['Across instances', 'Bob from the second instance'])
-            expect(replies(page).last).to_contain_text('Answered for Bob.')
+        for page in (alice, bob, carol, dave):
+            expect(user_bubbles(page)).to_have_text(['Across instances', 'Alice again', 'Bob from the second instance'])
+            expect(replies(page).last).to_contain_text('Answered for Bob, from the second instance.')
+        expect(carol.get_by_test_id('message-author')).to_have_text(['Alice', 'Alice', 'Bob'])
         assert llm.requests()[-1]['body']['messages'][-1]['content'] == 'Bob: Bob from the second instance'
+        expect(carol.get_by_test_id('composer')).to_be_hidden()  # a viewer, on either instance
 
         alice.get_by_test_id('share-button').click()
         alice.get_by_test_id('share-member').filter(has_text='Bob').get_by_test_id('share-remove').click()
         expect(bob.get_by_test_id('lost-access')).to_be_visible()
+        expect(sidebar_item(bob, conversation_id)).to_have_count(0)
+        alice.get_by_test_id('share-link').first.get_by_test_id('link-revoke').click()
+        expect(dave.get_by_test_id('not-found')).to_be_visible()  # revoked on the other instance
     finally:
         close_contexts(contexts, request, tmp_path)
