@@ -7,6 +7,8 @@
 2. Starts `python -m chatapp` against it (fresh data dir), opens --pages pages in headless Chromium,
    sends a prompt from each and watches the reply grow with a MutationObserver, while CDP counts the
    websocket payload and the renderer's main-thread time, and /proc gives the app's CPU and RSS.
+   With --room the pages are --pages people (logged in through the test OIDC provider, tests/oidc) in one
+   conversation shared by the first: only the first sends, and its one reply streams to every page.
 3. Does the same with bench/naive_app.py (one ui.markdown, set_content with the whole text per token).
 4. Runs bench/floor.py: a bare ChatOpenAI.astream loop that renders nothing.
 Prints a table; the raw numbers go to bench/results/ (ignored by git). Not part of the test suite.
@@ -43,6 +45,8 @@ sys.path.insert(0, str(ROOT))  # tests.support: the processes, the model server 
 from tests.support.browser import launch  # noqa: E402
 from tests.support.environment import clean_environment  # noqa: E402
 from tests.support.net import free_port, loopback_opener  # noqa: E402
+from tests.support.oidc import PASSWORD, OIDCProvider, keep_to_loopback  # noqa: E402
+from tests.support.oidc import install as install_oidc_provider  # noqa: E402
 from tests.support.processes import Process, rss_mb  # noqa: E402
 from tests.support.servers import FakeLLM  # noqa: E402
 
@@ -211,10 +215,14 @@ async def perf_metrics(cdp) -> dict[str, float]:
     return {m['name']: m['value'] for m in answer['metrics']}
 
 
-async def open_page(browser, index: int, url: str, selector: str, prompt: str) -> PageProbe:
+async def open_page(browser, index: int, url: str, selector: str, prompt: str, *, login: str = '') -> PageProbe:
+    """A page at `url` with the observer; `login`: signed in as this person first (a --room reader)."""
     context = await browser.new_context(viewport={'width': 1280, 'height': 800})
     await context.add_init_script(OBSERVER_JS.replace('__SELECTOR__', json.dumps(selector)))
     page = await context.new_page()
+    if login:
+        await keep_to_loopback(context)
+        await log_in(page, url, login)
     cdp = await context.new_cdp_session(page)
     probe = PageProbe(index, prompt, page, context, cdp)
     page.on('console', lambda message: probe.console.append(f'{message.type}: {message.text}'[:500])
@@ -246,6 +254,42 @@ async def open_page(browser, index: int, url: str, selector: str, prompt: str) -
     return probe
 
 
+async def log_in(page, url: str, login: str) -> None:
+    """Through the app's login page and the provider's own sign-in page, back to `url`."""
+    await page.goto(url, wait_until='load')
+    await page.click('[data-testid=login-oidc]')
+    await page.fill('input[name=login]', login)
+    await page.fill('input[name=password]', PASSWORD)
+    await page.click('button[type=submit]')
+    await page.wait_for_url(url, timeout=30_000)
+
+
+async def share_room(probes: list[PageProbe], url: str) -> str:
+    """The first page's person starts a conversation (its reply warms the app up) and brings every other page's
+    person in as a participant; every page then opens it. Its URL."""
+    owner = probes[0].page
+    await send_prompt(owner, 'warmup please')
+    await owner.wait_for_function(REPLY_DONE_JS, polling=100, timeout=30_000)
+    await owner.get_by_test_id('share-button').click()
+    for probe in probes[1:]:
+        email = reader_login(probe.index)
+        await owner.locator('input[data-testid=share-search]').fill(email)
+        await owner.get_by_test_id('share-result').filter(has_text=email).get_by_test_id(
+            'share-add-participant').click()
+        await owner.get_by_test_id('share-member').filter(has_text=email.split('@')[0].title()).wait_for()
+    await owner.get_by_test_id('share-done').click()
+    room = owner.url
+    for probe in probes:
+        await probe.page.goto(room, wait_until='load')
+        await probe.page.locator('[data-testid=message-assistant]').first.wait_for(timeout=30_000)
+    await owner.locator('[data-testid=composer]').wait_for(state='visible', timeout=30_000)
+    return room
+
+
+def reader_login(index: int) -> str:
+    return f'reader{index}@example.com'
+
+
 async def save_failure(page, label: str) -> None:
     """Keep what the page showed when a step failed: bench/results/failure-<label>.png/.html/.log."""
     RESULTS.mkdir(exist_ok=True)
@@ -265,17 +309,23 @@ async def send_prompt(page, text: str) -> None:
 async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, llm: str, args,
                        process: Process) -> dict:
     timeout = args.tokens / args.rate * 4 + 60
-    probes = [await open_page(browser, i, url, selector, f'bench {name} page {i}: write a long answer')
+    room = args.room and name == 'chatapp'
+    probes = [await open_page(browser, i, url, selector,
+                              f'bench {name} page {0 if room else i}: write a long answer',
+                              login=reader_login(i) if room else '')
               for i in range(args.pages)]
+    senders = probes[:1] if room else probes  # in a room one person asks, and everybody reads the reply
     try:
-        if not args.no_warmup:  # first-use costs (imports, pygments lexers, first DB writes) stay out
+        if room:
+            url = await share_room(probes, url)
+        elif not args.no_warmup:  # first-use costs (imports, pygments lexers, first DB writes) stay out
             for probe in probes:
                 await send_prompt(probe.page, 'warmup please')
                 await probe.page.wait_for_function(REPLY_DONE_JS, polling=100, timeout=30_000)
                 await probe.page.goto(url, wait_until='load')
                 await probe.page.locator('[data-testid=composer]').wait_for(state='visible', timeout=20_000)
         await asyncio.to_thread(http_json, f'{llm}/reset', method='POST')
-        for probe in probes:
+        for probe in senders:
             await probe.page.locator('[data-testid=composer]').fill(probe.prompt)
         await asyncio.sleep(0.5)  # let the typing settle on the server before the window opens
         for probe in probes:
@@ -289,7 +339,7 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
         cpu_samples = [(wall0, cpu0)]
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR1)
-        await asyncio.gather(*(probe.page.locator('[data-testid=composer]').press('Enter') for probe in probes))
+        await asyncio.gather(*(probe.page.locator('[data-testid=composer]').press('Enter') for probe in senders))
 
         deadline = time.monotonic() + timeout
         while True:  # the model server has written every token of every page's reply
@@ -299,12 +349,12 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
                 cpu_samples.append((time.time(), cpu_seconds(pid)))
                 for probe in probes:
                     probe.samples.append((time.time(), (await perf_metrics(probe.cdp)).get('TaskDuration', 0.0)))
-            if len(streams) >= args.pages and all(s['done'] for s in streams):
+            if len(streams) >= len(senders) and all(s['done'] for s in streams):
                 break
             if not process.alive():
                 raise RuntimeError(f'{name} exited:\n{process.tail()}')
             if time.monotonic() > deadline:
-                raise TimeoutError(f'{name}: the model server did not finish {args.pages} stream(s) in time')
+                raise TimeoutError(f'{name}: the model server did not finish {len(senders)} stream(s) in time')
             await asyncio.sleep(0.5)
         cutoff = time.monotonic() + args.grace
         for probe in probes:  # ... and every page shows its reply finished, or is cut off after --grace
@@ -470,7 +520,8 @@ def first_and_last_1k(state: dict, probes: list[PageProbe], cpu_samples: list[tu
 
 def run_floor(args, env: dict[str, str], llm: str) -> dict:
     http_json(f'{llm}/reset', method='POST')
-    cmd = [PYTHON, str(BENCH / 'floor.py'), '--streams', str(args.pages)] + (['--no-warmup'] if args.no_warmup else [])
+    streams = 1 if args.room else args.pages
+    cmd = [PYTHON, str(BENCH / 'floor.py'), '--streams', str(streams)] + (['--no-warmup'] if args.no_warmup else [])
     timeout = args.tokens / args.rate * 3 + 60
     busy0, wall0 = machine_busy(), time.time()
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
@@ -554,8 +605,11 @@ def print_table(args, results: dict) -> None:
         floor['cpu_s'] = floor['cpu']
         floor['wall_s'] = floor['wall']
     reply_bytes = (chat or naive or {}).get('reply_bytes', 0)
-    title = (f'stream_bench: {args.tokens} tokens at {args.rate:g}/s x {args.pages} page(s), '
-             f'{os.cpu_count()} CPUs, reply {reply_bytes:,} bytes')
+    pages = (f'{args.pages} people reading one shared conversation\'s reply (the floor: one stream)' if args.room
+             else f'{args.pages} page(s)')
+    title = f'stream_bench: {args.tokens} tokens at {args.rate:g}/s x {pages}, {os.cpu_count()} CPUs, ' \
+            f'reply {reply_bytes:,} bytes'
+
     print()
     print(title)
     print(results.get('code', ''))
@@ -597,7 +651,8 @@ def print_table(args, results: dict) -> None:
                   f'{result["tokens_matched"] - result.get("lag_censored", 0)}/{result["word_tokens"]} '
                   f'word tokens timed{note}')
     if chat and 'stored' in chat:
-        print(f'chatapp replies stored: {chat["stored"]} (of {args.pages}); forced page reloads: {chat["reloads"]}')
+        print(f'chatapp replies stored: {chat["stored"]} (of {"1 and its warm-up" if args.room else args.pages}); '
+              f'forced page reloads: {chat["reloads"]}')
     print('lag: DOM text (MutationObserver, Date.now()) minus the model server writing the token; same clock.')
     print("*: from the page getting the Enter to its first token shown, less the model's own time to its first "
           'token (request received to first token written): storing the question, starting the reply, the page.')
@@ -739,6 +794,12 @@ async def main_async(args) -> dict:
         # title is a dozen tokens
         env = dict(base_env, OPENAI_BASE_URL=f'{llm}/v1', OPENAI_API_KEY='bench', CHATAPP_SENDS_PER_MINUTE='0',
                    CHATAPP_TITLE_MODEL='off')
+        oidc = None
+        if args.room:  # several people: they log in
+            await asyncio.to_thread(install_oidc_provider)
+            oidc = OIDCProvider(tmp)
+            processes.append(oidc)
+            oidc.start(timeout=30)
 
         async with async_playwright() as playwright:
             browser = await launch(playwright.chromium)
@@ -752,7 +813,8 @@ async def main_async(args) -> dict:
                     if args.profile:
                         cmd = [PYTHON, str(BENCH / '_profiled_app.py'), str(tmp / 'chatapp.prof'),
                                '--host', '127.0.0.1', '--port', str(port)]
-                    app = Process('chatapp', cmd, cwd=tmp, env=dict(env, CHATAPP_DATA_DIR=str(data)),
+                    login = oidc.app_settings(f'http://127.0.0.1:{port}') if oidc is not None else {}
+                    app = Process('chatapp', cmd, cwd=tmp, env=dict(env, CHATAPP_DATA_DIR=str(data), **login),
                                   health_url=f'http://127.0.0.1:{port}/healthz')
                     processes.append(app)
                     try:
@@ -800,6 +862,9 @@ def main() -> None:
     parser.add_argument('--pages', type=int, default=1, help='browser pages, each streaming its own reply')
     parser.add_argument('--phases', default='chatapp,naive,floor',
                         help='comma-separated subset of chatapp,naive,floor (default: all)')
+    parser.add_argument('--room', action='store_true',
+                        help="the pages are people in one shared conversation, reading the first one's reply "
+                             '(chatapp only: the naive page has no people)')
     parser.add_argument('--no-warmup', action='store_true', help='measure the first reply of a fresh process')
     parser.add_argument('--grace', type=float, default=15.0,
                         help='seconds a page may take after the last token before it is cut off (default 15)')
@@ -810,6 +875,8 @@ def main() -> None:
     parser.add_argument('--json', type=Path, help='write the raw results here (default: bench/results/<time>.json)')
     args = parser.parse_args()
     args.phases = {p.strip() for p in args.phases.split(',') if p.strip()}
+    if args.room:
+        args.phases.discard('naive')
     if args.tokens < 10 or args.rate <= 0 or args.pages < 1:
         parser.error('need --tokens >= 10, --rate > 0, --pages >= 1')
     RESULTS.mkdir(exist_ok=True)
