@@ -3,7 +3,8 @@
 Each page says it is there when it opens, again every BEAT_SECONDS, and that it is gone when it closes; a page
 that stops saying so (its process died) is forgotten after FORGET_SECONDS. A page that hears of one it did not
 know answers once, so a newcomer learns who was there before it. It all goes over the bus, so pages on other
-instances are seen too. Typing is said at most every TYPING_EVERY_SECONDS and shown for TYPING_SHOWN_SECONDS.
+instances are seen too. Typing is said at most every TYPING_EVERY_SECONDS and shown for TYPING_SHOWN_SECONDS, or
+until the draft is sent or emptied.
 """
 
 from __future__ import annotations
@@ -63,10 +64,15 @@ class RoomPresence:
             self._beat.cancel()
         self._say('gone')
 
-    def typing(self) -> None:
-        """The person typed: said to the others, at most every TYPING_EVERY_SECONDS."""
+    def typing(self, draft: str) -> None:
+        """The person's draft changed: typing is said to the others at most every TYPING_EVERY_SECONDS; an empty
+        draft (sent, or erased) ends it at once."""
         now = time.monotonic()
-        if now - self._typing_said >= TYPING_EVERY_SECONDS:
+        if not draft:
+            if self._typing_said:
+                self._typing_said = 0.0
+                self._say('idle')
+        elif now - self._typing_said >= TYPING_EVERY_SECONDS:
             self._typing_said = now
             self._say('typing')
 
@@ -88,6 +94,8 @@ class RoomPresence:
         if event.state == 'typing' and event.page_id in self._pages:
             self._pages[event.page_id].typing_until = now + TYPING_SHOWN_SECONDS
             asyncio.get_running_loop().call_later(TYPING_SHOWN_SECONDS + 0.05, self._show)
+        elif event.state == 'idle' and event.page_id in self._pages:
+            self._pages[event.page_id].typing_until = 0.0
         self._show()
 
     async def _beat_forever(self) -> None:

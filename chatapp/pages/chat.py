@@ -30,6 +30,18 @@ from chatapp.pages.sidebar import Sidebar
 from chatapp.presets import PresetInfo
 from chatapp.services import Services
 
+MAX_AVATARS = 3  # of the others there; the rest are counted
+
+
+def _presence_avatar(text: str, label: str) -> ui.avatar:
+    """Initials (or a count), and who it stands for in a tooltip and for screen readers."""
+    initials = text if text.startswith('+') else ''.join(part[0] for part in text.split()[:2]).upper() or '?'
+    with ui.avatar(color='teal', text_color='white', size='26px').classes('presence-avatar') as avatar:
+        avatar._props['aria-label'] = label  # set, not parsed: a name may hold quotes
+        ui.label(initials).classes('text-xs')
+        ui.tooltip(label)
+    return avatar
+
 
 class ChatPage:
     def __init__(self, services: Services, logins: Logins, conversation_id: str | None) -> None:
@@ -44,7 +56,7 @@ class ChatPage:
         self.presets: PresetsPanel | None = None
         self.names: dict[str, str] = {}  # of the people who may read the conversation, where several may
         self.presence: RoomPresence | None = None
-        self.avatars: dict[str, ui.avatar] = {}  # of the others there, by name
+        self.present: list[str] = []  # the names of the others there, as shown
 
     @property
     def conversation_id(self) -> str | None:
@@ -283,19 +295,19 @@ class ChatPage:
         self.presence = RoomPresence(self.services.bus, self.conversation_id, self.user_id, name, self._show_presence)
         self.presence.start()
         self.input.client.on_delete(self.presence.stop)  # (also called from a task: no ui.context there)
-        self.input.on_value_change(self.presence.typing)
+        presence = self.presence
+        self.input.on_value_change(lambda event: presence.typing(event.value or ''))
 
     def _show_presence(self, present: list[str], typing: list[str]) -> None:
-        for name in [name for name in self.avatars if name not in present]:
-            self.avatars.pop(name).delete()
-        for name in present:
-            if name not in self.avatars:
-                with self.people, ui.avatar(color='teal', text_color='white', size='26px') \
-                        .classes('presence-avatar').props('data-testid=present') as avatar:
-                    avatar._props['aria-label'] = f'{name} is here'  # set, not parsed: a name may hold quotes
-                    ui.label(''.join(part[0] for part in name.split()[:2]).upper() or '?').classes('text-xs')
-                    ui.tooltip(f'{name} is here')
-                self.avatars[name] = avatar
+        if present != self.present:
+            self.present = present
+            self.people.clear()
+            with self.people:
+                for name in present[:MAX_AVATARS]:
+                    _presence_avatar(name, f'{name} is here').props('data-testid=present')
+                if len(present) > MAX_AVATARS:  # a room of twenty fits a phone's header too
+                    others = present[MAX_AVATARS:]
+                    _presence_avatar(f'+{len(others)}', f'Also here: {", ".join(others)}')
         self.typing_note.set_text(f'{", ".join(typing)} {"is" if len(typing) == 1 else "are"} typing…'
                                   if typing else '')
 

@@ -27,7 +27,7 @@ def frame(services: Services, logins: Logins) -> Iterator[tuple[ui.left_drawer, 
     dark = ui.dark_mode(app.storage.user.get('dark'))
     with ui.header().classes('app-header items-center no-wrap gap-2 px-3 py-2'):
         drawer_button = ui.button(icon='menu').props('flat round dense aria-label="Toggle history"')
-        ui.label('chatapp').classes('text-lg font-semibold tracking-tight')
+        ui.label('chatapp').classes('app-name text-lg font-semibold tracking-tight')
         tools = ui.row().classes('header-tools items-center no-wrap gap-1')
         ui.space()
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
@@ -65,8 +65,9 @@ def _account_controls(logins: Logins, avatar_hosts: Sequence[str]) -> None:
         ui.label(account.name or account.email).classes('text-sm gt-xs').props('data-testid=user-name')
         if account.email:
             ui.tooltip(account.email)
-    ui.button('Log out', icon='logout').props('flat dense no-caps data-testid=logout') \
-        .on('click', js_handler='() => chatappLogout()')  # a POST: a link or an image cannot log anyone out
+    with ui.button(icon='logout').props('flat dense no-caps aria-label="Log out" data-testid=logout') \
+            .on('click', js_handler='() => chatappLogout()'):  # a POST: a link or an image cannot log anyone out
+        ui.label('Log out').classes('gt-xs q-ml-sm')  # a phone's header shows the icon alone
 
 
 def _initials(name: str) -> str:

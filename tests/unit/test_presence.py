@@ -46,11 +46,21 @@ async def test_typing_is_said_at_most_every_few_seconds_and_shown_for_a_while(
     alice, bob = Page(bus, 'a', 'Alice'), Page(bus, 'b', 'Bob')
     alice.room.start()
     bob.room.start()
-    for _ in range(10):  # every key
-        bob.room.typing()
+    for count in range(1, 11):  # every key
+        bob.room.typing('x' * count)
     assert said.count('typing') == 1
     assert alice.typing == ['Bob']
     await asyncio.sleep(0.4)
     assert alice.typing == [] and alice.present == ['Bob']
+
+    bob.room.typing('Next')
+    assert alice.typing == []  # said a moment ago
+    bob.room.typing('')  # sent: the others stop seeing it at once, and the next draft is said at once
+    bob.room.typing('N')
+    assert said[-2:] == ['idle', 'typing'] and alice.typing == ['Bob']
+    bob.room.typing('')
+    assert alice.typing == []
+    bob.room.typing('')
+    assert said.count('idle') == 2  # an empty draft that was never said is not said either
     alice.room.stop()
     bob.room.stop()
