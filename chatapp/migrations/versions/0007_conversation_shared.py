@@ -15,8 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('conversation') as batch:
-        batch.add_column(sa.Column('shared', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # a plain ADD COLUMN: a batch operation would rebuild the table on SQLite, and dropping the old one would take
+    # the messages with it (ON DELETE CASCADE)
+    op.add_column('conversation', sa.Column('shared', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute('UPDATE conversation SET shared = TRUE WHERE id IN (SELECT conversation_id FROM conversation_member)')
 
 
