@@ -454,16 +454,16 @@ class ConversationStore:
         self.bus.publish(conversation_topic(conversation_id), BranchShown(conversation_id))  # its views read it
         return question
 
+    async def question_waiting(self, conversation_id: str) -> bool:
+        """The conversation's last message is a question waiting for the model."""
+        async with self.db.session() as session:
+            return (await session.exec(_WAITING.where(col(Conversation.id) == conversation_id))).first() is not None
+
     async def answer_queued(self, conversation_id: str, default_model: str,
                             instance_id: str) -> tuple[Conversation, Message] | None:
         """When a reply has ended: if the conversation's last message is a question waiting for the model, a
         streaming reply to it (by the conversation's model), claimed for `instance_id`; raises Busy when another
         reply is being written. Called by the engine, for nobody in particular: the reply is the conversation's."""
-        waiting = select(Message.id).join(Conversation, col(Conversation.leaf_id) == col(Message.id)).where(
-            col(Conversation.id) == conversation_id, col(Message.status) == Status.QUEUED)
-        async with self.db.session() as session:  # a read first: most replies end with nothing waiting
-            if (await session.exec(waiting)).first() is None:
-                return None
         async with self.db.writing() as session:
             conversation = await session.get(Conversation, conversation_id)
             question = await session.get(Message, conversation.leaf_id) if conversation and conversation.leaf_id \
@@ -483,10 +483,8 @@ class ConversationStore:
 
     async def queued_conversations(self) -> list[str]:
         """The conversations whose last message is a question waiting for the model."""
-        query = select(Message.conversation_id).join(Conversation, col(Conversation.leaf_id) == col(Message.id)) \
-            .where(col(Message.status) == Status.QUEUED)
         async with self.db.session() as session:
-            return list((await session.exec(query)).all())
+            return list((await session.exec(_WAITING)).all())
 
     async def sent_since(self, user_id: str, since: datetime) -> tuple[int, datetime | None]:
         """How many messages the user sent since `since`, and when the first of them was (the send rate)."""
@@ -696,6 +694,9 @@ class ConversationStore:
         return orphans
 
 
+# the conversations whose last message is a question waiting for the model
+_WAITING = select(Message.conversation_id).join(Conversation, col(Conversation.leaf_id) == col(Message.id)) \
+    .where(col(Message.status) == Status.QUEUED)
 INTERRUPTED_BY_SERVER = 'The server stopped while this reply was being written.'
 INTERRUPTED_BY_FORK = 'Copied into this conversation while it was still being written.'
 _MESSAGE = Message.__table__  # the table, not the entity: a list of parameters is then a plain executemany

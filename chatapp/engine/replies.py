@@ -282,6 +282,8 @@ class ReplyEngine:
         """A question waited for the reply that has ended: the model answers it now (unless another instance
         does), by the conversation's model, for the conversation."""
         try:
+            if not await self.store.question_waiting(conversation_id):  # as after most replies: no reservation
+                return  # (that would refuse a person sending at this moment)
             async with self._reserved(conversation_id):
                 answered = await self.store.answer_queued(conversation_id, self.catalog.default_key,
                                                           self.instance_id)
