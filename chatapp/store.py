@@ -45,6 +45,7 @@ from chatapp.models import (
     User,
     utcnow,
 )
+from chatapp.search import SearchHit, escape_like, holds, like_pattern, messages_hold, newest_holding
 from chatapp.text import clean
 
 TITLE_CHARS = 60
@@ -152,18 +153,12 @@ class ConversationStore:
 
     # --- conversations -----------------------------------------------------------------------------
 
-    async def list_conversations(self, user_id: str, *, search: str = '', limit: int = PAGE_SIZE,
+    async def list_conversations(self, user_id: str, *, limit: int = PAGE_SIZE,
                                  before: tuple[datetime, str] | None = None) -> list[Conversation]:
         """The conversations the user may read (their own and those shared with them), newest first, a page at
         a time (keyset: pass the last row's key)."""
         shared = select(ConversationMember.conversation_id).where(ConversationMember.user_id == user_id)
         query = select(Conversation).where(or_(Conversation.user_id == user_id, col(Conversation.id).in_(shared)))
-        if search.strip():
-            pattern = f'%{_escape_like(clean(search).strip().lower())}%'
-            in_messages = select(Message.conversation_id).where(
-                func.lower(Message.content).like(pattern, escape='\\'))
-            query = query.where(or_(func.lower(Conversation.title).like(pattern, escape='\\'),
-                                    col(Conversation.id).in_(in_messages)))
         if before is not None:
             updated_at, conversation_id = before
             query = query.where(or_(col(Conversation.updated_at) < updated_at,
@@ -172,6 +167,22 @@ class ConversationStore:
         query = query.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
         async with self.db.session() as session:
             return list((await session.exec(query)).all())
+
+    async def search(self, user_id: str, query: str, *, limit: int = PAGE_SIZE) -> list[SearchHit]:
+        """The conversations the person may read whose title or messages hold `query` (in any case), newest first,
+        each with its newest message that holds it and a snippet around the match (chatapp/search.py)."""
+        query = clean(query).strip()
+        if not query:
+            return []
+        pattern = like_pattern(query)
+        async with self.db.session() as session:
+            in_messages = await messages_hold(session, self.db.engine.dialect.name, query, pattern)
+            found = select(Conversation).where(col(Conversation.id).in_(_readable_by(user_id)),
+                                               or_(holds(col(Conversation.title), pattern), in_messages)) \
+                .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
+            conversations = list((await session.exec(found)).all())
+            newest = await newest_holding(session, [c.id for c in conversations], query, pattern)
+        return [SearchHit(c, *newest.get(c.id, (None, None))) for c in conversations]
 
     async def rename_conversation(self, user_id: str, conversation_id: str, title: str) -> Conversation | None:
         title = ' '.join(clean(title).split())[:200]
@@ -312,7 +323,7 @@ class ConversationStore:
         text = clean(text).strip().lower()
         if not text:
             return []
-        pattern = f'{_escape_like(text)}%'
+        pattern = f'{escape_like(text)}%'
         query = select(User).where(User.id != user_id, User.provider != 'local', or_(
             func.lower(User.name).like(pattern, escape='\\'), func.lower(User.name).like(f'% {pattern}', escape='\\'),
             func.lower(User.email).like(pattern, escape='\\'))).order_by(col(User.name), col(User.email)).limit(limit)
@@ -702,6 +713,12 @@ INTERRUPTED_BY_FORK = 'Copied into this conversation while it was still being wr
 _MESSAGE = Message.__table__  # the table, not the entity: a list of parameters is then a plain executemany
 
 
+def _readable_by(user: str) -> CompoundSelect:
+    """The conversations a person may read: their own, and those shared with them."""
+    return union(select(Conversation.id).where(col(Conversation.user_id) == user),
+                 select(ConversationMember.conversation_id).where(col(ConversationMember.user_id) == user))
+
+
 def _writable_by(user: str | BindParameter) -> CompoundSelect:
     """The conversations a person may write in: their own, and those they take part in."""
     return union(select(Conversation.id).where(col(Conversation.user_id) == user),
@@ -833,7 +850,3 @@ async def _access(session: AsyncSession, user_id: str, conversation: Conversatio
         return Access.OWNER
     member = await session.get(ConversationMember, (conversation.id, user_id))
     return Access(member.access) if member is not None else None
-
-
-def _escape_like(text: str) -> str:
-    return text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')

@@ -1,5 +1,6 @@
-// The sidebar's conversations, drawn in the browser from one list of {id, title, at, shared, mine} (at: last
-// change, ms since the epoch; mine: the reader owns it). The server sends the list again when it changes and never builds an element per
+// The sidebar's conversations, drawn in the browser from one list of {id, title, at, shared, mine[, found]} (at:
+// last change, ms since the epoch; mine: the reader owns it; found: a search result's snippet, [before, match,
+// after], shown as text with the match marked). The server sends the list again when it changes and never builds an element per
 // row: a burst of new conversations would make the server build rows in every tab one person has open.
 // Rows are grouped by age in the browser's own time zone, and one menu serves every row.
 // A row is plain elements, its menu button too: when one person's tabs all hear of a burst of new
@@ -27,7 +28,13 @@ export default {
              tabindex="0" @click="openRow" @keydown.enter.self="openRow">
           <i v-if="entry.shared" class="q-icon notranslate material-icons shared-mark" data-testid="shared-mark"
              :title="sharedNote(entry)" :aria-label="sharedNote(entry)">group</i>
-          <div class="conversation-title col truncate text-sm px-2 py-2" :title="entry.title">{{ entry.title }}</div>
+          <div v-if="entry.found" class="col px-2 py-1 search-result" data-testid="search-result">
+            <div class="conversation-title truncate text-sm" :title="entry.title">{{ entry.title }}</div>
+            <div class="search-snippet text-xs" data-testid="search-snippet"><span class="search-date">{{
+              dateOf(entry.at) }}</span><template v-if="entry.found.length"> · {{ entry.found[0] }}<mark>{{
+              entry.found[1] }}</mark>{{ entry.found[2] }}</template></div>
+          </div>
+          <div v-else class="conversation-title col truncate text-sm px-2 py-2" :title="entry.title">{{ entry.title }}</div>
           <button v-if="entry.mine" type="button" class="item-menu" data-testid="conversation-menu"
                   aria-label="More" @click.stop="openMenu"><i class="q-icon notranslate material-icons"
                   aria-hidden="true">more_horiz</i></button>
@@ -67,6 +74,9 @@ export default {
     clearInterval(this.clock);
   },
   methods: {
+    dateOf(at) {
+      return new Date(at).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+    },
     sharedNote(entry) {
       return entry.mine ? "Shared with others" : "Shared with you";
     },

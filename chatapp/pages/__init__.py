@@ -21,9 +21,10 @@ def register(services: Services, logins: Logins) -> None:
         await ChatPage(services, logins, None).build()
 
     @ui.page('/c/{conversation_id}', response_timeout=PAGE_TIMEOUT_SECONDS)
-    async def conversation(conversation_id: str) -> None:
+    async def conversation(conversation_id: str, m: str = '') -> None:
+        """`m`: a message to show, e.g. a search result (anything else is left alone)."""
         await services.ready()
-        await ChatPage(services, logins, conversation_id).build()
+        await ChatPage(services, logins, conversation_id, int(m) if m.isdecimal() and len(m) < 19 else None).build()
 
     @ui.page('/s/{token}', title='Shared conversation · chatapp', response_timeout=PAGE_TIMEOUT_SECONDS)
     async def shared_link(token: str) -> None:

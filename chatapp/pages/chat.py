@@ -18,7 +18,7 @@ from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
 from chatapp.models import Access, Message, ModelAnswers
 from chatapp.pages.context_gauge import ContextGauge
 from chatapp.pages.conversation_settings import ConversationSettings
-from chatapp.pages.layout import frame
+from chatapp.pages.layout import conversation_path, frame
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.message_rows import RowActions
 from chatapp.pages.model_picker import ModelPicker, model_items, model_label
@@ -44,8 +44,11 @@ def _presence_avatar(text: str, label: str) -> ui.avatar:
 
 
 class ChatPage:
-    def __init__(self, services: Services, logins: Logins, conversation_id: str | None) -> None:
+    def __init__(self, services: Services, logins: Logins, conversation_id: str | None,
+                 reveal: int | None = None) -> None:
+        """`reveal`: a message to show (a search result's) where the conversation would open at its end."""
         self.services = services
+        self.reveal = reveal
         self.logins = logins
         self.user_id = logins.acting_user_id()
         self.conversation = ConversationView(services.engine, self.user_id, conversation_id)
@@ -93,15 +96,15 @@ class ChatPage:
         await self.conversation.follow(self._on_change)
         self._start_presence()
         if self.conversation_id is not None:
-            ui.run_javascript('chatappScrollToBottom()')
+            ui.run_javascript('chatappScrollToBottom()' if self.reveal is None else f'chatappReveal({self.reveal:d})')
         self._update_busy()
         self._update_gauge()
         await self.sidebar.load()
 
-    def open(self, conversation_id: str) -> None:
+    def open(self, conversation_id: str, message_id: int | None = None) -> None:
         if self._login_lapsed():
             return
-        ui.navigate.to(f'/c/{conversation_id}' if conversation_id else '/')
+        ui.navigate.to(conversation_path(conversation_id, message_id))
 
     def _logged_out(self) -> None:
         """Logging out (in another tab, too) ends this page at once: nothing more of the person's data

@@ -41,6 +41,13 @@ def frame(services: Services, logins: Logins) -> Iterator[tuple[ui.left_drawer, 
     yield drawer, tools
 
 
+def conversation_path(conversation_id: str, message_id: int | None = None) -> str:
+    """Where a conversation is ('' a new one), opened at one of its messages."""
+    if not conversation_id:
+        return '/'
+    return f'/c/{conversation_id}' + (f'?m={message_id}' if message_id is not None else '')
+
+
 def _toggle_dark(dark: ui.dark_mode) -> None:
     dark.value = not dark.value
     app.storage.user['dark'] = dark.value

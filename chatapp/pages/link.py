@@ -11,7 +11,7 @@ from chatapp.auth.logins import Logins
 from chatapp.components.base_style import add_base_style
 from chatapp.engine import AccessChanged, Change, ConversationView
 from chatapp.models import Message
-from chatapp.pages.layout import CODE_STYLE, frame
+from chatapp.pages.layout import CODE_STYLE, conversation_path, frame
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.message_rows import RowActions
 from chatapp.pages.model_picker import model_label
@@ -93,8 +93,8 @@ async def _refuse_edit(_: int, __: str) -> bool:
     return False
 
 
-def _open(conversation_id: str) -> None:
-    ui.navigate.to(f'/c/{conversation_id}' if conversation_id else '/')
+def _open(conversation_id: str, message_id: int | None) -> None:
+    ui.navigate.to(conversation_path(conversation_id, message_id))
 
 
 def _bare_frame() -> None:

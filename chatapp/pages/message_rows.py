@@ -104,7 +104,8 @@ class QuestionRow:
         self.message_id = shown.message.id
         self.text = shown.message.content
         self.actions = actions
-        with ui.column().classes('question-row self-end items-end gap-1') as self.row:
+        with ui.column().classes('question-row self-end items-end gap-1') \
+                .props(f'data-message-id={self.message_id}') as self.row:
             author = actions.author(shown.message)
             if author:
                 ui.label(author).classes('message-author').props('data-testid=message-author')
@@ -155,7 +156,8 @@ class ReplyRow:
         assert message.id is not None
         self.message_id = message.id
         self.actions = actions
-        with ui.column().classes('reply-row w-full gap-1').props('data-testid=message-assistant') as self.row:
+        with ui.column().classes('reply-row w-full gap-1') \
+                .props(f'data-testid=message-assistant data-message-id={self.message_id}') as self.row:
             self.view = ReplyView(shown.text, streaming=shown.streaming,
                                   html=None if shown.streaming else message.html)
             with ui.row().classes('reply-actions items-center gap-1') as self.tools:

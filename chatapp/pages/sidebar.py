@@ -13,6 +13,7 @@ from chatapp.components.conversation_list import ConversationList
 from chatapp.events import ConversationChanged, Event, user_topic
 from chatapp.models import Access, Conversation, utcnow
 from chatapp.pages.model_picker import short_count
+from chatapp.search import SearchHit
 from chatapp.services import Services
 from chatapp.store import PAGE_SIZE, ConversationStore
 
@@ -22,16 +23,15 @@ MAX_SEARCH_CHARS = 200
 E = TypeVar('E', bound=ui.element)
 
 
-_queries: dict[tuple[str, str, int], tuple[float, asyncio.Future[list[Conversation]]]] = {}
+_queries: dict[tuple[str, int], tuple[float, asyncio.Future[list[Conversation]]]] = {}
 
 
-async def list_once(store: ConversationStore, user_id: str, search: str, limit: int, *,
-                    changed_at: float) -> list[Conversation]:
+async def list_once(store: ConversationStore, user_id: str, limit: int, *, changed_at: float) -> list[Conversation]:
     """The user's conversations; sidebars reloading at the same time (one person's tabs, after a change
     they all hear of) share one query, if it started after the change. The rows are only read."""
-    key = (user_id, search, limit)
+    key = (user_id, limit)
     if key not in _queries or _queries[key][0] < changed_at:
-        query = asyncio.ensure_future(store.list_conversations(user_id, search=search, limit=limit))
+        query = asyncio.ensure_future(store.list_conversations(user_id, limit=limit))
         _queries[key] = (time.monotonic(), query)
 
         def forget(_: object) -> None:
@@ -44,14 +44,16 @@ async def list_once(store: ConversationStore, user_id: str, search: str, limit: 
 class Sidebar:
     """One per page: lists the user's conversations and follows their changes live."""
 
-    def __init__(self, services: Services, user_id: str, active_id: str | None, on_open: Callable[[str], None],
-                 login_lapsed: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, services: Services, user_id: str, active_id: str | None,
+                 on_open: Callable[[str, int | None], None], login_lapsed: Callable[[], bool] = lambda: False) -> None:
+        """`on_open(conversation_id, message_id)`: go to a conversation ('' a new one), showing a message of it."""
         self.services = services
         self.user_id = user_id
         self.active_id = active_id
         self.on_open = on_open
         self.login_lapsed = login_lapsed  # True (and a re-login dialog shown) when the login ended
         self.search = ''
+        self.hits: dict[str, SearchHit] = {}  # by conversation, while searching
         self.conversations: list[Conversation] = []
         self.has_more = False
         self._reload_task: asyncio.Task | None = None
@@ -60,13 +62,14 @@ class Sidebar:
         self._note: ui.label | None = None
         self._more: ui.button | None = None
         with ui.column().classes('w-full gap-2 p-3 h-full no-wrap') as self.root:
-            ui.button('New chat', icon='edit_square', on_click=lambda: self.on_open('')) \
+            ui.button('New chat', icon='edit_square', on_click=lambda: self.on_open('', None)) \
                 .props('unelevated no-caps align=left data-testid=new-chat').classes('w-full')
             ui.input(placeholder='Search conversations', on_change=lambda e: self._search(e.value)) \
                 .props('dense outlined clearable debounce=300 data-testid=search').classes('w-full').mark('search') \
+                .on('keydown.enter', lambda e: self._open_first(e.args), js_handler='(e) => emit(e.target.value)') \
                 .add_slot('prepend', '<q-icon name="search" />')
             with ui.column().classes('w-full gap-0 overflow-y-auto flex-1 no-wrap') as self.list:
-                self.rows = ConversationList(on_open=self.on_open, on_rename=self._rename,
+                self.rows = ConversationList(on_open=self._open, on_rename=self._rename,
                                              on_delete=self._delete).classes('w-full')
             self.usage = ui.label().classes('usage-note').props('data-testid=usage-note')
         self.rows.set_active(active_id)
@@ -75,7 +78,7 @@ class Sidebar:
         ui.context.client.on_delete(self._cancel_reload)
 
     async def load(self) -> None:
-        self.conversations = await self.services.store.list_conversations(self.user_id, search=self.search)
+        self.conversations = await self.services.store.list_conversations(self.user_id)
         self.has_more = len(self.conversations) == PAGE_SIZE
         self._render()
         await self.show_usage()
@@ -90,11 +93,10 @@ class Sidebar:
             self.usage.set_text(text)
 
     async def load_more(self) -> None:
-        if not self.conversations or self.login_lapsed():
+        if not self.conversations or self.search or self.login_lapsed():
             return
         last = self.conversations[-1]
-        page = await self.services.store.list_conversations(self.user_id, search=self.search,
-                                                         before=(last.updated_at, last.id))
+        page = await self.services.store.list_conversations(self.user_id, before=(last.updated_at, last.id))
         self.conversations += page
         self.has_more = len(page) == PAGE_SIZE
         self._render()
@@ -103,15 +105,33 @@ class Sidebar:
         self.active_id = conversation_id
         self.rows.set_active(conversation_id)
 
-    def _search(self, text: str | None) -> None:
+    def _search(self, text: str | None) -> bool:
+        """Search for `text` (from now on, as conversations change); False when it is refused."""
         if self.login_lapsed():
-            return
+            return False
         text = (text or '').strip()
         if len(text) > MAX_SEARCH_CHARS:
             ui.notify(f'Search for at most {MAX_SEARCH_CHARS} characters.', type='warning', position='top')
-            return
+            return False
         self.search = text
         self._schedule_reload(delay=0.0)  # the input already debounces typing
+        return True
+
+    def _open(self, conversation_id: str) -> None:
+        """A row opened: a search result at its message."""
+        hit = self.hits.get(conversation_id)
+        self.on_open(conversation_id, hit.message_id if hit is not None else None)
+
+    async def _open_first(self, text: object) -> None:
+        """Enter in the search field: the first result of what is typed (which the debounce may not have sent)."""
+        text = str(text or '').strip()
+        if text != self.search:
+            if not self._search(text):
+                return
+            if self._reload_task is not None:
+                await self._reload_task
+        if self.search and self.conversations:
+            self._open(self.conversations[0].id)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ConversationChanged):
@@ -136,11 +156,16 @@ class Sidebar:
         shown = max(len(self.conversations), PAGE_SIZE)
         while True:  # a search typed or a change heard of while the query ran: ask again
             asked = (self.search, self._changed_at)
-            rows = await list_once(self.services.store, self.user_id, self.search, shown, changed_at=self._changed_at)
+            if self.search:
+                hits = await self.services.store.search(self.user_id, self.search)
+                rows = [hit.conversation for hit in hits]
+            else:
+                hits, rows = [], await list_once(self.services.store, self.user_id, shown, changed_at=self._changed_at)
             if asked == (self.search, self._changed_at):
                 break
+        self.hits = {hit.conversation.id: hit for hit in hits}
         self.conversations = rows
-        self.has_more = len(rows) == shown
+        self.has_more = not self.search and len(rows) == shown
         self._reloaded_at = time.monotonic()
         self._render()
 
@@ -150,7 +175,7 @@ class Sidebar:
             self._note = self._keep(self._note, not self.conversations, self._new_note)
             if self._note:
                 self._note.set_text('No matching conversations.' if self.search else 'No conversations yet.')
-            self.rows.show(self.conversations, self.user_id)
+            self.rows.show(self.conversations, self.user_id, self.hits if self.search else None)
             self._more = self._keep(self._more, self.has_more, lambda: ui.button('Show more', on_click=self.load_more)
                                     .props('flat dense no-caps data-testid=show-more').classes('w-full'))
 
@@ -215,4 +240,4 @@ class Sidebar:
         if not await self.services.store.delete_conversation(self.user_id, conversation.id):
             ui.notify('This conversation does not exist.', type='warning')
         elif conversation.id == self.active_id:
-            self.on_open('')
+            self.on_open('', None)

@@ -33,6 +33,24 @@
     document.body.append(form);
     form.submit();
   };
+  // a search result: its message in view, lit up for a moment (no following to the end meanwhile)
+  window.chatappReveal = (id) => {
+    const row = document.querySelector(`[data-message-id="${id}"]`);
+    if (!row) return window.chatappScrollToBottom();
+    following = false;
+    row.scrollIntoView({ block: "center" });
+    row.classList.add("search-hit");
+    setTimeout(() => row.classList.remove("search-hit"), 3000);
+  };
+  // Ctrl+K (Cmd+K on a Mac) goes to the search field, opening the history where it is closed (a phone)
+  document.addEventListener("keydown", (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey || e.key.toLowerCase() !== "k") return;
+    const field = document.querySelector("[data-testid=search] input, input[data-testid=search]");
+    if (!field) return;
+    e.preventDefault();
+    if (!field.offsetParent) document.querySelector('[aria-label="Toggle history"]')?.click();
+    setTimeout(() => { field.focus(); field.select(); }, field.offsetParent ? 0 : 300);
+  });
   window.chatappFollow = () => {
     if (!following || scheduled) return;
     scheduled = true;

@@ -1,5 +1,5 @@
-"""The conversation store, on SQLite and PostgreSQL: ordering, paging, search, and that every call is
-scoped to the acting user."""
+"""The conversation store, on SQLite and PostgreSQL: ordering, paging, and that every call is scoped to the
+acting user (search: test_search.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ async def test_other_users_conversations_do_not_exist_for_them(store: Conversati
 
     assert await store.list_messages(bob.id, secret.id) is None
     assert await store.list_conversations(bob.id) == []
-    assert await store.list_conversations(bob.id, search='secret') == []
+    assert await store.search(bob.id, 'secret') == []
     assert await store.rename_conversation(bob.id, secret.id, 'mine now') is None
     assert await store.delete_conversation(bob.id, secret.id) is False
     assert await store.add_exchange(bob.id, secret.id, 'hi', 'm', 'i1') is None
@@ -60,19 +60,6 @@ async def test_newest_first_paged_by_keyset(store: ConversationStore) -> None:
     rest = await store.list_conversations(alice.id, before=(last.updated_at, last.id))
     seen = [c.id for c in first + rest]
     assert sorted(seen) == sorted(c.id for c in created) and len(set(seen)) == len(seen)
-
-
-async def test_search_matches_titles_and_messages_literally(store: ConversationStore) -> None:
-    alice = await store.upsert_user('test', 'alice')
-    pasta = await make_conversation(store.db, alice.id, 'Pasta recipes')
-    tax = await make_conversation(store.db, alice.id, 'Taxes')
-    await store.add_exchange(alice.id, tax.id, 'What is 100% deductible?', 'm', 'i1')
-
-    assert [c.id for c in await store.list_conversations(alice.id, search='PASTA')] == [pasta.id]
-    assert [c.id for c in await store.list_conversations(alice.id, search='100%')] == [tax.id]
-    assert [c.id for c in await store.list_conversations(alice.id, search='%')] == [tax.id]  # literal %
-    assert [c.id for c in await store.list_conversations(alice.id, search='0% d')] == [tax.id]
-    assert await store.list_conversations(alice.id, search='_axes') == []
 
 
 async def test_rename_delete_and_events(store: ConversationStore) -> None:

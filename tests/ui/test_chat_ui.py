@@ -94,6 +94,15 @@ async def test_sidebar_lists_and_searches(user: User) -> None:
     (row,) = sidebar_rows(user)
     assert row['title'] == 'Quarterly numbers'
     assert abs(row['at'] / 1000 - time.time()) < 60  # when it last changed: the browser groups by age
+    assert 'found' not in row  # a list, not search results
+    user.find('search').type('NUMBERS')
+    async with asyncio.timeout(5):
+        while 'found' not in sidebar_rows(user)[0]:
+            await asyncio.sleep(0.05)
+    (found,) = sidebar_rows(user)  # the demo reply quotes the question: a snippet of it, the match as written
+    before, match, _ = found['found']
+    assert match == 'numbers' and before.endswith('> Quarterly ')
+    user.find('search').clear()
     user.find('search').type('no such thing')
     await user.should_see('No matching conversations.')
     assert not sidebar_rows(user)
@@ -145,11 +154,11 @@ async def test_sidebars_reloading_together_share_one_query(user: User, monkeypat
     monkeypatch.setattr(store, 'list_conversations', counted)
     user_id = services.local_user.id
     heard = time.monotonic()
-    await asyncio.gather(*(list_once(store, user_id, '', 50, changed_at=heard) for _ in range(5)))
+    await asyncio.gather(*(list_once(store, user_id, 50, changed_at=heard) for _ in range(5)))
     assert len(calls) == 1
-    first = asyncio.ensure_future(list_once(store, user_id, '', 50, changed_at=heard))
+    first = asyncio.ensure_future(list_once(store, user_id, 50, changed_at=heard))
     await asyncio.sleep(0.01)
-    await list_once(store, user_id, '', 50, changed_at=time.monotonic())  # a change heard after that query began
+    await list_once(store, user_id, 50, changed_at=time.monotonic())  # a change heard after that query began
     await first
     assert len(calls) == 3
 
@@ -165,9 +174,9 @@ async def test_a_burst_of_changes_reloads_a_sidebar_about_once_a_second(user: Us
     reloads: list[float] = []
     real = ConversationList.show
 
-    def counted(self: ConversationList, conversations: list, reader_id: str) -> None:
+    def counted(self: ConversationList, conversations: list, reader_id: str, hits: dict | None = None) -> None:
         reloads.append(time.monotonic())
-        real(self, conversations, reader_id)
+        real(self, conversations, reader_id, hits)
 
     monkeypatch.setattr(ConversationList, 'show', counted)
     store, user_id = services.store, services.local_user.id
