@@ -48,8 +48,9 @@
     const field = document.querySelector("[data-testid=search] input, input[data-testid=search]");
     if (!field) return;
     e.preventDefault();
-    if (!field.offsetParent) document.querySelector('[aria-label="Toggle history"]')?.click();
-    setTimeout(() => { field.focus(); field.select(); }, field.offsetParent ? 0 : 300);
+    const hidden = !field.offsetParent || field.getBoundingClientRect().right <= 0;  // in a drawer slid away
+    if (hidden) document.querySelector('[aria-label="Toggle history"]')?.click();
+    setTimeout(() => { field.focus(); field.select(); }, hidden ? 300 : 0);
   });
   window.chatappFollow = () => {
     if (!following || scheduled) return;
