@@ -30,7 +30,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, or_, select, text  # noqa: E402
+from sqlalchemy import func, or_, text  # noqa: E402
+from sqlmodel import select  # noqa: E402
 
 from chatapp.db import Database  # noqa: E402
 from chatapp.events import EventBus  # noqa: E402
@@ -132,7 +133,7 @@ async def before(database: Database, user_id: str, query: str) -> list:
         func.lower(Conversation.title).like(pattern, escape='\\'), Conversation.id.in_(in_messages))) \
         .order_by(Conversation.updated_at.desc()).limit(50)
     async with database.session() as session:
-        return list((await session.execute(found)).all())
+        return list((await session.exec(found)).all())
 
 
 async def measure(name: str, url: str, messages: int, fresh: bool) -> dict:
@@ -147,8 +148,8 @@ async def measure(name: str, url: str, messages: int, fresh: bool) -> dict:
             await build(database, messages)
         async with database.session() as session:
             have = (await session.execute(text('SELECT count(*) FROM message'))).scalar_one()
-            heavy = (await session.execute(select(User.id).where(User.subject == 'p0'))).scalar_one()
-            typical = (await session.execute(select(User.id).where(User.subject == 'p42'))).scalar_one()
+            heavy = (await session.exec(select(User.id).where(User.subject == 'p0'))).one()
+            typical = (await session.exec(select(User.id).where(User.subject == 'p42'))).one()
         result: dict = {'messages': have, 'rows': {}}
         for who, user_id in (('10,000 conversations', heavy), ('typical', typical)):
             for label, query in QUERIES.items():

@@ -49,7 +49,7 @@ def escape_like(text: str) -> str:
 
 def holds(field: ColumnElement[str], pattern: str) -> ColumnElement[bool]:
     """`field` holds the text of `pattern`, in any case, looked at row by row."""
-    return func.lower(field).like(pattern, escape='\\')
+    return func.lower(field).like(inline(pattern), escape='\\')
 
 
 async def messages_hold(session: AsyncSession, dialect: str, query: str, pattern: str) -> ColumnElement[bool]:
@@ -58,11 +58,14 @@ async def messages_hold(session: AsyncSession, dialect: str, query: str, pattern
     and the first of them hold it."""
     indexed = _indexed_matches(dialect, query, pattern)
     if indexed is not None:
-        found = (await session.exec(indexed.limit(_inline(FEW_MATCHES)))).all()
+        found = (await session.exec(indexed.limit(inline(FEW_MATCHES)))).all()
         if len(found) < FEW_MATCHES:  # read first: as a subquery, PostgreSQL's planner may pass the index by
             return col(Conversation.id).in_(set(found))
-    return select(Message.id).where(col(Message.conversation_id) == col(Conversation.id), _INDEXED,
-                                    holds(col(Message.content), pattern)).exists()
+    # a message looked up for each conversation in turn (a scalar subquery, which PostgreSQL cannot turn into one
+    # hashed scan of every message, as it does with EXISTS under an OR), so the newest few end the search
+    first = select(Message.id).where(col(Message.conversation_id) == col(Conversation.id), _INDEXED,
+                                     holds(col(Message.content), pattern)).limit(1).scalar_subquery()
+    return first.is_not(None)
 
 
 async def newest_holding(session: AsyncSession, conversation_ids: list[str], query: str,
@@ -99,12 +102,13 @@ def _indexed_matches(dialect: str, query: str, pattern: str) -> SelectOfScalar[s
         return None
     if dialect == 'sqlite':
         phrase = '"' + query.replace('"', '""') + '"'  # the text as it is, none of FTS5's query syntax
-        return select(Message.conversation_id).where(
-            col(Message.id).in_(select(_FTS.c.rowid).where(_FTS.c.content.match(phrase))))
-    return select(Message.conversation_id).where(col(Message.content).ilike(_inline(pattern)), _INDEXED)
+        # a join, not IN: SQLite would gather every match of a common word before the limit
+        return select(Message.conversation_id).join(_FTS, _FTS.c.rowid == col(Message.id)) \
+            .where(_FTS.c.content.match(phrase))
+    return select(Message.conversation_id).where(col(Message.content).ilike(inline(pattern)), _INDEXED)
 
 
-def _inline(value: str | int) -> BindParameter:
+def inline(value: str | int) -> BindParameter:
     """A value written into the statement, not passed as a parameter: after five runs of a prepared statement
     PostgreSQL plans it for any value at all, and for any pattern and limit that plan reads every message."""
     return bindparam(None, value, literal_execute=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, CompoundSelect, Delete, bindparam, delete, func, or_, union, update
+from sqlalchemy import BindParameter, ColumnElement, CompoundSelect, Delete, bindparam, delete, func, or_, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -45,7 +45,7 @@ from chatapp.models import (
     User,
     utcnow,
 )
-from chatapp.search import SearchHit, escape_like, holds, like_pattern, messages_hold, newest_holding
+from chatapp.search import SearchHit, escape_like, holds, inline, like_pattern, messages_hold, newest_holding
 from chatapp.text import clean
 
 TITLE_CHARS = 60
@@ -157,16 +157,14 @@ class ConversationStore:
                                  before: tuple[datetime, str] | None = None) -> list[Conversation]:
         """The conversations the user may read (their own and those shared with them), newest first, a page at
         a time (keyset: pass the last row's key)."""
-        shared = select(ConversationMember.conversation_id).where(ConversationMember.user_id == user_id)
-        query = select(Conversation).where(or_(Conversation.user_id == user_id, col(Conversation.id).in_(shared)))
-        if before is not None:
+        if before is None:
+            page = None
+        else:
             updated_at, conversation_id = before
-            query = query.where(or_(col(Conversation.updated_at) < updated_at,
-                                    (col(Conversation.updated_at) == updated_at)
-                                    & (col(Conversation.id) < conversation_id)))
-        query = query.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
+            page = or_(col(Conversation.updated_at) < updated_at,
+                       (col(Conversation.updated_at) == updated_at) & (col(Conversation.id) < conversation_id))
         async with self.db.session() as session:
-            return list((await session.exec(query)).all())
+            return await _newest_readable(session, user_id, page, limit)
 
     async def search(self, user_id: str, query: str, *, limit: int = PAGE_SIZE) -> list[SearchHit]:
         """The conversations the person may read whose title or messages hold `query` (in any case), newest first,
@@ -177,10 +175,8 @@ class ConversationStore:
         pattern = like_pattern(query)
         async with self.db.session() as session:
             in_messages = await messages_hold(session, self.db.engine.dialect.name, query, pattern)
-            found = select(Conversation).where(col(Conversation.id).in_(_readable_by(user_id)),
-                                               or_(holds(col(Conversation.title), pattern), in_messages)) \
-                .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
-            conversations = list((await session.exec(found)).all())
+            conversations = await _newest_readable(session, user_id, or_(holds(col(Conversation.title), pattern),
+                                                                         in_messages), limit)
             newest = await newest_holding(session, [c.id for c in conversations], query, pattern)
         return [SearchHit(c, *newest.get(c.id, (None, None))) for c in conversations]
 
@@ -713,10 +709,21 @@ INTERRUPTED_BY_FORK = 'Copied into this conversation while it was still being wr
 _MESSAGE = Message.__table__  # the table, not the entity: a list of parameters is then a plain executemany
 
 
-def _readable_by(user: str) -> CompoundSelect:
-    """The conversations a person may read: their own, and those shared with them."""
-    return union(select(Conversation.id).where(col(Conversation.user_id) == user),
-                 select(ConversationMember.conversation_id).where(col(ConversationMember.user_id) == user))
+async def _newest_readable(session: AsyncSession, user_id: str, condition: ColumnElement[bool] | None,
+                           limit: int) -> list[Conversation]:
+    """The newest `limit` conversations the person may read that meet `condition`: their own, read newest first
+    along the index on (user_id, updated_at) and no further than needed, and those shared with them."""
+    own = select(Conversation).where(col(Conversation.user_id) == user_id)
+    shared = select(Conversation).join(ConversationMember, col(ConversationMember.conversation_id) == col(
+        Conversation.id)).where(col(ConversationMember.user_id) == user_id)
+    found: list[Conversation] = []
+    for query in (own, shared):
+        if condition is not None:
+            query = query.where(condition)
+        found += (await session.exec(query.order_by(col(Conversation.updated_at).desc(),
+                                                    col(Conversation.id).desc()).limit(inline(limit)))).all()
+    found.sort(key=lambda conversation: (conversation.updated_at, conversation.id), reverse=True)
+    return found[:limit]
 
 
 def _writable_by(user: str | BindParameter) -> CompoundSelect:
