@@ -18,7 +18,7 @@ from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
 from chatapp.models import Access, Message, ModelAnswers
 from chatapp.pages.context_gauge import ContextGauge
 from chatapp.pages.conversation_settings import ConversationSettings
-from chatapp.pages.layout import conversation_path, frame
+from chatapp.pages.layout import conversation_path, frame, initials
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.message_rows import RowActions
 from chatapp.pages.model_picker import ModelPicker, model_items, model_label
@@ -35,10 +35,9 @@ MAX_AVATARS = 3  # of the others there; the rest are counted
 
 def _presence_avatar(text: str, label: str) -> ui.avatar:
     """Initials (or a count), and who it stands for in a tooltip and for screen readers."""
-    initials = text if text.startswith('+') else ''.join(part[0] for part in text.split()[:2]).upper() or '?'
     with ui.avatar(color='teal', text_color='white', size='26px').classes('presence-avatar') as avatar:
         avatar._props['aria-label'] = label  # set, not parsed: a name may hold quotes
-        ui.label(initials).classes('text-xs')
+        ui.label(text if text.startswith('+') else initials(text)).classes('text-xs')
         ui.tooltip(label)
     return avatar
 
@@ -249,13 +248,15 @@ class ChatPage:
 
     # --- people ----------------------------------------------------------------------------------------
 
-    async def _read_members(self) -> None:
-        members = await self.services.store.members(self.user_id, self.conversation_id) \
-            if self.conversation_id is not None else None
+    async def _read_members(self, *, changed: bool = False) -> None:
+        """Who may read the conversation, where several may; read again when `changed` (someone was brought in)."""
         stored = self.conversation.stored
         self.answers = ModelAnswers(stored.model_answers) if stored is not None else None
-        self.names = {user.id: user.name or user.email for user, _ in members or []} if len(members or []) > 1 \
-            else {}
+        if self.conversation_id is None or stored is None or not (stored.shared or changed):
+            self.names = {}  # one person's conversation (most of them): no query
+            return
+        members = await self.services.store.members(self.user_id, self.conversation_id) or []
+        self.names = {user.id: user.name or user.email for user, _ in members} if len(members) > 1 else {}
 
     def _author(self, message: Message) -> str:
         """Who wrote a question, where several people may read the conversation."""
@@ -287,7 +288,7 @@ class ChatPage:
         if access != self.access_shown:
             ui.navigate.reload()
             return
-        await self._read_members()
+        await self._read_members(changed=True)
         self._start_presence()  # shared just now
 
     def _start_presence(self) -> None:
@@ -396,4 +397,3 @@ class ChatPage:
 
     def _not_found(self) -> None:
         not_found('It may have been deleted, or the link is wrong.', start_new=lambda: self.open(''))
-

@@ -68,7 +68,7 @@ def _account_controls(logins: Logins, avatar_hosts: Sequence[str]) -> None:
                 ui.image(account.avatar_url).props('no-spinner referrerpolicy=no-referrer')
         else:
             with ui.avatar(color='primary', text_color='white', size='30px'):
-                ui.label(_initials(account.name or account.email)).classes('text-sm font-medium')
+                ui.label(initials(account.name or account.email)).classes('text-sm font-medium')
         ui.label(account.name or account.email).classes('text-sm gt-xs').props('data-testid=user-name')
         if account.email:
             ui.tooltip(account.email)
@@ -77,5 +77,6 @@ def _account_controls(logins: Logins, avatar_hosts: Sequence[str]) -> None:
         ui.label('Log out').classes('gt-xs q-ml-sm')  # a phone's header shows the icon alone
 
 
-def _initials(name: str) -> str:
+def initials(name: str) -> str:
+    """A person's initials for an avatar: 'Mary Bode' -> 'MB', 'bob@team.example' -> 'BT'."""
     return ''.join(part[0] for part in name.replace('@', ' ').split()[:2]).upper() or '?'

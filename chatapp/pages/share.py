@@ -10,15 +10,11 @@ from datetime import UTC, datetime
 from nicegui import ui
 
 from chatapp.models import Access, User
+from chatapp.pages.layout import initials
 from chatapp.store import ConversationStore
 
 MAX_SEARCH_CHARS = 100
 ROLES = {Access.PARTICIPANT: 'Participant', Access.VIEWER: 'Viewer'}
-
-
-def initials(user: User) -> str:
-    name = user.name or user.email
-    return ''.join(part[0] for part in name.replace('@', ' ').split()[:2]).upper() or '?'
 
 
 class ShareDialog:
@@ -121,7 +117,7 @@ class ShareDialog:
     @staticmethod
     def _person(user: User) -> None:
         with ui.avatar(color='primary', text_color='white', size='28px'):
-            ui.label(initials(user)).classes('text-xs')
+            ui.label(initials(user.name or user.email)).classes('text-xs')
         with ui.column().classes('gap-0 min-w-0 flex-1'):
             ui.label(user.name or user.email).classes('ellipsis text-sm')
             if user.name and user.email:
