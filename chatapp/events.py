@@ -82,7 +82,7 @@ class PresenceNoted:
     page_id: str
     user_id: str
     name: str
-    state: str  # 'here', 'gone' or 'typing'
+    state: str  # 'here', 'gone', 'typing' or 'idle' (its draft was sent or emptied)
 
 
 @dataclass(frozen=True)
