@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, Text
+from sqlalchemy import Column, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -72,8 +72,31 @@ class User(SQLModel, table=True):
     last_login_at: datetime = Field(default_factory=utcnow)
 
 
+class Folder(SQLModel, table=True):
+    """A person's folder of conversations (one level): their own, and those shared with them that they filed."""
+    __table_args__ = (Index('ix_folder_user', 'user_id'),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key='user.id', max_length=36)
+    name: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+def _partial(name: str, column: str, only: str) -> Index:
+    """An index on a person's conversations (user_id, `column`) that holds only those whose `only` is set."""
+    where = text(f'{only} IS NOT NULL')
+    return Index(name, 'user_id', column, sqlite_where=where, postgresql_where=where)
+
+
 class Conversation(SQLModel, table=True):
-    __table_args__ = (Index('ix_conversation_user_updated', 'user_id', 'updated_at'),)
+    __table_args__ = (
+        Index('ix_conversation_user_updated', 'user_id', 'updated_at'),
+        Index('ix_conversation_user_imported', 'user_id', 'imported_from', unique=True),
+        # partial: the few a person pinned, filed or archived, found without reading all their conversations
+        _partial('ix_conversation_user_pinned', 'pinned_at', 'pinned_at'),
+        _partial('ix_conversation_user_filed', 'folder_id', 'folder_id'),
+        _partial('ix_conversation_user_archived', 'updated_at', 'archived_at'),  # the Archived view, newest first
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     user_id: str = Field(foreign_key='user.id', max_length=36)
@@ -87,6 +110,12 @@ class Conversation(SQLModel, table=True):
     # written and deleted in either order
     leaf_id: int | None = None
     forked_from: str | None = Field(default=None, max_length=36)  # a conversation, which may be gone since
+    # where its owner keeps it (a member keeps it where their ConversationMember row says)
+    pinned_at: datetime | None = None
+    archived_at: datetime | None = None
+    folder_id: str | None = Field(default=None, max_length=36)  # no foreign key: the store empties a deleted folder
+    # what it was imported from ('chatgpt:<id>', 'chatapp:<id>'): importing the same file again adds nothing
+    imported_from: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -129,6 +158,10 @@ class ConversationMember(SQLModel, table=True):
     user_id: str = Field(foreign_key='user.id', primary_key=True, max_length=36)
     access: Access = Field(sa_type=String(16))
     added_at: datetime = Field(default_factory=utcnow)
+    # where this member keeps it, as Conversation's for its owner
+    pinned_at: datetime | None = None
+    archived_at: datetime | None = None
+    folder_id: str | None = Field(default=None, max_length=36)
 
 
 class ShareLink(SQLModel, table=True):
