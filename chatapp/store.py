@@ -6,11 +6,23 @@ user's conversation looks exactly like one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, ColumnElement, CompoundSelect, Delete, bindparam, delete, func, or_, union, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    Delete,
+    Select,
+    bindparam,
+    delete,
+    func,
+    or_,
+    union,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -75,16 +87,27 @@ class GrowingReply:
 
 @dataclass(frozen=True)
 class Branch:
-    """The branch a conversation shows, and the siblings of each of its messages (itself included, oldest
-    first) where there are several."""
+    """The branch a conversation shows, or a window of it (the messages read), and the siblings of each message
+    read (itself included, oldest first) where there are several."""
     messages: list[Message]
     siblings: dict[int, list[int]]
     forked_from: Conversation | None = None  # the person's conversation this one was forked from
     conversation: Conversation | None = None
     access: Access | None = None  # what the reader may do with it
-    # who wrote its questions, by author id ('' for questions from before authors were kept), where it is shared
-    # or several people wrote; empty otherwise
+    # who wrote the questions read, by author id ('' for questions from before authors were kept), where it is
+    # shared or several people wrote; empty otherwise
     speakers: dict[str, str] = field(default_factory=dict)
+    path: list[int] | None = None  # the ids of the whole branch, in order (None: the messages are all of it)
+    lengths: list[int] = field(default_factory=list)  # of each message of `path`, in characters
+    start: int = 0  # where the messages read begin in `path`
+
+
+# which messages of a branch to read, from the ids of all of them: (start, end) as a slice
+Pick = Callable[[Sequence[int]], tuple[int, int]]
+
+
+def whole(path: Sequence[int]) -> tuple[int, int]:
+    return 0, len(path)
 
 
 @dataclass(frozen=True)
@@ -357,9 +380,11 @@ class ConversationStore:
         self.bus.publish(conversation_topic(link.conversation_id), MembersChanged(link.conversation_id))  # its readers
         return True
 
-    async def read_link(self, token: str, *, opened: bool = False) -> tuple[ShareLink, Branch] | None:
-        """What a link shows (the branch up to its message, or the conversation's branch now), for whoever holds it;
-        `opened` notes that someone opened it. None: no such link (or revoked)."""
+    async def read_link(self, token: str, *, opened: bool = False,
+                        pick: Pick = whole) -> tuple[ShareLink, Branch] | None:
+        """What a link shows (the branch up to its message, or the conversation's branch now; the messages `pick`
+        chooses of it), for whoever holds it; `opened` notes that someone opened it. None: no such link (or
+        revoked)."""
         async with self.db.writing() if opened else self.db.session() as session:
             link = await session.get(ShareLink, token[:64])
             conversation = await session.get(Conversation, link.conversation_id) if link is not None else None
@@ -370,15 +395,16 @@ class ConversationStore:
                 session.add(link)
                 await session.commit()
             end = link.up_to or conversation.leaf_id
-            messages = list((await session.exec(_path(conversation.id, end))).all()) if end is not None else []
-            speakers = await _speakers(session, conversation, messages)
-            shown = Branch(messages, {}, None, _as_read_by(session, conversation, None), Access.VIEWER, speakers)
+            window = await _window(session, conversation.id, end, pick)
+            speakers = await _speakers(session, conversation, window.messages)
+            shown = Branch(window.messages, {}, None, _as_read_by(session, conversation, None), Access.VIEWER,
+                           speakers, window.path, window.lengths, window.start)
         return link, shown
 
     async def copy_from_link(self, user_id: str, token: str, message_id: int) -> Conversation | None:
         """'Continue as a copy': the person's own conversation, holding what the link shows up to `message_id`."""
-        read = await self.read_link(token)
-        if read is None or all(m.id != message_id for m in read[1].messages):
+        read = await self.read_link(token, pick=lambda path: (0, 0))
+        if read is None or message_id not in (read[1].path or ()):
             return None
         branch = read[1]
         return await self._copy(user_id, branch.conversation, message_id) if branch.conversation else None
@@ -611,8 +637,9 @@ class ConversationStore:
         self._changed([user_id], fork.id)
         return fork
 
-    async def read_branch(self, user_id: str, conversation_id: str) -> Branch | None:
-        """The branch shown with the siblings of its messages, in two queries; None as list_messages."""
+    async def read_branch(self, user_id: str, conversation_id: str, pick: Pick = whole) -> Branch | None:
+        """The branch shown (the messages `pick` chooses of it) with the siblings of the messages read; None as
+        list_messages."""
         async with self.db.session() as session:
             conversation = await _granted(session, user_id, conversation_id, READ)
             if conversation is None:
@@ -621,21 +648,20 @@ class ConversationStore:
                 if conversation.forked_from else None
             access = await _access(session, user_id, conversation)
             conversation = _as_read_by(session, conversation, access)
-            if conversation.leaf_id is None:
-                return Branch([], {}, origin, conversation, access)
-            messages = list((await session.exec(_path(conversation_id, conversation.leaf_id))).all())
-            parents = {m.parent_id for m in messages if m.parent_id is not None}
-            under = or_(col(Message.parent_id).is_(None), col(Message.parent_id).in_(parents)) if parents \
-                else col(Message.parent_id).is_(None)
-            rows = (await session.exec(select(Message.id, Message.parent_id).where(
-                Message.conversation_id == conversation_id, under).order_by(col(Message.id)))).all()
-            speakers = await _speakers(session, conversation, messages)
-        by_parent: dict[int | None, list[int]] = {}
-        for message_id, parent_id in rows:
-            by_parent.setdefault(parent_id, []).append(message_id)
-        siblings = {m.id: by_parent[m.parent_id] for m in messages
-                    if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
-        return Branch(messages, siblings, origin, conversation, access, speakers)
+            window = await _window(session, conversation_id, conversation.leaf_id, pick)
+            siblings = await _siblings(session, conversation_id, window.messages)
+            speakers = await _speakers(session, conversation, window.messages)
+        return Branch(window.messages, siblings, origin, conversation, access, speakers, window.path, window.lengths,
+                      window.start)
+
+    async def keep_html(self, rendered: dict[int, str]) -> None:
+        """Keep the HTML of finished replies stored without it (from before it was kept, or imported): each is
+        rendered once."""
+        if not rendered:
+            return
+        async with self.db.writing() as session:
+            await session.exec(_MISSING_HTML, params=[{'reply_id': i, 'html': html} for i, html in rendered.items()])
+            await session.commit()
 
     async def save_growing(self, instance_id: str, replies: Sequence[GrowingReply]) -> None:
         """Save the text so far of replies that are still streaming, and renew `instance_id`'s claims on their
@@ -707,6 +733,9 @@ _WAITING = select(Message.conversation_id).join(Conversation, col(Conversation.l
 INTERRUPTED_BY_SERVER = 'The server stopped while this reply was being written.'
 INTERRUPTED_BY_FORK = 'Copied into this conversation while it was still being written.'
 _MESSAGE = Message.__table__  # the table, not the entity: a list of parameters is then a plain executemany
+# a finished reply's HTML, rendered for the first time (a reply being written keeps its own, when it ends)
+_MISSING_HTML = update(_MESSAGE).where(_MESSAGE.c.id == bindparam('reply_id'), _MESSAGE.c.html.is_(None),
+                                       _MESSAGE.c.status != Status.STREAMING).values(html=bindparam('html'))
 
 
 async def _newest_readable(session: AsyncSession, user_id: str, condition: ColumnElement[bool] | None,
@@ -778,6 +807,57 @@ def _path(conversation_id: str, end: int) -> SelectOfScalar[Message]:
     parent = aliased(Message)
     path = path.union_all(select(parent.id, parent.parent_id).where(parent.id == path.c.parent_id))
     return select(Message).where(col(Message.id).in_(select(path.c.id))).order_by(col(Message.id))
+
+
+def _path_ids(conversation_id: str, end: int) -> Select[tuple[int, int]]:
+    """The ids and lengths of `_path`'s messages, without their text."""
+    path = select(Message.id, Message.parent_id) \
+        .where(Message.id == end, Message.conversation_id == conversation_id).cte('path', recursive=True)
+    parent = aliased(Message)
+    path = path.union_all(select(parent.id, parent.parent_id).where(parent.id == path.c.parent_id))
+    return select(col(Message.id), func.length(col(Message.content))) \
+        .where(col(Message.id).in_(select(path.c.id))).order_by(col(Message.id))
+
+
+@dataclass(frozen=True)
+class _Window:
+    path: list[int]
+    lengths: list[int]
+    start: int
+    messages: list[Message]
+
+
+async def _window(session: AsyncSession, conversation_id: str, end: int | None, pick: Pick) -> _Window:
+    """The ids of the branch ending at `end`, and the messages `pick` chooses of it: a long conversation is
+    read a page at a time, not whole at every open."""
+    if end is None:
+        return _Window([], [], 0, [])
+    rows = (await session.exec(_path_ids(conversation_id, end))).all()
+    path, lengths = [row[0] for row in rows], [row[1] or 0 for row in rows]
+    start, stop = pick(path)
+    chosen = path[start:stop]
+    messages = list(await session.exec(select(Message).where(col(Message.id).in_(chosen))
+                                        .order_by(col(Message.id)))) if chosen else []
+    return _Window(path, lengths, start, messages)
+
+
+async def _siblings(session: AsyncSession, conversation_id: str, messages: Sequence[Message]) -> dict[int, list[int]]:
+    """The siblings (themselves included, oldest first) of those of `messages` that have any."""
+    if not messages:
+        return {}
+    parents = {m.parent_id for m in messages if m.parent_id is not None}
+    roots = any(m.parent_id is None for m in messages)
+    under = col(Message.parent_id).in_(parents) if parents else None
+    if roots:
+        under = col(Message.parent_id).is_(None) if under is None else or_(col(Message.parent_id).is_(None), under)
+    assert under is not None
+    rows = (await session.exec(select(Message.id, Message.parent_id).where(
+        Message.conversation_id == conversation_id, under).order_by(col(Message.id)))).all()
+    by_parent: dict[int | None, list[int]] = {}
+    for message_id, parent_id in rows:
+        by_parent.setdefault(parent_id, []).append(message_id)
+    return {m.id: by_parent[m.parent_id] for m in messages
+            if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
 
 
 def _fork_title(title: str) -> str:

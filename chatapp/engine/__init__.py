@@ -1,7 +1,18 @@
 """The streaming engine (replies.py) and what pages see of it (views.py)."""
 
 from chatapp.engine.replies import Refused, ReplyEngine, Sent
-from chatapp.engine.views import AccessChanged, Change, ConversationView, Ended, Grew, Shown, ShownMessage, Waiting
+from chatapp.engine.views import (
+    AccessChanged,
+    Change,
+    ConversationView,
+    Earlier,
+    Ended,
+    Grew,
+    Shown,
+    ShownMessage,
+    Trimmed,
+    Waiting,
+)
 
-__all__ = ['AccessChanged', 'Change', 'ConversationView', 'Ended', 'Grew', 'Refused', 'ReplyEngine', 'Sent', 'Shown',
-           'ShownMessage', 'Waiting']
+__all__ = ['AccessChanged', 'Change', 'ConversationView', 'Earlier', 'Ended', 'Grew', 'Refused', 'ReplyEngine', 'Sent',
+           'Shown', 'ShownMessage', 'Trimmed', 'Waiting']

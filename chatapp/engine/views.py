@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,14 @@ from chatapp.events import (
     conversation_topic,
 )
 from chatapp.models import WRITE, Access, Conversation, Message, Role, Status
-from chatapp.store import Branch
+from chatapp.render_worker import renderer
+from chatapp.store import Branch, Pick
+
+# a long conversation is shown a page of messages at a time, and a page holds at most MAX_SHOWN of them: what a
+# page costs the server does not grow with the conversation
+PAGE_MESSAGES = 30
+MAX_SHOWN = 150
+REVEAL_CONTEXT = 5  # messages shown before one a page opens at
 
 log = logging.getLogger(__name__)
 _tasks: set[asyncio.Task] = set()  # the event loop keeps only weak references to tasks
@@ -46,6 +53,19 @@ class Shown:
     """The branch shown from here on: keep the first `keep` messages shown, drop the rest, add these."""
     keep: int
     messages: list[ShownMessage]
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """Messages older than those shown, to show above them."""
+    messages: list[ShownMessage]
+
+
+@dataclass(frozen=True)
+class Trimmed:
+    """No longer shown: the first `top` and the last `bottom` messages shown (a page keeps at most MAX_SHOWN)."""
+    top: int
+    bottom: int
 
 
 @dataclass(frozen=True)
@@ -78,7 +98,7 @@ class AccessChanged:
     access: Access | None
 
 
-Change = Shown | Grew | Waiting | Ended | AccessChanged
+Change = Shown | Earlier | Trimmed | Grew | Waiting | Ended | AccessChanged
 
 
 @dataclass
@@ -101,7 +121,10 @@ class ConversationView:
         self.link = link
         self.live = True  # follows the conversation (a link up to a message does not)
         self._on_change: Callable[[Change], None] = lambda change: None
-        self._shown_ids: list[int] = []  # the branch shown, in order
+        self._path: list[int] = []  # the ids of the conversation's branch, in order
+        self._lengths: list[int] = []  # of each message of the branch, in characters, as last read
+        self._start = 0  # where the messages shown begin in the branch
+        self._shown_ids: list[int] = []  # the messages of the branch shown, in order
         self._siblings: dict[int, list[int]] = {}  # of the messages shown that have any
         self._heard: set[int] = set()  # replies heard of that were not shown: a read showed where they are
         self._streaming: dict[int, _Progress] = {}
@@ -118,15 +141,16 @@ class ConversationView:
         self._unsubscribe: Callable[[], None] | None = None
         self._closed = False
 
-    async def load(self) -> bool:
-        """Read the conversation; False when it does not exist or is not this person's. A new one starts with
-        the model the person picked last."""
+    async def load(self, reveal: int | None = None) -> bool:
+        """Read the conversation, its newest messages (or those around `reveal`); False when it does not exist or
+        is not this person's. A new one starts with the model the person picked last."""
+        pick = _newest if reveal is None else _around(reveal)
         if self.link is not None:
-            return await self._load_link(self.link)
+            return await self._load_link(self.link, pick)
         if self.conversation_id is None:
             self._pick(await self.engine.store.last_model(self.user_id))
             return True
-        self._loaded = await self.engine.store.read_branch(self.user_id, self.conversation_id)
+        self._loaded = await self.engine.store.read_branch(self.user_id, self.conversation_id, pick)
         if self._loaded is None or self._loaded.conversation is None:
             return False
         origin, conversation = self._loaded.forked_from, self._loaded.conversation
@@ -137,8 +161,8 @@ class ConversationView:
         self.system_prompt = conversation.system_prompt
         return True
 
-    async def _load_link(self, token: str) -> bool:
-        read = await self.engine.store.read_link(token, opened=True)
+    async def _load_link(self, token: str, pick: Pick) -> bool:
+        read = await self.engine.store.read_link(token, opened=True, pick=pick)
         if read is None:
             return False
         link, self._loaded = read
@@ -168,6 +192,77 @@ class ConversationView:
         self._on_change = lambda change: None
 
     @property
+    def has_earlier(self) -> bool:
+        """Older messages of the branch are not shown (yet)."""
+        return self._start > 0
+
+    @property
+    def has_later(self) -> bool:
+        """Newer messages of the branch are not shown: the page shows a stretch of the past, not the end."""
+        return self._start + len(self._shown_ids) < len(self._path)
+
+    def unshown_lengths(self) -> list[int]:
+        """The lengths of the branch's messages not shown, in characters (for the context gauge)."""
+        return self._lengths[:self._start] + self._lengths[self._start + len(self._shown_ids):]
+
+    async def show_earlier(self) -> bool:
+        """Show a page of the messages before those shown; False when there are none (or the branch changed)."""
+        async with self._sync_lock:
+            if not self.has_earlier or not self._shown_ids:
+                return False
+            branch = await self._read(_before(self._shown_ids[0]))
+            if not self._continues(branch, at=branch.start + len(branch.messages)):
+                return False
+            await _render_missing(self.engine, branch.messages)
+            self._take(branch, branch.start)
+            self._shown_ids[:0] = [m.id for m in branch.messages if m.id is not None]
+            self._on_change(Earlier([self._shown(m, branch.siblings.get(m.id or 0, [])) for m in branch.messages]))
+            self._trim(bottom=len(self._shown_ids) - MAX_SHOWN)
+        return True
+
+    async def show_later(self) -> bool:
+        """Show a page of the messages after those shown, where the page shows a stretch of the past."""
+        async with self._sync_lock:
+            if not self.has_later or not self._shown_ids:
+                return False
+            branch = await self._read(_after(self._shown_ids[-1]))
+            if not self._continues(branch, at=self._start):
+                return False
+            await _render_missing(self.engine, branch.messages)
+            self._take(branch, self._start)
+            keep = len(self._shown_ids)
+            self._shown_ids += [m.id for m in branch.messages if m.id is not None]
+            self._on_change(Shown(keep, [self._shown(m, branch.siblings.get(m.id or 0, [])) for m in branch.messages]))
+            self._trim(top=len(self._shown_ids) - MAX_SHOWN)
+        return True
+
+    def _continues(self, branch: Branch, *, at: int) -> bool:
+        """The branch read still holds the messages shown, from `at` on; if not, it changed: read it anew."""
+        path = branch.path or []
+        if path[at:at + len(self._shown_ids)] != self._shown_ids:
+            self._sync_soon()
+            return False
+        return True
+
+    def _take(self, branch: Branch, start: int) -> None:
+        self._path, self._lengths, self._start = branch.path or [], branch.lengths, start
+        self._siblings |= {i: s for i, s in branch.siblings.items()}
+        self.speakers = self.speakers | branch.speakers
+
+    def _trim(self, *, top: int = 0, bottom: int = 0) -> None:
+        top, bottom = max(top, 0), max(bottom, 0)
+        if not top and not bottom:
+            return
+        dropped = self._shown_ids[:top] + self._shown_ids[len(self._shown_ids) - bottom:]
+        del self._shown_ids[len(self._shown_ids) - bottom:]
+        del self._shown_ids[:top]
+        self._start += top
+        for message_id in dropped:
+            self._streaming.pop(message_id, None)
+            self._siblings.pop(message_id, None)
+        self._on_change(Trimmed(top, bottom))
+
+    @property
     def can_write(self) -> bool:
         return self.access in WRITE
 
@@ -188,7 +283,8 @@ class ConversationView:
             self.conversation_id = sent.conversation_id
             self._subscribe()
             # all there is: no read on the way to the first token
-            await self._sync(Branch([sent.question, sent.reply], {}))
+            await self._sync(Branch([sent.question, sent.reply], {}, path=[sent.question.id or 0, sent.reply.id or 0],
+                                    lengths=[len(sent.question.content), 0]))
         else:
             await self._sync_now()  # with whatever another tab sent meanwhile
 
@@ -255,14 +351,14 @@ class ConversationView:
             return
         self._unsubscribe = self.engine.bus.subscribe(conversation_topic(self.conversation_id), self._on_event)
 
-    async def _read(self) -> Branch:
+    async def _read(self, pick: Pick) -> Branch:
         assert self.conversation_id is not None
         if self.link is not None:
-            read = await self.engine.store.read_link(self.link, opened=False)
+            read = await self.engine.store.read_link(self.link, opened=False, pick=pick)
             if read is None:  # revoked: nothing more reaches the page
                 self._spawn(self._lose(), 'link-revoked')
-            return read[1] if read is not None else Branch([], {})
-        return await self.engine.store.read_branch(self.user_id, self.conversation_id) or Branch([], {})
+            return read[1] if read is not None else Branch([], {}, path=[])
+        return await self.engine.store.read_branch(self.user_id, self.conversation_id, pick) or Branch([], {}, path=[])
 
     async def _lose(self) -> None:
         on_change = self._on_change
@@ -273,13 +369,19 @@ class ConversationView:
         """Show the branch as stored now: what another tab sent, regenerated or chose meanwhile."""
         async with self._sync_lock:
             if branch is None:
-                branch = await self._read()
-            keep = self._kept(branch)
+                branch = await self._read(self._next)
             # a reply that finished while we read would show its stale text: read once more
-            if any(m.status == Status.STREAMING and not self._is_live(m) for m in branch.messages[keep:]):
-                branch = await self._read()
-                keep = self._kept(branch)
+            if any(m.status == Status.STREAMING and not self._is_live(m) for m in branch.messages):
+                branch = await self._read(self._next)
+            await _render_missing(self.engine, branch.messages)
+            if any(m.status == Status.STREAMING and not self._is_live(m) for m in branch.messages):
+                branch = await self._read(self._next)
             # from here on nothing awaits: the live text taken now and the deltas after it line up exactly
+            if branch.start != self._start:  # another stretch of the branch: shown afresh
+                self._shown_ids, self._start = [], branch.start
+            keep = self._kept(branch)
+            self._path = branch.path if branch.path is not None else [m.id or 0 for m in branch.messages]
+            self._lengths = branch.lengths
             new = branch.messages[keep:]
             if not new and keep == len(self._shown_ids):
                 return
@@ -287,11 +389,23 @@ class ConversationView:
                 self._streaming.pop(dropped, None)
             self._shown_ids[keep:] = [m.id for m in new if m.id is not None]
             self._siblings = {i: branch.siblings[i] for i in self._shown_ids if i in branch.siblings}
-            self.speakers = branch.speakers
+            self.speakers = self.speakers | branch.speakers
             self._on_change(Shown(keep, [self._shown(m, branch.siblings.get(m.id or 0, [])) for m in new]))
+            self._trim(top=len(self._shown_ids) - MAX_SHOWN)
+
+    def _next(self, path: Sequence[int]) -> tuple[int, int]:
+        """What to read of the branch now stored (`path`): the stretch shown, to the end where the page shows the end
+        (the newest page instead, where the branch changed above what is shown, or grew by more than a page holds)."""
+        end = self._start + len(self._shown_ids)
+        at_end = end == len(self._path)
+        same = next((i for i, (a, b) in enumerate(zip(self._path, path, strict=False)) if a != b),
+                    min(len(self._path), len(path)))
+        if same < self._start or (at_end and len(path) - end > MAX_SHOWN):
+            return _newest(path)
+        return self._start, len(path) if at_end else min(len(path), end)
 
     def _kept(self, branch: Branch) -> int:
-        """How many of the messages shown are still the branch's first ones, with the same siblings."""
+        """How many of the messages shown are still the first ones read, with the same siblings."""
         keep = 0
         for shown, message in zip(self._shown_ids, branch.messages, strict=False):
             if shown != message.id or self._siblings.get(shown, []) != branch.siblings.get(shown, []):
@@ -392,7 +506,8 @@ class ConversationView:
             self._sync_soon()
 
     async def _end_from_store(self, event: ReplyFinished, progress: _Progress) -> None:
-        stored = next((m for m in (await self._read()).messages if m.id == event.message_id), None)
+        stored = next((m for m in (await self._read(_only(event.message_id))).messages if m.id == event.message_id),
+                      None)
         if self._streaming.get(event.message_id) is not progress:  # restarted meanwhile
             return
         if stored is not None:
@@ -423,6 +538,54 @@ class ConversationView:
         _tasks.add(task)
         task.add_done_callback(_forget)
         return task
+
+
+def _newest(path: Sequence[int]) -> tuple[int, int]:
+    return max(0, len(path) - PAGE_MESSAGES), len(path)
+
+
+def _around(message_id: int) -> Pick:
+    """A page of messages from a little before `message_id` (the newest page where that holds it, or where the
+    message is not on the branch)."""
+    def pick(path: Sequence[int]) -> tuple[int, int]:
+        if message_id not in path:
+            return _newest(path)
+        start = max(0, path.index(message_id) - REVEAL_CONTEXT)
+        return _newest(path) if len(path) - start <= PAGE_MESSAGES else (start, start + PAGE_MESSAGES)
+    return pick
+
+
+def _before(message_id: int) -> Pick:
+    def pick(path: Sequence[int]) -> tuple[int, int]:
+        at = path.index(message_id) if message_id in path else 0
+        return max(0, at - PAGE_MESSAGES), at
+    return pick
+
+
+def _after(message_id: int) -> Pick:
+    def pick(path: Sequence[int]) -> tuple[int, int]:
+        at = path.index(message_id) + 1 if message_id in path else len(path)
+        return at, min(len(path), at + PAGE_MESSAGES)
+    return pick
+
+
+def _only(message_id: int) -> Pick:
+    def pick(path: Sequence[int]) -> tuple[int, int]:
+        at = path.index(message_id) if message_id in path else len(path)
+        return at, min(len(path), at + 1)
+    return pick
+
+
+async def _render_missing(engine: ReplyEngine, messages: Sequence[Message]) -> None:
+    """Render finished replies stored without their HTML (from before it was kept, or imported) off the event loop's
+    way, one at a time, and keep it: each is rendered once, not at every open."""
+    rendered: dict[int, str] = {}
+    for message in messages:
+        if message.role == Role.ASSISTANT and message.html is None and message.status != Status.STREAMING \
+                and message.id is not None and message.content.strip():
+            message.html = rendered[message.id] = await renderer.render(message.content)
+            await asyncio.sleep(0)  # a cheap render runs in place: let the streams go on between two
+    await engine.store.keep_html(rendered)
 
 
 def _forget(task: asyncio.Task) -> None:

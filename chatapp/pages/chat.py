@@ -67,7 +67,7 @@ class ChatPage:
     async def build(self) -> None:
         with frame(self.services, self.logins) as (drawer, tools), drawer:
             self.sidebar = Sidebar(self.services, self.user_id, self.conversation_id, self.open, self._login_lapsed)
-        if not await self.conversation.load():
+        if not await self.conversation.load(self.reveal):
             self._not_found()
             await self.sidebar.load()
             return
@@ -84,7 +84,7 @@ class ChatPage:
                     ui.label('Forked from')
                     ui.link(origin_title, f'/c/{origin_id}')
             self.empty = self._empty_state()
-            self.messages = MessageList(self.row_actions)
+            self.messages = MessageList(self.row_actions, self.conversation)
         self._composer()
         self._lost = self._lost_access()
         restore_draft(self.logins, self.input, self.conversation_id)  # typed before a re-login
@@ -160,7 +160,8 @@ class ChatPage:
         system = self.conversation.system_prompt
         texts = [self.services.settings.system_prompt if system is None else system]
         texts += self.messages.texts()
-        self.gauge.show(sum(estimate_text_tokens(text) + 4 for text in texts if text), budget)
+        unshown = sum((length + 3) // 4 + 4 for length in self.conversation.unshown_lengths())  # as estimated below
+        self.gauge.show(unshown + sum(estimate_text_tokens(text) + 4 for text in texts if text), budget)
 
     # --- models and settings ---------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ class LinkPage:
                 ui.icon('link', size='20px')
                 what = 'follows the conversation live' if self.conversation.live else 'shows it as it was shared'
                 ui.label(f'{stored.title if stored else "A conversation"} · a read-only link that {what}')
-            self.messages = MessageList(self.actions)
+            self.messages = MessageList(self.actions, self.conversation)
         self.gone = _not_found(hidden=True)
         ui.context.client.on_delete(self.conversation.close)
         await self.conversation.follow(self._on_change)

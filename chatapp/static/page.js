@@ -52,6 +52,38 @@
     if (hidden) document.querySelector('[aria-label="Toggle history"]')?.click();
     setTimeout(() => { field.focus(); field.select(); }, hidden ? 300 : 0);
   });
+  // A long conversation shows a stretch of its messages: an edge of it coming near the screen asks the server
+  // for the next page (message_list.py), and what is added or dropped above the screen does not move what the
+  // person reads
+  let edges;
+  window.chatappWatchEdges = () => {
+    edges ??= new IntersectionObserver((entries) => {
+      for (const entry of entries) if (entry.isIntersecting && !entry.target.closest(".hidden")) reach(entry.target);
+    }, { rootMargin: "800px 0px" });
+    for (const edge of document.querySelectorAll("[data-edge]")) {
+      edges.unobserve(edge);
+      edges.observe(edge);  // reports its state now: an edge still in sight asks for one more page
+    }
+  };
+  const reach = (edge) => {
+    holdPlace();
+    edge.dispatchEvent(new Event("reach"));
+  };
+  const holdPlace = () => {
+    const anchor = [...document.querySelectorAll("[data-message-id]")].find((r) => r.getBoundingClientRect().bottom > 0);
+    if (!anchor) return;
+    const top = anchor.getBoundingClientRect().top;
+    const isRow = (node) => node.nodeType === 1 && (node.matches("[data-message-id]") || node.querySelector("[data-message-id]"));
+    const stop = () => observer.disconnect();
+    const observer = new MutationObserver((records) => {
+      const moved = anchor.isConnected ? anchor.getBoundingClientRect().top - top : 0;
+      if (moved) window.scrollBy(0, moved);
+      if (records.some((r) => [...r.addedNodes, ...r.removedNodes].some(isRow))) stop();
+    });
+    observer.observe(document.body, { childList: true, subtree: true });
+    for (const type of ["wheel", "touchstart", "keydown"]) window.addEventListener(type, stop, { once: true, passive: true });
+    setTimeout(stop, 3000);
+  };
   window.chatappFollow = () => {
     if (!following || scheduled) return;
     scheduled = true;

@@ -4,12 +4,14 @@ that the app never asks the store for."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import select
 
 from chatapp.db import Database
 from chatapp.models import Conversation, Message, ReplyClaim, Role, User, utcnow
+from chatapp.rendering import render_markdown
 
 
 async def make_conversation(database: Database, user_id: str, title: str, *,
@@ -62,3 +64,33 @@ async def make_message(database: Database, conversation_id: str, role: Role, con
         await session.commit()
         await session.refresh(message)
     return message
+
+
+def long_reply(index: int) -> str:
+    return f'Reply {index}: a **point** and a list.\n\n- first of {index}\n- second of {index}\n'
+
+
+async def make_long_conversation(database: Database, user_id: str, exchanges: int, *, title: str = 'Long',
+                                 html: bool = True) -> tuple[Conversation, list[int]]:
+    """A conversation of `exchanges` questions ('Question N') and replies (`long_reply(N)`), one branch, with the
+    replies' HTML kept as the app keeps it (`html`) or not (as from before it was kept); and its messages' ids."""
+    conversation = await make_conversation(database, user_id, title)
+    now = utcnow()
+    rows: list[dict] = []
+    for n in range(exchanges):
+        text = long_reply(n)
+        rows.append(Message(conversation_id=conversation.id, role=Role.USER, content=f'Question {n}',
+                            author_id=user_id, created_at=now, updated_at=now).model_dump(exclude={'id'}))
+        rows.append(Message(conversation_id=conversation.id, role=Role.ASSISTANT, content=text,
+                            html=render_markdown(text) if html else None, created_at=now,
+                            updated_at=now).model_dump(exclude={'id'}))
+    async with database.writing() as session:
+        await session.exec(Message.__table__.insert(), params=rows)
+        ids = list((await session.exec(select(Message.id).where(Message.conversation_id == conversation.id)
+                                       .order_by(Message.id))).all())
+        await session.exec(Message.__table__.update().where(Message.__table__.c.id == bindparam('child'))
+                           .values(parent_id=bindparam('parent')),
+                           params=[{'child': child, 'parent': parent} for parent, child in pairwise(ids)])
+        await session.exec(update(Conversation).where(Conversation.id == conversation.id).values(leaf_id=ids[-1]))
+        await session.commit()
+    return conversation, ids
