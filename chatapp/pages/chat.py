@@ -96,6 +96,7 @@ class ChatPage:
         self._start_presence()
         if self.conversation_id is not None:
             ui.run_javascript('chatappScrollToBottom()' if self.reveal is None else f'chatappReveal({self.reveal:d})')
+            self.messages.watch_edges()
         self._update_busy()
         self._update_gauge()
         await self.sidebar.load()

@@ -55,6 +55,8 @@ class LinkPage:
         self.gone = _not_found(hidden=True)
         ui.context.client.on_delete(self.conversation.close)
         await self.conversation.follow(self._on_change)
+        ui.run_javascript('chatappScrollToBottom()')
+        self.messages.watch_edges()
         if self.user_id:
             await sidebar.load()
 

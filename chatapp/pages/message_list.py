@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from nicegui import background_tasks, ui
+from nicegui import ui
 
 from chatapp.engine import ConversationView, Earlier, Ended, Grew, Shown, ShownMessage, Trimmed, Waiting
 from chatapp.models import Role
@@ -25,6 +25,10 @@ class MessageList:
         self.earlier = self._edge('earlier', 'Earlier messages', self.view.show_earlier)
         self.column = ui.column().classes('w-full gap-5').props('data-testid=messages')
         self.later = self._edge('later', 'Later messages', self.view.show_later)
+
+    @staticmethod
+    def watch_edges() -> None:
+        """From now on, an edge in sight shows more: once the page is at the place it opens at."""
         ui.run_javascript('chatappWatchEdges()')
 
     def apply(self, change: Shown | Earlier | Trimmed | Grew | Waiting | Ended) -> bool:
@@ -89,6 +93,6 @@ class MessageList:
                 .props(f'data-edge={name} data-testid={name}') as edge:
             ui.spinner(size='1.2em')
             ui.label(label).classes('text-sm text-grey-7')
-        edge.on('reach', lambda: background_tasks.create(reached(), name=f'show-{name}'))
+        edge.on('reach', reached)
         edge.set_visibility(False)
         return edge

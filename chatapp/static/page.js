@@ -72,17 +72,18 @@
   const holdPlace = () => {
     const anchor = [...document.querySelectorAll("[data-message-id]")].find((r) => r.getBoundingClientRect().bottom > 0);
     if (!anchor) return;
-    const top = anchor.getBoundingClientRect().top;
+    // where the row is in the document: only rows added or dropped above it move that, not the person scrolling
+    const at = () => anchor.getBoundingClientRect().top + window.scrollY;
+    let was = at();
     const isRow = (node) => node.nodeType === 1 && (node.matches("[data-message-id]") || node.querySelector("[data-message-id]"));
-    const stop = () => observer.disconnect();
     const observer = new MutationObserver((records) => {
-      const moved = anchor.isConnected ? anchor.getBoundingClientRect().top - top : 0;
+      const moved = anchor.isConnected ? at() - was : 0;
       if (moved) window.scrollBy(0, moved);
-      if (records.some((r) => [...r.addedNodes, ...r.removedNodes].some(isRow))) stop();
+      was += moved;
+      if (records.some((r) => [...r.addedNodes, ...r.removedNodes].some(isRow))) observer.disconnect();
     });
     observer.observe(document.body, { childList: true, subtree: true });
-    for (const type of ["wheel", "touchstart", "keydown"]) window.addEventListener(type, stop, { once: true, passive: true });
-    setTimeout(stop, 3000);
+    setTimeout(() => observer.disconnect(), 3000);
   };
   window.chatappFollow = () => {
     if (!following || scheduled) return;
