@@ -438,14 +438,17 @@ class ConversationStore:
                 return []
             return list((await session.exec(_path(conversation_id, end))).all())
 
-    async def read_prompt(self, user_id: str, conversation_id: str, up_to: int) -> PromptSource | None:
-        """What a reply's prompt is built from: the conversation (its system prompt), the branch to `up_to`, and
-        the names of the people who wrote in it when there are several."""
+    async def read_prompt(self, user_id: str, conversation_id: str, up_to: int, *,
+                          budget: int = 0) -> PromptSource | None:
+        """What a reply's prompt is built from: the conversation (its system prompt), the branch to `up_to` (its
+        newest messages as far as they may fit in `budget` estimated tokens; 0: all of it), and the names of the
+        people who wrote in it when there are several."""
         async with self.db.session() as session:
             conversation = await _granted(session, user_id, conversation_id, READ)
             if conversation is None:
                 return None
-            messages = list((await session.exec(_path(conversation_id, up_to))).all())
+            rows = (await session.exec(_path_ids(conversation_id, up_to))).all()
+            messages = await _messages(session, [row[0] for row in rows[_fitting(rows, budget):]])
             authors = _authors(conversation, messages)
             speakers = await _names(session, conversation, authors) if len(authors) > 1 else {}
         return PromptSource(conversation, messages, speakers)
@@ -835,10 +838,25 @@ async def _window(session: AsyncSession, conversation_id: str, end: int | None, 
     rows = (await session.exec(_path_ids(conversation_id, end))).all()
     path, lengths = [row[0] for row in rows], [row[1] or 0 for row in rows]
     start, stop = pick(path)
-    chosen = path[start:stop]
-    messages = list(await session.exec(select(Message).where(col(Message.id).in_(chosen))
-                                        .order_by(col(Message.id)))) if chosen else []
-    return _Window(path, lengths, start, messages)
+    return _Window(path, lengths, start, await _messages(session, path[start:stop]))
+
+
+async def _messages(session: AsyncSession, ids: Sequence[int]) -> list[Message]:
+    if not ids:
+        return []
+    return list(await session.exec(select(Message).where(col(Message.id).in_(ids)).order_by(col(Message.id))))
+
+
+def _fitting(path: Sequence[tuple[int, int]], budget: int) -> int:
+    """Where the newest messages of a path of (id, length) that may fit in `budget` estimated tokens begin (as
+    llm/prompt.py estimates them), with two more: the prompt drops a reply it would begin with. 0: all of it."""
+    if budget <= 0:
+        return 0
+    start = len(path)
+    while start > 0 and budget >= 0:
+        start -= 1
+        budget -= ((path[start][1] or 0) + 3) // 4 + 4
+    return max(0, start - 2)
 
 
 async def _siblings(session: AsyncSession, conversation_id: str, messages: Sequence[Message]) -> dict[int, list[int]]:

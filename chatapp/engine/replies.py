@@ -427,12 +427,12 @@ class ReplyEngine:
 
     async def _stream(self, live: LiveReply) -> None:
         # the reply's own branch, whichever branch the conversation shows meanwhile
-        source = await self.store.read_prompt(live.user_id, live.conversation_id, live.message_id)
+        budget = prompt_budget(self.settings.max_context_tokens, live.model.context_window)
+        source = await self.store.read_prompt(live.user_id, live.conversation_id, live.message_id, budget=budget)
         if source is None:
             return  # deleted meanwhile: nothing to answer, nothing to save
         conversation = source.conversation
         system = self.settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
-        budget = prompt_budget(self.settings.max_context_tokens, live.model.context_window)
         prompt = build_prompt(system, [m for m in source.messages if m.id != live.message_id], budget,
                               source.speakers)
         live.prompt_estimate = sum(map(estimate_tokens, prompt))

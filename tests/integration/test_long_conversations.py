@@ -13,6 +13,7 @@ from chatapp.db import Database
 from chatapp.engine import Change, ConversationView, Earlier, Ended, ReplyEngine, Shown, Trimmed
 from chatapp.engine.views import MAX_SHOWN, PAGE_MESSAGES
 from chatapp.events import EventBus
+from chatapp.llm.prompt import build_prompt
 from chatapp.models import Message, Role
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore
@@ -151,3 +152,15 @@ async def test_switching_to_another_version_shows_its_branch_where_the_page_is(e
     await view.show_sibling(ids[-1])  # back to the first version
     assert page.ids == ids[-PAGE_MESSAGES:]
     view.close()
+
+
+@pytest.mark.parametrize('budget', [60, 2_000, 1_000_000])
+async def test_a_reply_reads_only_the_newest_messages_its_prompt_can_hold(engine: ReplyEngine, budget: int) -> None:
+    alice = await engine.store.upsert_user('test', 'alice')
+    conversation, ids = await make_long_conversation(engine.store.db, alice.id, EXCHANGES)
+    whole = await engine.store.read_prompt(alice.id, conversation.id, ids[-1])
+    fitting = await engine.store.read_prompt(alice.id, conversation.id, ids[-1], budget=budget)
+    assert whole is not None and fitting is not None and len(whole.messages) == len(ids)
+    assert fitting.messages[-1].id == ids[-1]
+    assert len(fitting.messages) == len(ids) if budget == 1_000_000 else len(fitting.messages) < len(ids) // 4
+    assert build_prompt('Be brief.', fitting.messages, budget) == build_prompt('Be brief.', whole.messages, budget)
