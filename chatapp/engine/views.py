@@ -201,6 +201,11 @@ class ConversationView:
         """Newer messages of the branch are not shown: the page shows a stretch of the past, not the end."""
         return self._start + len(self._shown_ids) < len(self._path)
 
+    @property
+    def last_message_id(self) -> int | None:
+        """The newest message of the branch, shown or not."""
+        return self._path[-1] if self._path else None
+
     def unshown_lengths(self) -> list[int]:
         """The lengths of the branch's messages not shown, in characters (for the context gauge)."""
         return self._lengths[:self._start] + self._lengths[self._start + len(self._shown_ids):]

@@ -83,8 +83,9 @@ class LinkPage:
         ui.navigate.to(f'/c/{copied}')
 
     async def copy_all(self) -> None:
-        if self.messages.rows:
-            await self.copy(self.messages.rows[-1].message_id)
+        last = self.conversation.last_message_id  # (a long conversation's page may show a stretch of the past)
+        if last is not None:
+            await self.copy(last)
 
 
 async def _nothing(_: int) -> None:
