@@ -66,11 +66,10 @@ def _dollars(cost: float) -> str:
 
 
 def action_button(icon: str, label: str, testid: str, on_click: Callable) -> ui.button:
-    button = ui.button(icon=icon, on_click=on_click) \
-        .props(f'flat round dense size=sm aria-label="{label}" data-testid={testid}')
-    with button:
-        ui.tooltip(label)
-    return button
+    """A row's button; its tooltip is drawn by CSS from its label (chat.css: .row-action), not by a tooltip
+    element: a page of thirty messages would otherwise build a hundred of them."""
+    return ui.button(icon=icon, on_click=on_click) \
+        .props(f'flat round dense size=sm aria-label="{label}" data-testid={testid}').classes('row-action')
 
 
 def fork_button(actions: RowActions, message_id: int) -> None:
