@@ -83,14 +83,17 @@ def image_allowed(src: str) -> bool:
 
 class _ReplyRenderer(RendererHTML):
     def fence(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        """A code block under a header with its language and a Copy button (reply_view.js copies the code). The
+        header's words are drawn by CSS: the reply's text stays what the model wrote."""
         token = tokens[idx]
         language = token.info.split(maxsplit=1)[0] if token.info.strip() else ''
         try:
-            lexer = get_lexer_by_name(language) if language else TextLexer()
+            lexer = get_lexer_by_name(language, stripnl=False) if language else TextLexer(stripnl=False)
         except ClassNotFound:
-            lexer = TextLexer()
-        html = highlight(token.content, lexer, _CODE_FORMATTER)
-        return _UNSTYLED_SPAN.sub(r'\1', html)
+            lexer = TextLexer(stripnl=False)  # as written: the text copied is the code itself
+        html = _UNSTYLED_SPAN.sub(r'\1', highlight(token.content, lexer, _CODE_FORMATTER))
+        return (f'<div class="code-block"><div class="code-head" data-lang="{escape(language)}">'
+                f'<button type="button" class="code-copy" aria-label="Copy code"></button></div>{html}</div>\n')
 
     def link_open(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         tokens[idx].attrSet('target', '_blank')

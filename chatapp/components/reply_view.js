@@ -15,11 +15,33 @@ const linksToNewTab = (root) => {
   for (const link of root.querySelectorAll("a[href]")) Object.assign(link, { target: "_blank", rel: "noopener noreferrer" });
 };
 
+// a code block's Copy button (rendering.py: fence) copies its code as written, without the final line break
+const copyCode = async (button) => {
+  const code = button.closest(".code-block")?.querySelector("pre")?.textContent ?? "";
+  await copyText(code.replace(/\n$/, ""));
+  button.classList.add("copied");  // "Copied" (chat.css)
+  setTimeout(() => button.classList.remove("copied"), 1500);
+};
+const copyText = async (text) => {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const field = Object.assign(document.createElement("textarea"), { value: text });  // plain http: the old way
+  field.style.position = "fixed";
+  field.style.opacity = "0";
+  document.body.append(field);
+  field.select();
+  document.execCommand("copy");
+  field.remove();
+};
+
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
   props: { html: String, tail: String, tailKind: Number, step: Number, since: Number },
   mounted() {
     this.render();
+    this.$el.addEventListener("click", (e) => {
+      const button = e.target.closest(".code-copy");
+      if (button) copyCode(button);
+    });
   },
   watch: {
     step() {
