@@ -33,14 +33,56 @@ const copyText = async (text) => {
   field.remove();
 };
 
+// A finished ```mermaid block is drawn as a diagram above its code, which a toggle shows instead; a diagram
+// that does not parse keeps showing its code. Mermaid (shipped with NiceGUI) loads with the first diagram;
+// "strict" escapes labels and drops click handlers, SVG labels leave no HTML in the drawing, and the drawing
+// is sanitized again like the rest of the reply.
+let mermaidLoaded;
+let diagrams = 0;
+const loadMermaid = () => (mermaidLoaded ??= import("nicegui-mermaid").then(({ mermaid }) => {
+  const dark = document.body.classList.contains("body--dark");
+  mermaid.initialize({ startOnLoad: false, securityLevel: "strict", suppressErrorRendering: true,
+                       htmlLabels: false, flowchart: { htmlLabels: false }, theme: dark ? "dark" : "default" });
+  return mermaid;
+}));
+const drawDiagrams = (root) => {
+  for (const head of root.querySelectorAll('.code-head[data-lang="mermaid"]:not([data-drawing])')) {
+    head.dataset.drawing = "1";
+    drawDiagram(head.closest(".code-block"));
+  }
+};
+const drawDiagram = async (block) => {
+  const source = block.querySelector("pre")?.textContent ?? "";
+  try {
+    const mermaid = await loadMermaid();
+    if (!(await mermaid.parse(source, { suppressErrors: true }))) throw new Error("not a diagram");
+    const { svg } = await mermaid.render(`chatapp-diagram-${++diagrams}`, source);
+    const diagram = Object.assign(document.createElement("div"), { className: "diagram" });
+    diagram.setHTML(svg);
+    const toggle = Object.assign(document.createElement("button"), { type: "button", className: "diagram-toggle" });
+    toggle.setAttribute("aria-label", "Show the diagram's source");
+    block.querySelector(".code-head").prepend(toggle);
+    block.querySelector(".code-head").after(diagram);
+    block.classList.add("drawn");
+  } catch {
+    block.classList.add("not-drawn");  // its code stays, with a note (chat.css)
+  }
+};
+const toggleSource = (button) => {
+  const shown = button.closest(".code-block").classList.toggle("show-source");
+  button.setAttribute("aria-label", shown ? "Show the diagram" : "Show the diagram's source");
+};
+
 export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
   props: { html: String, tail: String, tailKind: Number, step: Number, since: Number },
   mounted() {
     this.render();
     this.$el.addEventListener("click", (e) => {
-      const button = e.target.closest(".code-copy");
-      if (button) copyCode(button);
+      const copy = e.target.closest(".code-copy");
+      if (copy) copyCode(copy);
+      const toggle = e.target.closest(".diagram-toggle");
+      if (toggle) toggleSource(toggle);
     });
   },
   watch: {
@@ -64,6 +106,7 @@ export default {
       } else {
         this.$refs.blocks.setHTML(html);  // setHTML sanitizes with DOMPurify (NiceGUI's index.html)
         linksToNewTab(this.$refs.blocks);
+        drawDiagrams(this.$refs.blocks);
         this.htmlLength = html.length;
       }
       this.showTail(this.tail || "", this.tailKind);
@@ -123,6 +166,7 @@ export default {
         this.$refs.blocks.append(section);
       }
       section.append(...fragment.childNodes);
+      drawDiagrams(section);
     },
   },
 };

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.support.chat import open_chat, replies, send_new, wait_finished
+from tests.support.chat import open_chat, replies, reply_text, send_new, wait_finished
 from tests.support.servers import LLMock
 
 pytestmark = pytest.mark.browser
@@ -31,3 +31,42 @@ def test_copy_puts_exactly_the_code_on_the_clipboard(page: Page, context: Browse
     expect(blocks.first.locator('.code-copy')).not_to_have_class(re.compile(r'\bcopied\b'), timeout=5_000)
     blocks.last.get_by_role('button', name='Copy code').click()
     assert page.evaluate('navigator.clipboard.readText()') == 'ls -la'
+
+
+DIAGRAM = 'graph TD\n  A[Start] --> B{Ready?}\n  B -->|yes| C[Ship]\n  B -->|no| A\n'
+HOSTILE_DIAGRAM = ('graph TD\n  A["<img src=x onerror=window.__pwned=1>"] --> B["<script>window.__pwned=2</script>"]\n'
+                   '  click A "javascript:window.__pwned=3"\n  B --> C[<a href="javascript:window.__pwned=4">go</a>]\n')
+
+
+def test_a_mermaid_block_is_drawn_with_its_source_a_click_away(page: Page, llm: LLMock) -> None:
+    open_chat(page)
+    llm.reply(f'The flow:\n\n```mermaid\n{DIAGRAM}```\n\nAnd a broken one:\n\n```mermaid\nnot a diagram {{{{\n```\n')
+    send_new(page, 'Draw it')
+    reply = replies(page).last
+    wait_finished(reply)
+    drawn, broken = reply.locator('.code-block').first, reply.locator('.code-block').last
+    expect(drawn.locator('.diagram svg')).to_be_visible()
+    expect(drawn.locator('.diagram svg')).to_contain_text('Ship')
+    expect(drawn.locator('pre')).to_be_hidden()
+    drawn.get_by_role('button', name="Show the diagram's source").click()
+    expect(drawn.locator('pre')).to_have_text(DIAGRAM)
+    expect(drawn.locator('.diagram')).to_be_hidden()
+    drawn.get_by_role('button', name='Show the diagram').click()
+    expect(drawn.locator('.diagram svg')).to_be_visible()
+    expect(broken).to_have_class(re.compile(r'\bnot-drawn\b'))  # its source, as written
+    expect(broken.locator('pre')).to_have_text('not a diagram {{\n')
+    assert 'Copy' not in reply_text(reply) and 'Source' not in reply_text(reply)  # the chrome is not the reply's text
+
+
+def test_a_hostile_diagram_runs_nothing(page: Page, llm: LLMock) -> None:
+    open_chat(page)
+    llm.reply(f'```mermaid\n{HOSTILE_DIAGRAM}```\n')
+    send_new(page, 'Draw this')
+    reply = replies(page).last
+    wait_finished(reply)
+    block = reply.locator('.code-block')
+    expect(block).to_have_class(re.compile(r'\b(drawn|not-drawn)\b'))
+    page.wait_for_timeout(500)
+    assert page.evaluate('window.__pwned') is None
+    assert reply.locator('.diagram img, .diagram script, .diagram foreignObject').count() == 0
+    assert reply.locator('[onerror], [onclick], [onload], [href^="javascript:"], [*|href^="javascript:"]').count() == 0
