@@ -22,16 +22,21 @@ from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.tasklists import tasklists_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from chatapp.formulas import formulas_plugin
 
 CODE_THEMES = {'.codehilite': 'default', '.body--dark .codehilite': 'github-dark'}  # light, dark
 # characters that open inline constructs: where a parser spends its time on hostile input
 _MARKUP = '[]!*_`<&\\~'
 MARKUP_WEIGHT = 25    # what one such character costs, in characters of prose
 CODE_WEIGHT = 5       # what a character of a text with a code fence adds: highlighting costs more than parsing
+FORMULA_WEIGHT = 10   # and of a text that may hold a formula: converting it to MathML costs more still
+_FORMULA = ('$', '\\(', '\\[')
 RENDER_ON_LOOP_COST = 20_000  # above it, a render goes to the worker process
 PLAIN_NOTE = 'Shown as plain text: formatting it took too long.'
 
@@ -41,7 +46,8 @@ def render_cost(text: str) -> int:
     weights were measured)."""
     markup = sum(text.count(char) for char in _MARKUP)
     code = CODE_WEIGHT * len(text) if '```' in text or '~~~' in text else 0
-    return len(text) + MARKUP_WEIGHT * markup + code
+    formulas = FORMULA_WEIGHT * len(text) if any(opening in text for opening in _FORMULA) else 0
+    return len(text) + MARKUP_WEIGHT * markup + code + formulas
 
 
 def code_style_css() -> str:
@@ -115,7 +121,8 @@ class _ReplyRenderer(RendererHTML):
 
 def _parser() -> MarkdownIt:
     options: dict[str, Any] = {'html': False, 'breaks': True, 'xhtmlOut': False}
-    return MarkdownIt('commonmark', options, renderer_cls=_ReplyRenderer).enable(['table', 'strikethrough'])
+    return MarkdownIt('commonmark', options, renderer_cls=_ReplyRenderer).enable(['table', 'strikethrough']) \
+        .use(formulas_plugin).use(tasklists_plugin)  # task list boxes are drawn disabled
 
 
 _MARKDOWN = _parser()

@@ -21,7 +21,7 @@ _CODE_FENCE = re.compile(r'(`{3,})[ \t]*[\w+-]*[ \t]*')
 _HEADING = re.compile(r' {0,3}#{1,6}(\s|$)')
 # a line that is not simply more of a paragraph: indented, a list item, a quote, a table, a rule or underline
 _NOT_PARAGRAPH = re.compile(r'\s|[-*+]\s|\d{1,9}[.)]\s|[>|#]|(?:[-=*_] *){2,}$')
-_MAY_CLOSE_SPAN = re.compile(r'[*`~)]')
+_MAY_CLOSE_SPAN = re.compile(r'[*`~)$\]]')  # ($ and ] close a formula)
 LIVE_RENDER_CHARS = 2000  # a longer unfinished paragraph is shown as text: rendering it per token would add up
 LIVE_RENDER_COST = 6000   # nor one dense with markup (see render_cost)
 
@@ -113,11 +113,22 @@ class MarkdownStream:
         if len(self.tail) > LIVE_RENDER_CHARS or render_cost(self.tail) > LIVE_RENDER_COST:
             return ''
         if not _NOT_PARAGRAPH.match(self.tail):
-            return self._inline_html() if self._paragraph else ''
+            if self._paragraph:
+                return self._inline_html()
+            return self._finished_paragraph_html() if self._after_paragraph else ''
         lines_end = self.tail.rfind('\n') + 1
         if not self.tail[:lines_end].strip():
             return ''
         return render_markdown(self.tail[:lines_end]) + escape(self.tail[lines_end:])
+
+    def _finished_paragraph_html(self) -> str:
+        """A paragraph, the blank lines after it and the start of what follows, which does not yet show whether
+        it ends the paragraph: the paragraph stays rendered (it was, as it grew), the rest shows as text."""
+        lines_end = self.tail.rfind('\n') + 1
+        rendered = render_markdown(self.tail[:lines_end])
+        if '<' not in rendered.strip()[3:-4]:
+            return ''  # plain text, as it was shown
+        return rendered + escape(self.tail[lines_end:])
 
     def _inline_html(self) -> str:
         """The paragraph without its <p>, if it has more than text in it."""

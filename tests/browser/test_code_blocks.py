@@ -70,3 +70,23 @@ def test_a_hostile_diagram_runs_nothing(page: Page, llm: LLMock) -> None:
     assert page.evaluate('window.__pwned') is None
     assert reply.locator('.diagram img, .diagram script, .diagram foreignObject').count() == 0
     assert reply.locator('[onerror], [onclick], [onload], [href^="javascript:"], [*|href^="javascript:"]').count() == 0
+
+
+def test_formulas_are_drawn_and_a_hostile_one_runs_nothing(page: Page, llm: LLMock) -> None:
+    open_chat(page)
+    text = ('Inline $E=mc^2$ and \\(a^2+b^2=c^2\\); it costs $5 and $10.\n\n$$\n\\frac{1}{\\sqrt{2}}\n$$\n\n'
+            '\\[\n\\sum_{i=1}^{n} i\n\\]\n\nHostile: $\\text{<img src=x onerror="window.__pwned=1">}$ and '
+            '$\\href{javascript:window.__pwned=2}{x}$\n\n- [x] done\n- [ ] to do\n')
+    llm.reply(text)
+    send_new(page, 'Some maths')
+    reply = replies(page).last
+    wait_finished(reply)
+    formulas = reply.locator('math')
+    expect(formulas).to_have_count(4)
+    for index in range(4):  # drawn: MathML laid out with a size
+        assert formulas.nth(index).evaluate('(m) => m.getBoundingClientRect().width') > 10
+    expect(reply).to_contain_text('it costs $5 and $10.')
+    expect(reply.locator('.formula-source')).to_have_count(2)  # the hostile ones, as their source
+    page.wait_for_timeout(300)
+    assert page.evaluate('window.__pwned') is None and reply.locator('img, [href^="javascript:"]').count() == 0
+    expect(reply.locator('input[type=checkbox][disabled]')).to_have_count(2)
