@@ -6,11 +6,13 @@
    builds it again): 100 people, one of whom has 10,000 conversations, the rest sharing the other messages,
    written with the app's own migrations (so its search index) and its table definitions, in batches. The text is
    made of a vocabulary in which some words are common (in a third of the messages), one is rare (a few
-   messages), and one message in twenty is Chinese.
+   messages), and one message in twenty is Chinese. The person with 10,000 conversations pinned, filed and
+   archived some of their newest.
 2. Times, for the person with 10,000 conversations and for a typical person, through the app's store:
-   `search()` for a rare word, a common word, a Chinese word and a phrase nobody wrote; and the sidebar's first
-   page. Beside each search, the query it replaced (LIKE over the titles and over every message, not only the
-   person's) in the same run: the reference.
+   `search()` for a rare word, a common word, a Chinese word and a phrase nobody wrote; the sidebar's first
+   page (`list_conversations`) and all its lists (`shelves`: pinned, folders, first page). Beside each search,
+   the query it replaced (LIKE over the titles and over every message, not only the person's) in the same run:
+   the reference.
 Prints a table; the raw numbers go to bench/results/history-<time>.json. Not part of the test suite.
 """
 
@@ -30,12 +32,12 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, or_, text  # noqa: E402
+from sqlalchemy import func, or_, text, update  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from chatapp.db import Database  # noqa: E402
 from chatapp.events import EventBus  # noqa: E402
-from chatapp.models import Conversation, Message, Role, Status, User, utcnow  # noqa: E402
+from chatapp.models import Conversation, Folder, Message, Role, Status, User, utcnow  # noqa: E402
 from chatapp.search import like_pattern  # noqa: E402
 from chatapp.store import ConversationStore  # noqa: E402
 from tests.support.databases import POSTGRES_URL, fresh_postgres  # noqa: E402
@@ -46,6 +48,7 @@ HEAVY_CONVERSATIONS = 10_000
 HEAVY_SHARE = 0.1  # of the messages: the heavy person's
 BATCH = 5_000
 RUNS = 15
+PINNED, FOLDERS, FILED_EACH, ARCHIVED = 5, 10, 20, 100  # of the heavy person's conversations
 RARE, COMMON, CHINESE, NOWHERE = 'zanzibarite', 'deployment', '数据库', 'quantum marmalade zeppelin'
 QUERIES = {'rare word': RARE, 'common word': COMMON, 'Chinese word': CHINESE, 'no match': NOWHERE}
 _TERMS = random.Random(1)  # a vocabulary of made-up words: as varied in its letters as real text
@@ -99,10 +102,27 @@ async def build(database: Database, messages: int) -> None:
                 conversations, rows = [], []
                 print(f'\r  {written:,} messages, {time.monotonic() - started:.0f} s', end='', flush=True)
     written += await _write(database, conversations, rows)
+    await _arrange(database, people[0])
     async with database.writing() as session:  # the planner's statistics, as a running database has them
         await session.execute(text('ANALYZE'))
         await session.commit()
     print(f'\r  {written:,} messages in {time.monotonic() - started:.0f} s')
+
+
+async def _arrange(database: Database, person: User) -> None:
+    """The person with 10,000 conversations keeps some in order, among their newest (which the sidebar's first
+    page then reads past): PINNED pinned, FOLDERS folders of FILED_EACH, ARCHIVED archived."""
+    now = utcnow()
+    folders = [Folder(user_id=person.id, name=f'Folder {n}') for n in range(FOLDERS)]
+    places: dict[int, dict] = {4 + 11 * n: {'archived_at': now} for n in range(ARCHIVED)}
+    places |= {5 + 7 * n: {'folder_id': folders[n % FOLDERS].id} for n in range(FOLDERS * FILED_EACH)}
+    places |= {n: {'pinned_at': now - timedelta(minutes=n)} for n in (3, 10, 25, 60, 200)[:PINNED]}
+    async with database.writing() as session:
+        session.add_all(folders)
+        for n, values in places.items():
+            await session.execute(update(Conversation).where(Conversation.id == f'{person.subject}-{n:05d}')
+                                  .values(**values))
+        await session.commit()
 
 
 async def _write(database: Database, conversations: list[dict], rows: list[dict]) -> int:
@@ -159,6 +179,10 @@ async def measure(name: str, url: str, messages: int, fresh: bool) -> dict:
                 result['rows'][f'{label}, {who}'] = {'hits': hits, **now, 'before_p50_ms': old['p50_ms']}
             page = await timed(lambda: store.list_conversations(user_id))  # noqa: B023
             result['rows'][f'sidebar first page, {who}'] = {'hits': 50, **page, 'before_p50_ms': None}
+            lists = await store.shelves(user_id)  # pinned, folders and the first page, as a sidebar reads them
+            rows = len(lists.pinned) + sum(len(f.conversations) for f in lists.folders) + len(lists.recent)
+            shelves = await timed(lambda: store.shelves(user_id))  # noqa: B023
+            result['rows'][f'sidebar all lists, {who}'] = {'hits': rows, **shelves, 'before_p50_ms': None}
         return result
     finally:
         await database.close()

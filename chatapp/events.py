@@ -94,9 +94,10 @@ class StopRequested:
 
 @dataclass(frozen=True)
 class ConversationChanged:
-    """Created, renamed, deleted or moved to the top: the owner's sidebars reload."""
+    """Created, renamed, deleted, moved to the top, or kept elsewhere by `user_id` (pinned, archived, filed): that
+    person's sidebars reload."""
     user_id: str
-    conversation_id: str
+    conversation_id: str  # '': none, the person's folders changed
     deleted: bool = False
 
 

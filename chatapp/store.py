@@ -46,6 +46,7 @@ from chatapp.models import (
     Access,
     Conversation,
     ConversationMember,
+    Folder,
     Message,
     ModelAnswers,
     ReplyClaim,
@@ -56,6 +57,18 @@ from chatapp.models import (
     UsageRecord,
     User,
     utcnow,
+)
+from chatapp.places import (
+    FOLDER_ROWS,
+    MAX_FOLDERS,
+    MAX_PINNED,
+    FolderRows,
+    Shelf,
+    Shelves,
+    folder_name,
+    on_shelf,
+    place_columns,
+    with_place,
 )
 from chatapp.search import SearchHit, escape_like, holds, inline, like_pattern, messages_hold, newest_holding
 from chatapp.text import clean
@@ -177,9 +190,11 @@ class ConversationStore:
     # --- conversations -----------------------------------------------------------------------------
 
     async def list_conversations(self, user_id: str, *, limit: int = PAGE_SIZE,
-                                 before: tuple[datetime, str] | None = None) -> list[Conversation]:
-        """The conversations the user may read (their own and those shared with them), newest first, a page at
-        a time (keyset: pass the last row's key)."""
+                                 before: tuple[datetime, str] | None = None,
+                                 archived: bool = False) -> list[Conversation]:
+        """The conversations the user may read (their own and those shared with them) that they keep in the list
+        (neither pinned, nor in a folder, nor archived: `shelves` has those) or, `archived`, those they archived;
+        newest first, a page at a time (keyset: pass the last row's key); each with the reader's place."""
         if before is None:
             page = None
         else:
@@ -187,7 +202,8 @@ class ConversationStore:
             page = or_(col(Conversation.updated_at) < updated_at,
                        (col(Conversation.updated_at) == updated_at) & (col(Conversation.id) < conversation_id))
         async with self.db.session() as session:
-            return await _newest_readable(session, user_id, page, limit)
+            return await _newest_readable(session, user_id, page, limit,
+                                          Shelf.ARCHIVED if archived else Shelf.LISTED)
 
     async def search(self, user_id: str, query: str, *, limit: int = PAGE_SIZE) -> list[SearchHit]:
         """The conversations the person may read whose title or messages hold `query` (in any case), newest first,
@@ -275,6 +291,107 @@ class ConversationStore:
             reply_tokens, reply_cost = (await session.exec(replies)).one()
             other_tokens, other_cost = (await session.exec(others)).one()
         return int(reply_tokens) + int(other_tokens), float(reply_cost) + float(other_cost)
+
+    # --- order: pins, archive, folders ------------------------------------------------------------
+    # Each person keeps each conversation they may read their own way (chatapp/places.py); every change shows in
+    # that person's sidebars only.
+
+    async def shelves(self, user_id: str, *, limit: int = PAGE_SIZE) -> Shelves:
+        """The person's sidebar: what they pinned, their folders with the newest of what each holds, and the first
+        `limit` of the rest (`list_conversations` pages on)."""
+        async with self.db.session() as session:
+            return Shelves(await _pinned(session, user_id), await _filed(session, user_id),
+                           await _newest_readable(session, user_id, None, limit, Shelf.LISTED))
+
+    async def set_pinned(self, user_id: str, conversation_id: str, pinned: bool) -> bool:
+        """Pin on top of the person's list (a pinned conversation is not archived), or unpin. False: no such
+        conversation for this person."""
+        return await self._keep(user_id, conversation_id, {'pinned_at': utcnow(), 'archived_at': None} if pinned
+                                else {'pinned_at': None})
+
+    async def set_archived(self, user_id: str, conversation_id: str, archived: bool) -> bool:
+        """Out of the person's list (and unpinned; search still finds it), or back where it was (its folder)."""
+        return await self._keep(user_id, conversation_id, {'archived_at': utcnow(), 'pinned_at': None} if archived
+                                else {'archived_at': None})
+
+    async def move_to_folder(self, user_id: str, conversation_id: str, folder_id: str | None) -> bool:
+        """Into one of the person's folders (None: out of any), unpinned, as it goes where it was moved. False: no
+        such conversation or folder for this person."""
+        return await self._keep(user_id, conversation_id, {'folder_id': folder_id, 'pinned_at': None},
+                                folder_id=folder_id)
+
+    async def _keep(self, user_id: str, conversation_id: str, place: dict[str, object], *,
+                    folder_id: str | None = None) -> bool:
+        async with self.db.writing() as session:
+            if folder_id is not None and await _own_folder(session, user_id, folder_id, lock=True) is None:
+                return False
+            row = await _place_of(session, user_id, conversation_id)
+            if row is None:
+                return False
+            for name, value in place.items():
+                setattr(row, name, value)  # not updated_at: keeping it elsewhere does not make it newer
+            session.add(row)
+            await session.commit()
+        self._changed([user_id], conversation_id)
+        return True
+
+    async def folders(self, user_id: str) -> list[Folder]:
+        """The person's folders, by name."""
+        async with self.db.session() as session:
+            found = (await session.exec(select(Folder).where(col(Folder.user_id) == user_id))).all()
+        return sorted(found, key=lambda f: (f.name.casefold(), f.created_at, f.id))
+
+    async def create_folder(self, user_id: str, name: str) -> Folder | None:
+        """None: a blank name, or the person has MAX_FOLDERS already."""
+        name = folder_name(name)
+        if not name:
+            return None
+        async with self.db.writing() as session:
+            have = (await session.exec(select(func.count()).select_from(Folder).where(col(Folder.user_id) == user_id)
+                                       )).one()
+            if have >= MAX_FOLDERS:
+                return None
+            folder = Folder(user_id=user_id, name=name)
+            session.add(folder)
+            await session.commit()
+        self._changed([user_id], '')  # '': no conversation changed, the folders did
+        return folder
+
+    async def rename_folder(self, user_id: str, folder_id: str, name: str) -> Folder | None:
+        name = folder_name(name)
+        async with self.db.writing() as session:
+            folder = await _own_folder(session, user_id, folder_id) if name else None
+            if folder is None:
+                return None
+            folder.name = name
+            session.add(folder)
+            await session.commit()
+        self._changed([user_id], '')
+        return folder
+
+    async def delete_folder(self, user_id: str, folder_id: str, *, keep_conversations: bool) -> list[str] | None:
+        """Delete the person's folder. What it holds goes back to the list (`keep_conversations`) or is deleted
+        with it: of what it holds (archived ones too), the conversations the person owns are deleted for everyone;
+        those shared with them only leave it. Returns the ids of the conversations deleted; None: no such folder."""
+        async with self.db.writing() as session:
+            folder = await _own_folder(session, user_id, folder_id)
+            if folder is None:
+                return None
+            await session.delete(folder)
+            await session.flush()  # first: a conversation being moved into it waits, then finds no folder
+            filed = col(Conversation.user_id) == user_id, col(Conversation.folder_id) == folder_id
+            owned: list[str] = [] if keep_conversations else \
+                list((await session.exec(select(Conversation.id).where(*filed))).all())
+            await session.exec(update(Conversation).where(*filed).values(folder_id=None))
+            await session.exec(update(ConversationMember).where(col(ConversationMember.user_id) == user_id,
+                                                                col(ConversationMember.folder_id) == folder_id)
+                               .values(folder_id=None))
+            members = await _delete_conversations(session, owned)
+            await session.commit()
+        self._changed([user_id], '')
+        for conversation_id in owned:  # they leave every sidebar they were in
+            self._changed([user_id, *members.get(conversation_id, [])], conversation_id, deleted=True)
+        return owned
 
     # --- members -----------------------------------------------------------------------------------
 
@@ -742,20 +859,119 @@ _MISSING_HTML = update(_MESSAGE).where(_MESSAGE.c.id == bindparam('reply_id'), _
 
 
 async def _newest_readable(session: AsyncSession, user_id: str, condition: ColumnElement[bool] | None,
-                           limit: int) -> list[Conversation]:
-    """The newest `limit` conversations the person may read that meet `condition`: their own, read newest first
-    along the index on (user_id, updated_at) and no further than needed, and those shared with them."""
-    own = select(Conversation).where(col(Conversation.user_id) == user_id)
-    shared = select(Conversation).join(ConversationMember, col(ConversationMember.conversation_id) == col(
-        Conversation.id)).where(col(ConversationMember.user_id) == user_id)
-    found: list[Conversation] = []
-    for query in (own, shared):
-        if condition is not None:
-            query = query.where(condition)
-        found += (await session.exec(query.order_by(col(Conversation.updated_at).desc(),
-                                                    col(Conversation.id).desc()).limit(inline(limit)))).all()
+                           limit: int, shelf: Shelf = Shelf.ANYWHERE) -> list[Conversation]:
+    """The newest `limit` conversations the person may read that meet `condition` and that they keep on `shelf`,
+    each with the person's place: their own, read newest first along the index on (user_id, updated_at) and no
+    further than needed, by the place on the conversation; those shared with them by the place on their
+    membership."""
+    own = select(Conversation).where(col(Conversation.user_id) == user_id, *on_shelf(Conversation, shelf))
+    shared = _shared_with(user_id).where(*on_shelf(ConversationMember, shelf))
+    if condition is not None:
+        own, shared = own.where(condition), shared.where(condition)
+    newest = (col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+    found = list((await session.exec(own.order_by(*newest).limit(inline(limit)))).all())
+    found += [with_place(c, *place) for c, *place in
+              (await session.exec(shared.order_by(*newest).limit(inline(limit)))).all()]
     found.sort(key=lambda conversation: (conversation.updated_at, conversation.id), reverse=True)
     return found[:limit]
+
+
+def _shared_with(user_id: str) -> Select:
+    """The conversations shared with the person, each with where they keep it."""
+    return select(Conversation, *place_columns(ConversationMember)).join(
+        ConversationMember, col(ConversationMember.conversation_id) == col(Conversation.id)) \
+        .where(col(ConversationMember.user_id) == user_id)
+
+
+async def _pinned(session: AsyncSession, user_id: str) -> list[Conversation]:
+    """The conversations the person pinned, the latest pin first (archiving unpins)."""
+    own = select(Conversation).where(col(Conversation.user_id) == user_id, col(Conversation.pinned_at).is_not(None),
+                                     col(Conversation.archived_at).is_(None)) \
+        .order_by(col(Conversation.pinned_at).desc()).limit(inline(MAX_PINNED))
+    shared = _shared_with(user_id).where(col(ConversationMember.pinned_at).is_not(None),
+                                         col(ConversationMember.archived_at).is_(None)) \
+        .order_by(col(ConversationMember.pinned_at).desc()).limit(inline(MAX_PINNED))
+    found = list((await session.exec(own)).all())
+    found += [with_place(c, *place) for c, *place in (await session.exec(shared)).all()]
+    found.sort(key=lambda conversation: (conversation.pinned_at, conversation.id), reverse=True)
+    return found[:MAX_PINNED]
+
+
+async def _filed(session: AsyncSession, user_id: str) -> list[FolderRows]:
+    """The person's folders (by name), each with its newest FOLDER_ROWS conversations that are neither pinned nor
+    archived, and how many it holds: one query for their own, one for those shared with them."""
+    folders = (await session.exec(select(Folder).where(col(Folder.user_id) == user_id))).all()
+    if not folders:
+        return []
+    rows: dict[str, list[Conversation]] = {folder.id: [] for folder in folders}
+    counts = dict.fromkeys(rows, 0)
+    for place in (Conversation, ConversationMember):
+        counted: set[str] = set()
+        for conversation, folder_id, count in (await session.exec(_in_folders(user_id, place))).all():
+            if folder_id not in rows:  # (a folder deleted meanwhile)
+                continue
+            rows[folder_id].append(conversation if place is Conversation else
+                                   with_place(conversation, None, None, folder_id))
+            if folder_id not in counted:  # each row of a folder carries its count
+                counted.add(folder_id)
+                counts[folder_id] += count
+    shelves = []
+    for folder in sorted(folders, key=lambda f: (f.name.casefold(), f.created_at, f.id)):
+        listed = sorted(rows[folder.id], key=lambda c: (c.updated_at, c.id), reverse=True)[:FOLDER_ROWS]
+        shelves.append(FolderRows(folder, listed, counts[folder.id]))
+    return shelves
+
+
+def _in_folders(user_id: str, place: type[Conversation] | type[ConversationMember]) -> Select:
+    """(conversation, folder id, how many that folder holds of `place`'s kind) for the newest FOLDER_ROWS of each
+    of the person's folders, by where they keep them (`place`: the conversation for their own, the membership for
+    those shared with them), ranked within each folder in one window query. The rows come out of the ranking
+    itself: joined back to the conversations, PostgreSQL would read every person's."""
+    folder = col(place.folder_id)
+    ranked = select(Conversation, folder.label('place_folder'),
+                    func.row_number().over(partition_by=folder, order_by=(col(Conversation.updated_at).desc(),
+                                                                          col(Conversation.id).desc())).label('rank'),
+                    func.count().over(partition_by=folder).label('total')) \
+        .where(folder.is_not(None), col(place.pinned_at).is_(None), col(place.archived_at).is_(None))
+    if place is Conversation:
+        ranked = ranked.where(col(Conversation.user_id) == user_id)
+    else:
+        ranked = ranked.join(ConversationMember, col(ConversationMember.conversation_id) == col(Conversation.id)) \
+            .where(col(ConversationMember.user_id) == user_id)
+    ranked = ranked.subquery()
+    return select(aliased(Conversation, ranked), ranked.c.place_folder, ranked.c.total) \
+        .where(ranked.c.rank <= inline(FOLDER_ROWS))
+
+
+async def _delete_conversations(session: AsyncSession, conversation_ids: list[str]) -> dict[str, list[str]]:
+    """Delete conversations (as `delete_conversation` does one); returns their members by conversation."""
+    if not conversation_ids:
+        return {}
+    await session.exec(delete(Message).where(col(Message.conversation_id).in_(conversation_ids)))
+    members: dict[str, list[str]] = {}
+    for conversation_id, member_id in (await session.exec(delete(ConversationMember).where(
+            col(ConversationMember.conversation_id).in_(conversation_ids))
+            .returning(col(ConversationMember.conversation_id), col(ConversationMember.user_id)))).all():
+        members.setdefault(conversation_id, []).append(member_id)
+    await session.exec(delete(Conversation).where(col(Conversation.id).in_(conversation_ids)))
+    return members
+
+
+async def _own_folder(session: AsyncSession, user_id: str, folder_id: str, *, lock: bool = False) -> Folder | None:
+    """The person's folder; anybody else's looks like none. `lock`: held until the transaction ends, so a folder
+    being deleted meanwhile is not filled (PostgreSQL; SQLite has one writer anyway)."""
+    query = select(Folder).where(col(Folder.id) == folder_id, col(Folder.user_id) == user_id)
+    return (await session.exec(query.with_for_update() if lock else query)).first()
+
+
+async def _place_of(session: AsyncSession, user_id: str,
+                    conversation_id: str) -> Conversation | ConversationMember | None:
+    """Where the person keeps a conversation they may read: on it if it is theirs, on their membership if it is
+    shared with them; None for one they may not read, as for one that does not exist."""
+    conversation = await _granted(session, user_id, conversation_id, READ)
+    if conversation is None or conversation.user_id == user_id:
+        return conversation
+    return await session.get(ConversationMember, (conversation_id, user_id))
 
 
 def _writable_by(user: str | BindParameter) -> CompoundSelect:

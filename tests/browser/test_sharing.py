@@ -55,7 +55,11 @@ def test_three_people_share_one_conversation_with_the_model(start_app: Callable[
 
     expect(sidebar_item(bob, conversation_id)).to_be_visible()  # live, without a reload
     expect(sidebar_item(bob, conversation_id).get_by_test_id('shared-mark')).to_be_visible()
-    expect(sidebar_item(bob, conversation_id).get_by_test_id('conversation-menu')).to_have_count(0)
+    sidebar_item(bob, conversation_id).get_by_test_id('conversation-menu').click()  # his own Pin, Move to, Archive
+    expect(bob.get_by_test_id('menu-archive')).to_be_visible()
+    expect(bob.get_by_test_id('row-menu').get_by_text('Rename')).to_have_count(0)  # the owner's only
+    expect(bob.get_by_test_id('row-menu').get_by_text('Delete')).to_have_count(0)
+    bob.keyboard.press('Escape')
     sidebar_item(bob, conversation_id).click()
     bob.wait_for_url(f'**/c/{conversation_id}')
     carol.goto(f'{app.url}/c/{conversation_id}')
