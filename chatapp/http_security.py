@@ -6,6 +6,8 @@
   browsers send neither header and cannot carry a person's cookie for another site.
 - NiceGUI's socket (its handshake, polling and WebSocket) accepts only the app's own origin: its events
   act for the person whose page opened it.
+- An upload (NiceGUI's route for `ui.upload`, open without a login, reads any body whole onto disk) is refused
+  beyond the largest file an import takes, before it is read.
 - Every response carries a Content-Security-Policy. NiceGUI's page bootstrap is inline and changes with
   every page, so each HTML page lists the SHA-256 of its own inline scripts: nothing else inline runs
   (a DOM event attribute neither). NiceGUI evaluates the JavaScript that the server sends over the
@@ -26,8 +28,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNSAFE_METHODS = frozenset({'POST', 'PUT', 'PATCH', 'DELETE'})
 SOCKET_PREFIX = '/_nicegui_ws/'
+UPLOAD_PATH = re.compile(r'/_nicegui/client/[^/]+/upload/[^/]+')  # ui.upload's route: it reads any body whole
+UPLOAD_OVERHEAD = 64 * 1024  # a multipart body's boundaries and headers around the file
 _INLINE_SCRIPT = re.compile(rb'<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>', re.DOTALL | re.IGNORECASE)
 REFUSED = b'Refused: this request did not come from a page of this app.'
+TOO_LARGE = b'Refused: the file is larger than this app accepts.'
 
 
 def content_security_policy(script_hashes: Iterable[str], image_hosts: Iterable[str]) -> str:
@@ -56,10 +61,12 @@ def origin_of(url: str) -> str:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, *, public_url: str = '', image_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, public_url: str = '', image_hosts: Iterable[str] = (),
+                 max_upload_bytes: int = 0) -> None:
         self.app = app
         self.public_origin = origin_of(public_url) if public_url else ''
         self.image_hosts = tuple(image_hosts)
+        self.max_body = max_upload_bytes + UPLOAD_OVERHEAD if max_upload_bytes else 0  # of an upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] == 'websocket':
@@ -70,6 +77,12 @@ class SecurityMiddleware:
             if self._refused(scope):
                 await self._refuse(scope, send)
                 return
+            if self.max_body and scope['method'] == 'POST' and UPLOAD_PATH.fullmatch(scope['path']):
+                length = _header(scope, b'content-length') or ''
+                if length.isdigit() and int(length) > self.max_body:
+                    await self._refuse(scope, send, status=413, body=TOO_LARGE)
+                    return
+                receive = self._capped(receive)
             send = self._with_headers(send)
         await self.app(scope, receive, send)
 
@@ -89,13 +102,24 @@ class SecurityMiddleware:
             return False
         return _header(scope, b'sec-fetch-site') in ('cross-site', 'same-site') or not self._own_origin(scope)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, *, status: int = 403, body: bytes = REFUSED) -> None:
         # a request that brought no session cookie must not get one: it would replace the person's
         if b'cookie' not in dict(scope['headers']) and isinstance(scope.get('session'), dict):
             scope['session'].clear()
-        await send({'type': 'http.response.start', 'status': 403,
+        await send({'type': 'http.response.start', 'status': status,
                     'headers': [(b'content-type', b'text/plain; charset=utf-8'), *self._headers([])]})
-        await send({'type': 'http.response.body', 'body': REFUSED})
+        await send({'type': 'http.response.body', 'body': body})
+
+    def _capped(self, receive: Receive) -> Receive:
+        """An upload whose length was not said, or was said wrong, ends (as if the client left) at the limit."""
+        received = 0
+
+        async def receiving() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get('body', b''))
+            return {'type': 'http.disconnect'} if received > self.max_body else message
+        return receiving
 
     def _headers(self, script_hashes: list[str]) -> list[tuple[bytes, bytes]]:
         return [(b'content-security-policy', content_security_policy(script_hashes, self.image_hosts).encode()),

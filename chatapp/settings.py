@@ -191,6 +191,9 @@ class Settings:
                                    _whole)
     max_message_chars: int = setting(32_000, 'CHATAPP_MAX_MESSAGE_CHARS', 'longest message a person may send',
                                      _whole)
+    max_import_mb: float = setting(200.0, 'CHATAPP_MAX_IMPORT_MB',
+                                   'largest file a person may import (JSON or ZIP), in MB; a ZIP unpacks to 5x at most',
+                                   _positive)
     max_context_tokens: int = setting(16_000, 'CHATAPP_MAX_CONTEXT_TOKENS',
                                       'prompt budget in estimated tokens; the oldest turns go first', _whole)
     sends_per_minute: int = setting(20, 'CHATAPP_SENDS_PER_MINUTE',

@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     or_,
     union,
     update,
@@ -135,6 +136,14 @@ class PromptSource:
     conversation: Conversation
     messages: list[Message]
     speakers: dict[str, str]  # author id ('' for questions from before authors) -> name; empty: one person
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A conversation with every message of its tree (every branch), oldest first, as a reader may see it."""
+    conversation: Conversation
+    messages: list[Message]
+    authors: dict[str, str]  # the names of who wrote its questions by author id ('' for the owner's old ones)
 
 
 def title_from(text: str) -> str:
@@ -846,6 +855,67 @@ class ConversationStore:
             message.status, message.error = Status.INTERRUPTED, INTERRUPTED_BY_SERVER
         return orphans
 
+    # --- export and import -------------------------------------------------------------------------
+
+    async def read_tree(self, user_id: str, conversation_id: str) -> Tree | None:
+        """The whole conversation, every branch, for anybody who may read it (as read_branch: None for anybody
+        else, as for one that does not exist); its system prompt only for its owner."""
+        async with self.db.session() as session:
+            conversation = await _granted(session, user_id, conversation_id, READ)
+            if conversation is None:
+                return None
+            conversation = _as_read_by(session, conversation, await _access(session, user_id, conversation))
+            messages = list((await session.exec(select(Message).where(Message.conversation_id == conversation_id)
+                                                .order_by(col(Message.id)))).all())
+            authors = await _names(session, conversation, _authors(conversation, messages))
+        return Tree(conversation, messages, authors)
+
+    async def own_trees(self, user_id: str, *, before: tuple[datetime, str] | None = None,
+                        limit: int = 25) -> list[Tree]:
+        """A page of the person's own conversations (not those shared with them), newest first, each whole: three
+        queries a page, whatever it holds (keyset: pass the last one's (updated_at, id))."""
+        query = select(Conversation).where(col(Conversation.user_id) == user_id)
+        if before is not None:
+            query = query.where(or_(col(Conversation.updated_at) < before[0],
+                                    (col(Conversation.updated_at) == before[0]) & (col(Conversation.id) < before[1])))
+        query = query.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(inline(limit))
+        async with self.db.session() as session:
+            conversations = list((await session.exec(query)).all())
+            if not conversations:
+                return []
+            messages = (await session.exec(select(Message).where(
+                col(Message.conversation_id).in_([c.id for c in conversations])).order_by(col(Message.id)))).all()
+            by_conversation: dict[str, list[Message]] = {}
+            for message in messages:
+                by_conversation.setdefault(message.conversation_id, []).append(message)
+            authors = {m.author_id for m in messages if m.role == Role.USER and m.author_id}
+            names = await _names(session, conversations[0], authors)  # '' is the person's own name
+        return [Tree(c, by_conversation.get(c.id, []), names) for c in conversations]
+
+    async def import_conversation(self, user_id: str, conversation: Conversation, messages: Sequence[Message],
+                                  parents: Sequence[int | None], leaf: int | None) -> Conversation | None:
+        """A conversation brought in from a file, made the person's, in one transaction: the whole of it, or on
+        any failure nothing. `parents[i]` is the position in `messages` of message i's parent (an earlier one);
+        `leaf` the position of the last message of the branch shown. None: the person has it already (the same
+        `imported_from`, or it is their own conversation coming back), which the unique index also decides
+        when two imports race."""
+        conversation.user_id = user_id
+        conversation.leaf_id = None
+        try:
+            async with self.db.writing() as session:
+                if await _imported_already(session, user_id, conversation.imported_from):
+                    return None
+                session.add(conversation)
+                await session.flush()
+                ids = await _insert_tree(session, conversation.id, messages, parents)
+                conversation.leaf_id = ids[leaf] if leaf is not None and ids else None
+                session.add(conversation)
+                await session.commit()
+        except IntegrityError:  # another import of the same conversation won
+            return None
+        self._changed([user_id], conversation.id)
+        return conversation
+
 
 # the conversations whose last message is a question waiting for the model
 _WAITING = select(Message.conversation_id).join(Conversation, col(Conversation.leaf_id) == col(Message.id)) \
@@ -1171,3 +1241,36 @@ async def _access(session: AsyncSession, user_id: str, conversation: Conversatio
         return Access.OWNER
     member = await session.get(ConversationMember, (conversation.id, user_id))
     return Access(member.access) if member is not None else None
+
+
+async def _imported_already(session: AsyncSession, user_id: str, source: str | None) -> bool:
+    """The person has a conversation imported from `source`; or `source` names one of their own conversations
+    ('chatapp:<id>': exported here and brought back)."""
+    if source is None:
+        return False
+    same = col(Conversation.imported_from) == source
+    if source.startswith('chatapp:'):
+        same = or_(same, col(Conversation.id) == source.removeprefix('chatapp:')[:36])
+    found = await session.exec(select(Conversation.id).where(col(Conversation.user_id) == user_id, same).limit(1))
+    return found.first() is not None
+
+
+async def _insert_tree(session: AsyncSession, conversation_id: str, messages: Sequence[Message],
+                       parents: Sequence[int | None]) -> list[int]:
+    """Insert the messages of a tree in two statements whatever its size: all of them (ids in their order, so a
+    parent's below its children's), then their parents."""
+    if not messages:
+        return []
+    rows = [{**{name: getattr(m, name) for name in _IMPORTED_FIELDS}, 'conversation_id': conversation_id,
+             'parent_id': None, 'html': None} for m in messages]
+    inserted = await session.exec(insert(_MESSAGE).returning(_MESSAGE.c.id, sort_by_parameter_order=True), params=rows)
+    ids = list(inserted.scalars())
+    links = [{'child': ids[n], 'parent': ids[p]} for n, p in enumerate(parents) if p is not None]
+    if links:
+        await session.exec(_LINK_PARENT, params=links)
+    return ids
+
+
+_IMPORTED_FIELDS = ('role', 'author_id', 'content', 'status', 'error', 'model', 'prompt_tokens', 'completion_tokens',
+                    'usage_estimated', 'first_token_ms', 'tokens_per_second', 'cost', 'created_at', 'updated_at')
+_LINK_PARENT = update(_MESSAGE).where(_MESSAGE.c.id == bindparam('child')).values(parent_id=bindparam('parent'))

@@ -74,6 +74,14 @@ class Logins:
             self.services.bus.publish(topic, LoggedOut(topic))
         return ended
 
+    def request_user_id(self, request: Request) -> str | None:
+        """For a plain HTTP route: the id of the person the request is from, or None without a valid login (the
+        login middleware has sent such a GET to the login page already)."""
+        if not self.enabled:
+            return self.services.local_user.id if self.services.local_user is not None else None
+        login = self.current(request)
+        return login['user_id'] if login is not None else None
+
     # --- inside a page, and in its event handlers ----------------------------------------------------------
 
     def acting_user_id(self) -> str:

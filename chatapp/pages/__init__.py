@@ -7,6 +7,7 @@ from chatapp.auth.logins import LoginRequired, Logins
 from chatapp.pages.chat import ChatPage
 from chatapp.pages.link import LinkPage
 from chatapp.pages.login import login_page, refused_page
+from chatapp.pages.transfer import add_routes as add_transfer_routes
 from chatapp.services import Services
 
 # NiceGUI cancels a page not built within 3 s and leaves the browser an empty one; under load the database
@@ -15,6 +16,8 @@ PAGE_TIMEOUT_SECONDS = 30.0
 
 
 def register(services: Services, logins: Logins) -> None:
+    add_transfer_routes(services, logins)  # the export downloads
+
     @ui.page('/', response_timeout=PAGE_TIMEOUT_SECONDS)
     async def new_chat() -> None:
         await services.ready()

@@ -27,6 +27,7 @@ from chatapp.pages.presets import PresetsPanel
 from chatapp.pages.relogin import login_lapsed, restore_draft
 from chatapp.pages.share import ShareDialog
 from chatapp.pages.sidebar import Sidebar
+from chatapp.pages.transfer import export_menu
 from chatapp.presets import PresetInfo
 from chatapp.services import Services
 
@@ -171,6 +172,7 @@ class ChatPage:
         them (a hidden element would still take the events a page's script can send)."""
         if self.conversation.access == Access.OWNER:
             self._owner_tools()
+        export_menu(lambda: self.conversation_id)  # for anyone who may read it
         self.people = ui.row().classes('presence items-center no-wrap gap-0').props('data-testid=presence')
         with ui.dialog().props('data-testid=regenerate-dialog') as self.other_model, \
                 ui.card().classes('regenerate-card gap-1'):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -11,6 +11,7 @@ from nicegui import app, ui
 from chatapp import assets, theme
 from chatapp.auth.logins import Logins
 from chatapp.components.base_style import add_base_style
+from chatapp.pages.transfer import account_menu
 from chatapp.rendering import code_style_css
 from chatapp.services import Services
 
@@ -32,7 +33,7 @@ def frame(services: Services, logins: Logins) -> Iterator[tuple[ui.left_drawer, 
         ui.space()
         ui.button(icon='dark_mode', on_click=lambda: _toggle_dark(dark)) \
             .props('flat round dense aria-label="Toggle dark mode"')
-        _account_controls(logins, services.settings.avatar_hosts)  # avatar, name and Log out; or the local-mode marker
+        _account_controls(services, logins)  # the account menu (avatar and name) and Log out; or the local-mode marker
     # open on a wide window, closed on a phone, as the browser decides (show-if-above). With value=None,
     # NiceGUI asks every page whether its drawer is open as it connects, which times out under load
     drawer = ui.left_drawer(value=False, bordered=True, bottom_corner=True).classes('app-drawer p-0') \
@@ -53,15 +54,18 @@ def _toggle_dark(dark: ui.dark_mode) -> None:
     app.storage.user['dark'] = dark.value
 
 
-def _account_controls(logins: Logins, avatar_hosts: Sequence[str]) -> None:
-    """In the header: the person's avatar, name and Log out; in local mode, the local-mode marker."""
-    account = logins.account()
+def _account_controls(services: Services, logins: Logins) -> None:
+    """In the header: the person's avatar and name, which open the account menu, and Log out; in local mode, the
+    local-mode marker, which opens the account menu."""
+    account, avatar_hosts = logins.account(), services.settings.avatar_hosts
     if account.local:
-        with ui.chip('Local mode', icon='person').props('dense outline data-testid=local-mode') \
-                .classes('model-chip local-mode'):
-            ui.tooltip('No login is configured: everyone who reaches this app is the one local user.')
+        with ui.chip('Local mode', icon='person').props('dense outline clickable aria-haspopup=menu '
+                                                        'data-testid=local-mode').classes('model-chip local-mode'):
+            account_menu(services, logins, 'Local mode',
+                         'No login is configured: everyone who reaches this app is the one local user.')
         return
-    with ui.row().classes('items-center no-wrap gap-2').props('data-testid=account'):
+    with ui.button().props('flat dense no-caps aria-label="Account menu" aria-haspopup=menu data-testid=account') \
+            .classes('account-button'), ui.row().classes('items-center no-wrap gap-2'):
         avatar = urlsplit(account.avatar_url)
         if avatar.scheme == 'https' and avatar.netloc.lower() in avatar_hosts:  # as the CSP allows
             with ui.avatar(size='30px'):
@@ -70,8 +74,7 @@ def _account_controls(logins: Logins, avatar_hosts: Sequence[str]) -> None:
             with ui.avatar(color='primary', text_color='white', size='30px'):
                 ui.label(initials(account.name or account.email)).classes('text-sm font-medium')
         ui.label(account.name or account.email).classes('text-sm gt-xs').props('data-testid=user-name')
-        if account.email:
-            ui.tooltip(account.email)
+        account_menu(services, logins, account.name or account.email, account.email)  # (a tooltip would cover it)
     with ui.button(icon='logout').props('flat dense no-caps aria-label="Log out" data-testid=logout') \
             .on('click', js_handler='() => chatappLogout()'):  # a POST: a link or an image cannot log anyone out
         ui.label('Log out').classes('gt-xs q-ml-sm')  # a phone's header shows the icon alone
