@@ -8,9 +8,11 @@ tests/support/diag_app.py (chatapp plus a loopback-only diagnostics route). Repo
 - a new chat's page first, as the floor: what any page of the app takes;
 - server: the median time of GET /c/<id> (the page is built in the request: the read and the rows);
 - paint: the median time in Chromium from navigation start to the newest reply drawn (two animation frames after
-  it is in the page);
+  it is in the page), in a fresh profile (cold: NiceGUI's scripts fetched and compiled too) and on the next
+  open in the same profile (warm: as a person opens one conversation after another);
 - stall: the longest the event loop was blocked while the pages opened (a 20 ms timer's lateness, counted as far
-  as the loop's thread ran);
+  as the loop's thread ran), and the longest garbage collection meanwhile (a pause of the process, not of a
+  handler: where the two match, the stall was the collector);
 - page MB: the app's RSS with four Chromium pages open on the conversation, less before, a quarter of it (after a
   garbage collection and malloc_trim on both sides).
 `--before REV` runs the same on that revision of chatapp (a git worktree) in the same run, as the reference.
@@ -112,8 +114,9 @@ async def measure(app: DiagApp, conversation: str, messages: int, browser) -> di
     await asyncio.sleep(1)
     await diagnostics(app.url)  # resets the stall
     newest = NEWEST_DRAWN_JS.replace('LAST', str(messages // 2 - 1))
-    paint = await paint_ms(browser, url, newest)
-    stall = (await diagnostics(app.url))['loop_lag_max'] * 1000
+    paint, warm = await paint_ms(browser, url, newest)
+    seen = await diagnostics(app.url)
+    stall, collection = seen['loop_lag_max'] * 1000, seen['gc_pause_max'] * 1000
     await diagnostics(app.url, trim=True)
     await asyncio.sleep(1)
     before = rss_mb(app.pid)
@@ -126,19 +129,21 @@ async def measure(app: DiagApp, conversation: str, messages: int, browser) -> di
     await diagnostics(app.url, trim=True)
     page_mb = (rss_mb(app.pid) - before) / PAGES
     await context.close()
-    return {'server': server, 'paint': paint, 'stall': stall, 'page_mb': page_mb}
+    return {'server': server, 'paint': paint, 'warm': warm, 'stall': stall, 'gc': collection, 'page_mb': page_mb}
 
 
-async def paint_ms(browser, url: str, drawn_js: str) -> float:
-    """The median time from navigation start to what `drawn_js` waits for being drawn, each in a fresh profile."""
-    paints = []
+async def paint_ms(browser, url: str, drawn_js: str) -> tuple[float, float]:
+    """The median time from navigation start to what `drawn_js` waits for being drawn, in a fresh profile (cold)
+    and when opened again in it (warm)."""
+    cold, warm = [], []
     for _ in range(RUNS):
         context = await browser.new_context(viewport={'width': 1280, 'height': 900})
         page = await context.new_page()
-        await page.goto(url, wait_until='commit')
-        paints.append(await page.evaluate(drawn_js))
+        for paints in (cold, warm):
+            await page.goto(url, wait_until='commit')
+            paints.append(await page.evaluate(drawn_js))
         await context.close()
-    return statistics.median(paints)
+    return statistics.median(cold), statistics.median(warm)
 
 
 async def run(name: str, pythonpath: str | None, sizes: list[int], browser) -> dict[int, dict[str, float]]:
@@ -149,9 +154,9 @@ async def run(name: str, pythonpath: str | None, sizes: list[int], browser) -> d
         app.start()
         try:
             await asyncio.to_thread(fetch, app.url + '/')  # the local user
-            floor = await paint_ms(browser, app.url + '/', COMPOSER_DRAWN_JS)
-            results[0] = {'server': await asyncio.to_thread(server_ms, app.url + '/'), 'paint': floor,
-                          'stall': float('nan'), 'page_mb': float('nan')}
+            floor, warm = await paint_ms(browser, app.url + '/', COMPOSER_DRAWN_JS)
+            results[0] = {'server': await asyncio.to_thread(server_ms, app.url + '/'), 'paint': floor, 'warm': warm,
+                          'stall': float('nan'), 'gc': float('nan'), 'page_mb': float('nan')}
             print(f'  {name}, a new chat (the floor): {results[0]}', flush=True)
             for size in sizes:
                 results[size] = await measure(app, seed(app.database, size), size, browser)
@@ -169,12 +174,13 @@ def worktree(revision: str) -> Path:
 
 
 def print_table(results: dict[str, dict[int, dict[str, float]]]) -> None:
-    print('\n| app | messages | server (ms) | first paint (ms) | longest stall (ms) | page (MB) |')
-    print('|---|---|---|---|---|---|')
+    print('\n| app | messages | server (ms) | first paint, cold (ms) | warm (ms) | longest stall (ms) | '
+          'of which a collection (ms) | page (MB) |')
+    print('|---|---|---|---|---|---|---|---|')
     for name, sizes in results.items():
         for size, r in sizes.items():
-            print(f"| {name} | {size or 'new chat'} | {r['server']:.0f} | {r['paint']:.0f} | {r['stall']:.0f} | "
-                  f"{r['page_mb']:.2f} |")
+            print(f"| {name} | {size or 'new chat'} | {r['server']:.0f} | {r['paint']:.0f} | {r['warm']:.0f} | "
+                  f"{r['stall']:.0f} | {r['gc']:.0f} | {r['page_mb']:.2f} |")
 
 
 async def main_async(args: argparse.Namespace) -> None:

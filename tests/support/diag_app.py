@@ -72,6 +72,28 @@ loop_lag = LoopLag()
 app.on_startup(loop_lag.start)
 
 
+class CollectorPauses:
+    """The longest garbage collection since the last read: a pause of the whole process, not of one handler."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, _info: dict) -> None:
+        if phase == 'start':
+            self._started = time.perf_counter()
+        else:
+            self.worst = max(self.worst, time.perf_counter() - self._started)
+
+    def read(self) -> float:
+        worst, self.worst = self.worst, 0.0
+        return worst
+
+
+collector_pauses = CollectorPauses()
+
+
 @app.get('/_test/diagnostics', include_in_schema=False)
 async def diagnostics(request: Request, collect: bool = False, trim: bool = False) -> JSONResponse:
     """Counts of NiceGUI clients, asyncio tasks and event-bus subscriptions. `collect=1` runs the garbage
@@ -97,6 +119,7 @@ async def diagnostics(request: Request, collect: bool = False, trim: bool = Fals
         'replies': services.engine.running_count,
         'user_storages': len(app.storage._users),
         'loop_lag_max': round(loop_lag.read(), 3),
+        'gc_pause_max': round(collector_pauses.read(), 3),
     })
 
 
