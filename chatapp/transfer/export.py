@@ -1,6 +1,7 @@
 """Export: one conversation as JSON (everything, native.py) or Markdown (the branch shown, to read), and all of a
 person's own conversations as one ZIP, streamed: read a page at a time, each page's entries compressed in a worker
-thread and handed on before the next page is read, so neither the event loop nor memory carries the account."""
+thread and handed on before the next page is read, the ZIP's directory kept on disk (zipstream.py), so neither the
+event loop nor memory carries the account."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 import json
 import re
 import unicodedata
-import zipfile
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from urllib.parse import quote
@@ -16,6 +16,7 @@ from urllib.parse import quote
 from chatapp.models import Message, Role, Status
 from chatapp.store import ConversationStore, Tree
 from chatapp.transfer import native
+from chatapp.transfer.zipstream import ZipStream
 
 PAGE = 25  # conversations read (and written) at a time
 EXPORT_FORMAT = 'chatapp.export'
@@ -86,57 +87,38 @@ def content_disposition(title: str, suffix: str) -> str:
 
 # --- all of a person's data, as a ZIP ------------------------------------------------------------------------
 
-class _Sink:
-    """Where the ZIP is written, taken away as it grows. It cannot seek, so zipfile writes each entry's sizes
-    after its data (a data descriptor): nothing already handed on is ever rewritten. One buffer, not a list of
-    the pieces: the central directory at the end arrives in small writes, four an entry."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def write(self, data: bytes) -> int:
-        self._buffer += data
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        return data
-
-
 async def all_data(store: ConversationStore, user_id: str, person: str, exported_at: datetime,
                    label: Label = lambda key: key) -> AsyncIterator[bytes]:
     """The ZIP of all the person's own conversations (JSON and Markdown each), with a README and a manifest, in
-    pieces as it is written."""
-    sink = _Sink()
-    archive = zipfile.ZipFile(sink, 'w', compression=zipfile.ZIP_DEFLATED)
+    pieces as it is written: a page of conversations read, compressed in a worker thread and handed on before the
+    next is read."""
+    archive = ZipStream()
     try:
-        archive.writestr('README.md', _readme(person, exported_at))
-        yield sink.take()
+        yield archive.add('README.md', _readme(person, exported_at).encode())
         count, before = 0, None
         while page := await store.own_trees(user_id, before=before, limit=PAGE):
-            await asyncio.to_thread(_write_page, archive, page, exported_at, label)
+            yield await asyncio.to_thread(_page_entries, archive, page, exported_at, label)
             count += len(page)
             before = (page[-1].conversation.updated_at, page[-1].conversation.id)
-            yield sink.take()
-        archive.writestr('manifest.json', json.dumps({'format': EXPORT_FORMAT, 'version': native.VERSION,
-                                                      'exported_at': native.iso(exported_at),
-                                                      'conversations': count}, indent=1))
+        yield archive.add('manifest.json', json.dumps({
+            'format': EXPORT_FORMAT, 'version': native.VERSION, 'exported_at': native.iso(exported_at),
+            'conversations': count}, indent=1).encode())
+        end = archive.finish()
+        while (chunk := await asyncio.to_thread(next, end, None)) is not None:  # the directory, from its file
+            yield chunk
     finally:
-        archive.close()  # the central directory: the end of the ZIP (written away if the download was dropped)
-    yield sink.take()
+        archive.close()
 
 
-def _write_page(archive: zipfile.ZipFile, page: list[Tree], exported_at: datetime, label: Label) -> None:
+def _page_entries(archive: ZipStream, page: list[Tree], exported_at: datetime, label: Label) -> bytes:
+    entries = []
     for tree in page:
         conversation = tree.conversation
         name = f'conversations/{native.iso(conversation.created_at)[:10]} {file_title(conversation.title)} ' \
                f'{conversation.id[:8]}'
-        archive.writestr(f'{name}.json', json_bytes(tree, exported_at))
-        archive.writestr(f'{name}.md', markdown(tree, exported_at, label))
+        entries.append(archive.add(f'{name}.json', json_bytes(tree, exported_at)))
+        entries.append(archive.add(f'{name}.md', markdown(tree, exported_at, label).encode()))
+    return b''.join(entries)
 
 
 def _readme(person: str, exported_at: datetime) -> str:
