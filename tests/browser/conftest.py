@@ -53,3 +53,11 @@ def new_context(browser: Browser, request: pytest.FixtureRequest,
         yield create
     finally:
         close_contexts(contexts, request, tmp_path)
+
+
+@pytest.fixture
+def no_server_errors(app_server: App) -> Iterator[None]:
+    """Every action of the test leaves the app's log free of tracebacks (a page's handler failing is not visible)."""
+    start = app_server.log.size()
+    yield
+    assert 'Traceback' not in app_server.log.text(since=start)

@@ -4,7 +4,6 @@ nothing is lost, a reload and a second tab show the branch chosen."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
@@ -19,17 +18,10 @@ from tests.support.chat import (
     user_bubbles,
     wait_finished,
 )
-from tests.support.servers import App, LLMock
+from tests.support.servers import LLMock
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures('no_server_errors')]
 
-
-@pytest.fixture(autouse=True)
-def no_server_errors(app_server: App) -> Iterator[None]:
-    """Every action here leaves the app's log free of tracebacks (a page's handler failing is not visible)."""
-    start = app_server.log.size()
-    yield
-    assert 'Traceback' not in app_server.log.text(since=start)
 
 
 def position(row: Locator) -> Locator:

@@ -29,7 +29,7 @@ from tests.support.chat import (
 from tests.support.net import free_port
 from tests.support.servers import App, LLMock
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures('no_server_errors')]
 
 TITLE_MODEL = 'title-writer'
 
@@ -103,13 +103,6 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMock, sec
                 'CHATAPP_TITLE_MODEL': f'a/{TITLE_MODEL}', 'CHATAPP_TEST_B_KEY': 'key-of-b'}
     with App(root, llm_server, **settings) as app:
         yield app
-
-
-@pytest.fixture(autouse=True)
-def no_server_errors(app_server: App) -> Iterator[None]:
-    start = app_server.log.size()
-    yield
-    assert 'Traceback' not in app_server.log.text(since=start)
 
 
 def title_reply(llm: LLMock, text: str) -> None:

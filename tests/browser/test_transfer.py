@@ -10,7 +10,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,14 +21,8 @@ from tests.support.chatgpt_export import KYOTO_SHOWN, KYOTO_TITLE, file_bytes, s
 from tests.support.oidc import log_in
 from tests.support.servers import App, LLMock
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures('no_server_errors')]
 
-
-@pytest.fixture(autouse=True)
-def no_server_errors(app_server: App) -> Iterator[None]:
-    start = app_server.log.size()
-    yield
-    assert 'Traceback' not in app_server.log.text(since=start)
 
 
 def downloaded(page: Page, *clicks: str) -> Download:
