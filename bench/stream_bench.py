@@ -785,7 +785,7 @@ async def main_async(args) -> dict:
             source = tmp / 'src'
             await asyncio.to_thread(extract_revision, args.rev, source)
         base_env['PYTHONPATH'] = os.pathsep.join(p for p in (str(source), base_env.get('PYTHONPATH', '')) if p)
-        llm_process = FakeLLM(tmp, tokens=args.tokens, rate=args.rate, env=base_env)
+        llm_process = FakeLLM(tmp, tokens=args.tokens, rate=args.rate, env=base_env, technical=args.technical)
         processes.append(llm_process)
         llm_process.start(timeout=20)
         llm = llm_process.base_url
@@ -860,6 +860,8 @@ def main() -> None:
     parser.add_argument('--tokens', type=int, default=2000, help='tokens per reply (default 2000)')
     parser.add_argument('--rate', type=float, default=100.0, help='tokens per second (default 100)')
     parser.add_argument('--pages', type=int, default=1, help='browser pages, each streaming its own reply')
+    parser.add_argument('--technical', action='store_true',
+                        help='a reply heavy with code blocks and formulas (fake_llm.py --technical)')
     parser.add_argument('--phases', default='chatapp,naive,floor',
                         help='comma-separated subset of chatapp,naive,floor (default: all)')
     parser.add_argument('--room', action='store_true',

@@ -38,18 +38,23 @@ WARMUP_RATE = 1000.0
 _ALNUM = re.compile(r'[A-Za-z0-9]')
 
 
-def make_tokens(count: int, seed: int = 7) -> list[str]:
-    """`count` tokens of Markdown: paragraphs, now and then a heading, a bullet list or a code block.
+def make_tokens(count: int, seed: int = 7, *, technical: bool = False) -> list[str]:
+    """`count` tokens of Markdown: paragraphs, now and then a heading, a bullet list or a code block; `technical`:
+    more code blocks, formulas in the paragraphs and formulas on lines of their own.
 
     Each token is a short word plus a space (or a newline ending a line). Markup is glued to a word so
-    that every token shows at least one letter, except the closing code fence.
+    that every token shows at least one letter, except the closing code fence. A formula's letters and digits
+    are the same drawn as written (no commands), so the harness finds each token in the page either way.
     """
     rng = random.Random(seed)
     tokens: list[str] = []
     block = 0
     while len(tokens) < count:
         block += 1
-        if block % 7 == 0:  # a code block; the first code token is long, see visible_alnum
+        if technical and block % 4 == 2:  # a formula on a line of its own, drawn once its $$ closes
+            a, b, c = rng.sample('abcxyz', 3)
+            tokens += [f'$${a}^2 ', f'+{b}_{{{rng.randint(1, 9)}}} ', f'={c}^{rng.randint(2, 4)}$$\n\n']
+        elif block % (3 if technical else 7) == 0:  # a code block; the first code token is long, see visible_alnum
             tokens.append('```py\n')
             for _ in range(rng.randint(3, 5)):
                 name, call, arg = rng.choice(CODE_NAMES), rng.choice(CODE_CALLS), rng.choice(CODE_NAMES)
@@ -71,6 +76,8 @@ def make_tokens(count: int, seed: int = 7) -> list[str]:
             words = [rng.choice(WORDS) for _ in range(rng.randint(25, 60))]
             words[0] = words[0].capitalize()
             for i in range(len(words) - 1):
+                if technical and rng.random() < 0.08:
+                    tokens.append(f'${rng.choice("xyzn")}_{{{rng.choice("ijk")}}}^{rng.randint(2, 9)}$ ')
                 tokens.append(f'**{words[i]}** ' if rng.random() < 0.03 else f'{words[i]} ')
             tokens.append(f'{words[-1]}.\n\n')
     tokens = tokens[:count]
@@ -105,9 +112,9 @@ class Streams:
         self.streams: list[dict] = []
 
 
-def build_app(tokens: int, rate: float, seed: int) -> Starlette:
+def build_app(tokens: int, rate: float, seed: int, technical: bool = False) -> Starlette:
     state = Streams()
-    reply = make_tokens(tokens, seed)
+    reply = make_tokens(tokens, seed, technical=technical)
     warmup_reply = split_tokens(WARMUP_TEXT)
 
     async def completions(request: Request) -> StreamingResponse | JSONResponse:
@@ -197,8 +204,9 @@ def main() -> None:
     parser.add_argument('--tokens', type=int, default=2000)
     parser.add_argument('--rate', type=float, default=100.0)
     parser.add_argument('--seed', type=int, default=7)
+    parser.add_argument('--technical', action='store_true', help='code blocks and formulas throughout')
     args = parser.parse_args()
-    uvicorn.run(build_app(args.tokens, args.rate, args.seed), host=args.host, port=args.port,
+    uvicorn.run(build_app(args.tokens, args.rate, args.seed, args.technical), host=args.host, port=args.port,
                 log_level='warning', access_log=False)
 
 

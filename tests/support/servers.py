@@ -72,10 +72,12 @@ class FakeLLM(Process):
     """fake_llm.py on a free port: every reply is the same Markdown of `tokens` tokens, streamed at `rate`
     tokens a second; GET /tokens tells when it wrote each one."""
 
-    def __init__(self, root: Path, *, tokens: int, rate: float, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *, tokens: int, rate: float, env: dict[str, str] | None = None,
+                 technical: bool = False) -> None:
         port = free_port()
         self.base_url = f'http://127.0.0.1:{port}'
         command = [sys.executable, str(FAKE_LLM), '--port', str(port), '--tokens', str(tokens), '--rate', str(rate)]
+        command += ['--technical'] if technical else []
         super().__init__('fake_llm', command, cwd=root, env=env, health_url=f'{self.base_url}/healthz')
 
 
