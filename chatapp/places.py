@@ -35,8 +35,9 @@ class Shelf(StrEnum):
 @dataclass(frozen=True)
 class FolderRows:
     folder: Folder
-    conversations: list[Conversation]  # its newest (up to FOLDER_ROWS), neither pinned nor archived
+    conversations: list[Conversation]  # its newest (up to FOLDER_ROWS), neither pinned nor archived; [] if closed
     count: int  # all it holds that are neither pinned nor archived
+    loaded: bool = True  # its conversations were read (it is open)
 
 
 @dataclass(frozen=True)

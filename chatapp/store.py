@@ -6,7 +6,7 @@ user's conversation looks exactly like one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -305,11 +305,13 @@ class ConversationStore:
     # Each person keeps each conversation they may read their own way (chatapp/places.py); every change shows in
     # that person's sidebars only.
 
-    async def shelves(self, user_id: str, *, limit: int = PAGE_SIZE) -> Shelves:
-        """The person's sidebar: what they pinned, their folders with the newest of what each holds, and the first
-        `limit` of the rest (`list_conversations` pages on)."""
+    async def shelves(self, user_id: str, *, limit: int = PAGE_SIZE,
+                      open_folders: Collection[str] | None = None) -> Shelves:
+        """The person's sidebar: what they pinned, their folders with how many each holds and the newest of what
+        the open ones hold (`open_folders`; None: all of them), and the first `limit` of the rest
+        (`list_conversations` pages on)."""
         async with self.db.session() as session:
-            return Shelves(await _pinned(session, user_id), await _filed(session, user_id),
+            return Shelves(await _pinned(session, user_id), await _filed(session, user_id, open_folders),
                            await _newest_readable(session, user_id, None, limit, Shelf.LISTED))
 
     async def set_pinned(self, user_id: str, conversation_id: str, pinned: bool) -> bool:
@@ -967,50 +969,58 @@ async def _pinned(session: AsyncSession, user_id: str) -> list[Conversation]:
     return found[:MAX_PINNED]
 
 
-async def _filed(session: AsyncSession, user_id: str) -> list[FolderRows]:
-    """The person's folders (by name), each with its newest FOLDER_ROWS conversations that are neither pinned nor
-    archived, and how many it holds: one query for their own, one for those shared with them."""
+async def _filed(session: AsyncSession, user_id: str, open_folders: Collection[str] | None) -> list[FolderRows]:
+    """The person's folders (by name), each with how many conversations it holds that are neither pinned nor
+    archived and, where it is open, the newest FOLDER_ROWS of them: a closed folder sends no rows."""
     folders = (await session.exec(select(Folder).where(col(Folder.user_id) == user_id))).all()
     if not folders:
         return []
     rows: dict[str, list[Conversation]] = {folder.id: [] for folder in folders}
     counts = dict.fromkeys(rows, 0)
+    shown = set(rows) if open_folders is None else set(rows) & set(open_folders)
     for place in (Conversation, ConversationMember):
-        counted: set[str] = set()
-        for conversation, folder_id, count in (await session.exec(_in_folders(user_id, place))).all():
-            if folder_id not in rows:  # (a folder deleted meanwhile)
-                continue
+        for folder_id, count in (await session.exec(_folder_counts(user_id, place))).all():
+            if folder_id in counts:  # (a folder deleted meanwhile)
+                counts[folder_id] += count
+        if not shown:
+            continue
+        for conversation, folder_id in (await session.exec(_in_folders(user_id, place, shown))).all():
             rows[folder_id].append(conversation if place is Conversation else
                                    with_place(conversation, None, None, folder_id))
-            if folder_id not in counted:  # each row of a folder carries its count
-                counted.add(folder_id)
-                counts[folder_id] += count
     shelves = []
     for folder in sorted(folders, key=lambda f: (f.name.casefold(), f.created_at, f.id)):
         listed = sorted(rows[folder.id], key=lambda c: (c.updated_at, c.id), reverse=True)[:FOLDER_ROWS]
-        shelves.append(FolderRows(folder, listed, counts[folder.id]))
+        shelves.append(FolderRows(folder, listed, counts[folder.id], folder.id in shown))
     return shelves
 
 
-def _in_folders(user_id: str, place: type[Conversation] | type[ConversationMember]) -> Select:
-    """(conversation, folder id, how many that folder holds of `place`'s kind) for the newest FOLDER_ROWS of each
-    of the person's folders, by where they keep them (`place`: the conversation for their own, the membership for
-    those shared with them), ranked within each folder in one window query. The rows come out of the ranking
-    itself: joined back to the conversations, PostgreSQL would read every person's."""
+def _filed_here(user_id: str, place: type[Conversation] | type[ConversationMember], select_: Select) -> Select:
+    """`select_` narrowed to the conversations the person keeps in a folder (neither pinned nor archived), by where
+    they keep them (`place`: the conversation for their own, the membership for those shared with them)."""
+    select_ = select_.where(col(place.folder_id).is_not(None), col(place.pinned_at).is_(None),
+                            col(place.archived_at).is_(None))
+    if place is Conversation:
+        return select_.where(col(Conversation.user_id) == user_id)
+    return select_.join(ConversationMember, col(ConversationMember.conversation_id) == col(Conversation.id)) \
+        .where(col(ConversationMember.user_id) == user_id)
+
+
+def _folder_counts(user_id: str, place: type[Conversation] | type[ConversationMember]) -> Select:
+    """(folder id, how many) of the person's folders, by where they keep them (as `_filed_here`)."""
+    folder = col(place.folder_id)
+    return _filed_here(user_id, place, select(folder, func.count()).select_from(Conversation)).group_by(folder)
+
+
+def _in_folders(user_id: str, place: type[Conversation] | type[ConversationMember], folders: Collection[str]) -> Select:
+    """(conversation, folder id) for the newest FOLDER_ROWS of each of `folders`, ranked within each folder in one
+    window query. The rows come out of the ranking itself: joined back to the conversations, PostgreSQL would read
+    every person's."""
     folder = col(place.folder_id)
     ranked = select(Conversation, folder.label('place_folder'),
                     func.row_number().over(partition_by=folder, order_by=(col(Conversation.updated_at).desc(),
-                                                                          col(Conversation.id).desc())).label('rank'),
-                    func.count().over(partition_by=folder).label('total')) \
-        .where(folder.is_not(None), col(place.pinned_at).is_(None), col(place.archived_at).is_(None))
-    if place is Conversation:
-        ranked = ranked.where(col(Conversation.user_id) == user_id)
-    else:
-        ranked = ranked.join(ConversationMember, col(ConversationMember.conversation_id) == col(Conversation.id)) \
-            .where(col(ConversationMember.user_id) == user_id)
-    ranked = ranked.subquery()
-    return select(aliased(Conversation, ranked), ranked.c.place_folder, ranked.c.total) \
-        .where(ranked.c.rank <= inline(FOLDER_ROWS))
+                                                                          col(Conversation.id).desc())).label('rank'))
+    ranked = _filed_here(user_id, place, ranked).where(folder.in_(sorted(folders))).subquery()
+    return select(aliased(Conversation, ranked), ranked.c.place_folder).where(ranked.c.rank <= inline(FOLDER_ROWS))
 
 
 async def _delete_conversations(session: AsyncSession, conversation_ids: list[str]) -> dict[str, list[str]]:

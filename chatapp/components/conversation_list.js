@@ -1,5 +1,6 @@
 // The sidebar's conversations, drawn in the browser from one list of rows {id, title, at, shared, mine[, pinned,
-// folder, archived, found]} and the person's folders [{id, name, count}] (at: last change, ms since the epoch;
+// folder, archived, found]} and the person's folders [{id, name, count, loaded}] (at: last change, ms since the
+// epoch; loaded: the folder's rows were sent, as they are only for the folders the page says are open;
 // mine: the reader owns it; pinned, folder, archived: where the reader keeps it; found: a search result's snippet,
 // [before, match, after], shown as text with the match marked). The server sends the list again when it changes and
 // never builds an element per row: a burst of new conversations would make the server build rows in every tab one
@@ -179,6 +180,7 @@ export default {
         const held = filed.get(folder.id);
         for (const row of held) entries.push({ kind: "row", key: row.id, ...row, inFolder: true, drag, drop: folder.id });
         if (!folder.count) entries.push({ kind: "empty", key: "empty:" + folder.id, drop: folder.id, text: "Empty: drag conversations here" });
+        else if (!folder.loaded) entries.push({ kind: "empty", key: "loading:" + folder.id, drop: folder.id, text: "Loading…" });
         else if (folder.count > held.length) {  // the server sends a folder's newest only
           entries.push({ kind: "empty", key: "more:" + folder.id, drop: folder.id,
                          text: `${folder.count - held.length} older: search finds them` });
@@ -200,6 +202,7 @@ export default {
   },
   mounted() {
     this.clock = setInterval(() => (this.today = new Date().toDateString()), 60_000);
+    this.$emit("folders_open", [...this.opened]);  // the server reads the rows of these only
   },
   unmounted() {
     clearInterval(this.clock);
@@ -248,6 +251,7 @@ export default {
       const opened = new Set(this.opened);
       opened.has(id) ? opened.delete(id) : opened.add(id);
       this.opened = opened;
+      this.$emit("folders_open", [...opened]);
       try {
         localStorage.setItem(OPEN_FOLDERS, JSON.stringify([...opened]));
       } catch {}  // a private window may refuse: folders then open for this page only

@@ -11,7 +11,8 @@ from chatapp.models import Conversation, Folder
 from chatapp.search import SearchHit
 
 Handler = Callable[[object], Awaitable[None] | None]  # gets the event's arguments, as the page sent them
-EVENTS = ('open', 'rename', 'delete', 'pin', 'archive', 'move', 'move_new', 'rename_folder', 'delete_folder')
+EVENTS = ('open', 'rename', 'delete', 'pin', 'archive', 'move', 'move_new', 'rename_folder', 'delete_folder',
+          'folders_open')
 
 
 class ConversationList(ui.element, component='conversation_list.js'):
@@ -32,13 +33,14 @@ class ConversationList(ui.element, component='conversation_list.js'):
             self.on(event, lambda e, handler=handlers[event]: handler(e.args))
 
     def show(self, conversations: Sequence[Conversation], reader_id: str,
-             hits: Mapping[str, SearchHit] | None = None, folders: Sequence[tuple[Folder, int]] = ()) -> None:
+             hits: Mapping[str, SearchHit] | None = None, folders: Sequence[tuple[Folder, int, bool]] = ()) -> None:
         """The rows, each where the reader keeps it; a shared conversation is marked, and only its owner renames
         or deletes it. Search results (`hits`) show their date and a snippet around the match. `folders`: the
-        reader's, with how many conversations each lists."""
+        reader's, with how many conversations each lists and whether its rows were read (it is open)."""
         # tuples: NiceGUI leaves them as they are, where it would wrap a list and each row in an observable
         rows = tuple(_row(c, reader_id) | _found(hits, c.id) for c in conversations)
-        shelves = tuple({'id': folder.id, 'name': folder.name, 'count': count} for folder, count in folders)
+        shelves = tuple({'id': folder.id, 'name': folder.name, 'count': count, 'loaded': loaded}
+                        for folder, count, loaded in folders)
         # both in one update: the element is sent whole, once per pass, whatever changed
         if rows != self._props['rows']:
             self._props['rows'] = rows  # the browser groups them by age, in its own time zone

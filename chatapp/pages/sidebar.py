@@ -16,7 +16,7 @@ from chatapp.events import ConversationChanged, Event, user_topic
 from chatapp.models import Access, Conversation, utcnow
 from chatapp.pages.folder_dialogs import ask_delete_folder, ask_folder_name
 from chatapp.pages.model_picker import short_count
-from chatapp.places import FolderRows, Shelves
+from chatapp.places import MAX_FOLDERS, FolderRows, Shelves
 from chatapp.search import SearchHit
 from chatapp.services import Services
 from chatapp.store import PAGE_SIZE, ConversationStore
@@ -33,15 +33,17 @@ def an_id(value: object) -> str | None:
     return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
-_queries: dict[tuple[str, int], tuple[float, asyncio.Future[Shelves]]] = {}
+_queries: dict[tuple[str, int, frozenset[str]], tuple[float, asyncio.Future[Shelves]]] = {}
 
 
-async def list_once(store: ConversationStore, user_id: str, limit: int, *, changed_at: float) -> Shelves:
-    """The user's sidebar lists; sidebars reloading at the same time (one person's tabs, after a change
-    they all hear of) share one query, if it started after the change. The rows are only read."""
-    key = (user_id, limit)
+async def list_once(store: ConversationStore, user_id: str, limit: int, *, changed_at: float,
+                    open_folders: frozenset[str] = frozenset()) -> Shelves:
+    """The user's sidebar lists (the rows of the folders open); sidebars reloading at the same time (one person's
+    tabs, after a change they all hear of) share one query, if it started after the change. The rows are only
+    read."""
+    key = (user_id, limit, open_folders)
     if key not in _queries or _queries[key][0] < changed_at:
-        query = asyncio.ensure_future(store.shelves(user_id, limit=limit))
+        query = asyncio.ensure_future(store.shelves(user_id, limit=limit, open_folders=open_folders))
         _queries[key] = (time.monotonic(), query)
 
         def forget(_: object) -> None:
@@ -66,7 +68,8 @@ class Sidebar:
         self.hits: dict[str, SearchHit] = {}  # by conversation, while searching
         self.archived = False  # the Archived view, not the list
         self.pinned: list[Conversation] = []
-        self.filed: list[FolderRows] = []  # the folders with (the newest of) what they hold
+        self.filed: list[FolderRows] = []  # the folders with (the newest of) what the open ones hold
+        self.open_folders: frozenset[str] = frozenset()  # as the page says (it remembers which the person opened)
         self.conversations: list[Conversation] = []  # the rest of the list, the archived ones or the search results
         self.has_more = False
         self._reload_task: asyncio.Task | None = None
@@ -90,7 +93,8 @@ class Sidebar:
                 self.rows = ConversationList({
                     'open': self._open, 'rename': self._rename, 'delete': self._delete, 'pin': self._pin,
                     'archive': self._archive, 'move': self._move, 'move_new': self._move_new,
-                    'rename_folder': self._rename_folder, 'delete_folder': self._delete_folder}).classes('w-full')
+                    'rename_folder': self._rename_folder, 'delete_folder': self._delete_folder,
+                    'folders_open': self._folders_open}).classes('w-full')
             with ui.row().classes('w-full no-wrap gap-1 sidebar-tools') as self.tools:
                 ui.button('New folder', icon='create_new_folder', on_click=self._new_folder) \
                     .props('flat dense no-caps align=left data-testid=new-folder').classes('col')
@@ -103,7 +107,7 @@ class Sidebar:
         ui.context.client.on_delete(self._cancel_reload)
 
     async def load(self) -> None:
-        self._shelve(await self.services.store.shelves(self.user_id))
+        self._shelve(await self.services.store.shelves(self.user_id, open_folders=self.open_folders))
         self.has_more = len(self.conversations) == PAGE_SIZE
         self._render()
         await self.show_usage()
@@ -197,7 +201,7 @@ class Sidebar:
         shown = max(len(self.conversations), PAGE_SIZE)
         store = self.services.store
         while True:  # a search typed, a view switched or a change heard of while the query ran: ask again
-            asked = (self.search, self.archived, self._changed_at)
+            asked = (self.search, self.archived, self._changed_at, self.open_folders)
             hits, shelves = [], None
             if self.search:
                 hits = await store.search(self.user_id, self.search)
@@ -205,9 +209,10 @@ class Sidebar:
             elif self.archived:
                 rows = await store.list_conversations(self.user_id, limit=shown, archived=True)
             else:
-                shelves = await list_once(store, self.user_id, shown, changed_at=self._changed_at)
+                shelves = await list_once(store, self.user_id, shown, changed_at=self._changed_at,
+                                          open_folders=self.open_folders)
                 rows = shelves.recent
-            if asked == (self.search, self.archived, self._changed_at):
+            if asked == (self.search, self.archived, self._changed_at, self.open_folders):
                 break
         self.hits = {hit.conversation.id: hit for hit in hits}
         if shelves is not None:
@@ -229,7 +234,7 @@ class Sidebar:
             rows = [*self.pinned, *(c for f in self.filed for c in f.conversations), *self.conversations] if listed \
                 else self.conversations
             self.rows.show(rows, self.user_id, self.hits if self.search else None,
-                           [(f.folder, f.count) for f in self.filed])
+                           [(f.folder, f.count, f.loaded) for f in self.filed])
             self._more = self._keep(self._more, self.has_more, lambda: ui.button('Show more', on_click=self.load_more)
                                     .props('flat dense no-caps data-testid=show-more').classes('w-full'))
 
@@ -298,6 +303,16 @@ class Sidebar:
             self.on_open('', None)
 
     # --- where the person keeps a conversation: pinned, archived, in a folder ---
+
+    def _folders_open(self, args: object) -> None:
+        """The folders the page has open: their rows are read, a closed folder's are not (only its count)."""
+        if not isinstance(args, list) or len(args) > MAX_FOLDERS:
+            return
+        opened = frozenset(folder for folder in map(an_id, args) if folder is not None)
+        newly = opened - self.open_folders
+        self.open_folders = opened
+        if newly and not self.login_lapsed():
+            self._schedule_reload(delay=0.0)
 
     async def _pin(self, args: object) -> None:
         target = _id_and_flag(args)

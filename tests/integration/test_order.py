@@ -131,6 +131,13 @@ async def test_a_folder_shows_its_newest_and_counts_all_own_and_shared(store: Co
         assert await store.move_to_folder(alice.id, cid, folder.id)
     [rows] = (await store.shelves(alice.id)).folders
     assert ([c.title for c in rows.conversations], rows.count) == (['Shared', 'Own 1'], 4)  # the newest two of all
+    other = await store.create_folder(alice.id, 'Other')
+    assert other is not None
+    assert await store.move_to_folder(alice.id, own[2], other.id)
+    # a page reads the rows of the folders it has open only: a closed one sends its count
+    closed, opened = (await store.shelves(alice.id, open_folders={other.id, 'not-a-folder'})).folders
+    assert (closed.folder.id, closed.conversations, closed.count, closed.loaded) == (folder.id, [], 3, False)
+    assert ([c.title for c in opened.conversations], opened.count, opened.loaded) == (['Own 3'], 1, True)
 
 
 async def test_deleting_a_folder_keeps_its_conversations_or_deletes_those_the_person_owns(
