@@ -230,7 +230,8 @@ def _survey_zip(file: IO[bytes], max_unpacked: int) -> Survey:
             if sum(info.file_size for info in chosen) > max_unpacked:  # zipfile reads no more than these sizes
                 raise BadFile(f'The ZIP would unpack to more than {megabytes(max_unpacked)}.')
             return Survey('zip', sum(_count_entry(archive, name) for name in names), names)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
+    # RuntimeError: zipfile's refusal of a compression method it lacks (a subclass) or of an encrypted entry
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError) as error:
         raise BadFile(f'The ZIP archive is damaged or of a kind this app cannot read ({error}).') from None
 
 
