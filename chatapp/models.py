@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, Text, text
+from sqlalchemy import Column, Index, LargeBinary, String, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -145,8 +145,43 @@ class Message(SQLModel, table=True):
     first_token_ms: int | None = None  # from the request to the first token
     tokens_per_second: float | None = None
     cost: float | None = None  # with prices configured for the model
+    # what its attachments add to its prompt, in characters (an image counts as llm/prompt.py's IMAGE_CHARS)
+    attached_chars: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Blob(SQLModel, table=True):
+    """The bytes of an attached file (or its thumbnail), stored once however often it is attached: by its SHA-256."""
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Attachment(SQLModel, table=True):
+    """A file attached to a question: read by whoever may read the question, deleted with it."""
+    __table_args__ = (
+        Index('ix_attachment_message', 'message_id', 'position'),
+        Index('ix_attachment_blob', 'sha256'),
+        Index('ix_attachment_thumbnail', 'thumbnail_sha256'),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)  # in download links: unguessable
+    message_id: int = Field(foreign_key='message.id', ondelete='CASCADE')
+    conversation_id: str = Field(max_length=36)  # whose readers may read it
+    position: int = 0  # on the message
+    name: str = Field(max_length=255)
+    kind: str = Field(max_length=16)  # attachments.files.Kind
+    media_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(foreign_key='blob.sha256', max_length=64)
+    thumbnail_sha256: str | None = Field(default=None, foreign_key='blob.sha256', max_length=64)
+    width: int = 0  # of an image
+    height: int = 0
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # what the model reads
+    text_chars: int = 0  # of the file's whole text: more than `text` holds when it was cut to fit the context
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class ConversationMember(SQLModel, table=True):

@@ -194,6 +194,11 @@ class Settings:
     max_import_mb: float = setting(200.0, 'CHATAPP_MAX_IMPORT_MB',
                                    'largest file a person may import (JSON or ZIP), in MB; a ZIP unpacks to 5x at most',
                                    _positive)
+    max_file_mb: float = setting(10.0, 'CHATAPP_MAX_FILE_MB', 'largest file a person may attach to a message, in MB',
+                                 _positive)
+    max_attachments_mb: float = setting(20.0, 'CHATAPP_MAX_ATTACHMENTS_MB',
+                                        'most a message may attach in all, in MB', _positive)
+    max_attachments: int = setting(10, 'CHATAPP_MAX_ATTACHMENTS', 'most files a message may attach', _whole)
     max_context_tokens: int = setting(16_000, 'CHATAPP_MAX_CONTEXT_TOKENS',
                                       'prompt budget in estimated tokens; the oldest turns go first', _whole)
     sends_per_minute: int = setting(20, 'CHATAPP_SENDS_PER_MINUTE',

@@ -30,6 +30,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from chatapp.attachments import rows as attachment_rows
+from chatapp.attachments.content import IMAGE, NewAttachment, PromptFile, ShownFile
 from chatapp.db import Database
 from chatapp.events import (
     BranchShown,
@@ -45,6 +47,8 @@ from chatapp.models import (
     READ,
     WRITE,
     Access,
+    Attachment,
+    Blob,
     Conversation,
     ConversationMember,
     Folder,
@@ -112,8 +116,9 @@ class Branch:
     # shared or several people wrote; empty otherwise
     speakers: dict[str, str] = field(default_factory=dict)
     path: list[int] | None = None  # the ids of the whole branch, in order (None: the messages are all of it)
-    lengths: list[int] = field(default_factory=list)  # of each message of `path`, in characters
+    lengths: list[int] = field(default_factory=list)  # of each message of `path`, in characters, attachments too
     start: int = 0  # where the messages read begin in `path`
+    attachments: dict[int, list[ShownFile]] = field(default_factory=dict)  # of the messages read
 
 
 # which messages of a branch to read, from the ids of all of them: (start, end) as a slice
@@ -136,6 +141,7 @@ class PromptSource:
     conversation: Conversation
     messages: list[Message]
     speakers: dict[str, str]  # author id ('' for questions from before authors) -> name; empty: one person
+    files: dict[int, list[PromptFile]] = field(default_factory=dict)  # what the questions attach, by message id
 
 
 @dataclass(frozen=True)
@@ -397,11 +403,12 @@ class ConversationStore:
             await session.exec(update(ConversationMember).where(col(ConversationMember.user_id) == user_id,
                                                                 col(ConversationMember.folder_id) == folder_id)
                                .values(folder_id=None))
-            members = await _delete_conversations(session, owned)
+            deleted = await _delete_conversations(session, owned)
             await session.commit()
+        await self._drop_unattached(deleted.blobs)
         self._changed([user_id], '')
         for conversation_id in owned:  # they leave every sidebar they were in
-            self._changed([user_id, *members.get(conversation_id, [])], conversation_id, deleted=True)
+            self._changed([user_id, *deleted.members.get(conversation_id, [])], conversation_id, deleted=True)
         return owned
 
     # --- members -----------------------------------------------------------------------------------
@@ -526,7 +533,7 @@ class ConversationStore:
             window = await _window(session, conversation.id, end, pick)
             speakers = await _speakers(session, conversation, window.messages)
             shown = Branch(window.messages, {}, None, _as_read_by(session, conversation, None), Access.VIEWER,
-                           speakers, window.path, window.lengths, window.start)
+                           speakers, window.path, window.lengths, window.start, window.attachments)
         return link, shown
 
     async def copy_from_link(self, user_id: str, token: str, message_id: int) -> Conversation | None:
@@ -539,17 +546,51 @@ class ConversationStore:
 
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
         async with self.db.writing() as session:
-            conversation = await _granted(session, user_id, conversation_id, OWN)
-            if conversation is None:
+            if await _granted(session, user_id, conversation_id, OWN) is None:
                 return False
-            await session.exec(delete(Message).where(Message.conversation_id == conversation_id))
-            members = list((await session.exec(delete(ConversationMember).where(
-                col(ConversationMember.conversation_id) == conversation_id)
-                .returning(col(ConversationMember.user_id)))).scalars())
-            await session.delete(conversation)
+            deleted = await _delete_conversations(session, [conversation_id])
             await session.commit()
-        self._changed([user_id, *members], conversation_id, deleted=True)  # it leaves every sidebar it was in
+        await self._drop_unattached(deleted.blobs)
+        self._changed([user_id, *deleted.members.get(conversation_id, [])], conversation_id, deleted=True)
         return True
+
+    async def _drop_unattached(self, digests: set[str]) -> None:
+        """After a delete, the bytes no attachment holds any more: in a transaction of their own, so that a question
+        attaching the same file again at that moment keeps them, and the delete itself never fails for it."""
+        if not digests:
+            return
+        try:
+            async with self.db.writing() as session:
+                await attachment_rows.drop_unattached(session, digests)
+                await session.commit()
+        except IntegrityError:
+            pass  # attached again meanwhile: they stay
+
+    async def read_attachment(self, user_id: str, attachment_id: str, *,
+                              thumbnail: bool = False) -> tuple[Attachment, bytes] | None:
+        """An attachment and its bytes (or its thumbnail's), for a person who may read its conversation; None for
+        anybody else, as for one that does not exist."""
+        async with self.db.session() as session:
+            attachment = await session.get(Attachment, attachment_id[:36])
+            if attachment is None or await _granted(session, user_id, attachment.conversation_id, READ) is None:
+                return None
+            return await _with_bytes(session, attachment, thumbnail)
+
+    async def read_link_attachment(self, token: str, attachment_id: str, *,
+                                   thumbnail: bool = False) -> tuple[Attachment, bytes] | None:
+        """An attachment of a message that a read-only link shows, for whoever holds the link; None otherwise (a
+        message of another branch, or after the link's last one)."""
+        async with self.db.session() as session:
+            link = await session.get(ShareLink, token[:64])
+            attachment = await session.get(Attachment, attachment_id[:36])
+            if link is None or attachment is None or attachment.conversation_id != link.conversation_id:
+                return None
+            conversation = await session.get(Conversation, link.conversation_id)
+            end = link.up_to or (conversation.leaf_id if conversation is not None else None)
+            shown = (await session.exec(_path_ids(link.conversation_id, end))).all() if end is not None else []
+            if attachment.message_id not in {row[0] for row in shown}:
+                return None
+            return await _with_bytes(session, attachment, thumbnail)
 
     # --- messages ----------------------------------------------------------------------------------
 
@@ -579,7 +620,20 @@ class ConversationStore:
             messages = await _messages(session, [row[0] for row in rows[_fitting(rows, budget):]])
             authors = _authors(conversation, messages)
             speakers = await _names(session, conversation, authors) if len(authors) > 1 else {}
-        return PromptSource(conversation, messages, speakers)
+            files = await attachment_rows.prompt_files(session, messages)
+        return PromptSource(conversation, messages, speakers, files)
+
+    async def attaches_images(self, user_id: str, conversation_id: str, message_id: int) -> bool:
+        """The question `message_id` (or, of a reply, its question) attaches an image."""
+        async with self.db.session() as session:
+            message = await session.get(Message, message_id)
+            if message is None or message.conversation_id != conversation_id \
+                    or await _granted(session, user_id, conversation_id, READ) is None:
+                return False
+            question = message.parent_id if message.role == Role.ASSISTANT else message.id
+            found = await session.exec(select(Attachment.id).where(col(Attachment.message_id) == question,
+                                                                   col(Attachment.kind) == IMAGE).limit(1))
+            return found.first() is not None
 
     async def room(self, user_id: str, conversation_id: str) -> Room | None:
         """For a person who may write in the conversation: whether it is shared, and when the model answers."""
@@ -598,7 +652,8 @@ class ConversationStore:
             await session.commit()
         return changed.rowcount == 1
 
-    async def add_question(self, user_id: str, conversation_id: str, text: str, *, queued: bool) -> Message | None:
+    async def add_question(self, user_id: str, conversation_id: str, text: str, *, queued: bool,
+                           attachments: Sequence[NewAttachment] = ()) -> Message | None:
         """A message with no reply of its own (yet): in a shared conversation, one the model does not answer, or
         (`queued`) one it answers when the reply it is writing has ended. It ends the branch shown."""
         async with self.db.writing() as session:
@@ -607,9 +662,11 @@ class ConversationStore:
                 return None
             question = Message(conversation_id=conversation_id, role=Role.USER, content=clean(text),
                                parent_id=conversation.leaf_id, author_id=user_id,
-                               status=Status.QUEUED if queued else Status.COMPLETE)
+                               status=Status.QUEUED if queued else Status.COMPLETE,
+                               attached_chars=sum(a.prompt_chars for a in attachments))
             session.add(question)
             await session.flush()
+            await attachment_rows.attach(session, question, attachments)
             conversation.leaf_id, conversation.updated_at = question.id, utcnow()
             session.add(conversation)
             readers = await _readers(session, conversation)
@@ -660,26 +717,26 @@ class ConversationStore:
         return count, first
 
     async def add_exchange(self, user_id: str, conversation_id: str | None, text: str, model: str,
-                           instance_id: str, *, instead_of: int | None = None,
-                           system_prompt: str | None = None) -> tuple[Message, Message] | None:
+                           instance_id: str, *, instead_of: int | None = None, system_prompt: str | None = None,
+                           attachments: Sequence[NewAttachment] = ()) -> tuple[Message, Message] | None:
         """Store the user's message and an empty, streaming reply to it, claimed for `instance_id`, in one
         transaction (in a new conversation when `conversation_id` is None); raises Busy when another reply
         of the conversation is being written. Few round trips: under load each one waits for the loop.
 
         The message continues the branch shown, or (`instead_of`, an edit) becomes a sibling of that message
-        of the person's; the new reply ends the branch shown from then on. `model` (a key) answers, and answers
-        the conversation's next replies too; `system_prompt` is a new conversation's own."""
+        of the person's, with its attachments; the new reply ends the branch shown from then on. `model` (a key)
+        answers, and answers the conversation's next replies too; `system_prompt` is a new conversation's own."""
         text = clean(text)
         async with self.db.writing() as session:
             if conversation_id is None:
                 conversation: Conversation | None = Conversation(
-                    user_id=user_id, title=title_from(text),
+                    user_id=user_id, title=title_from(text or ''.join(a.name for a in attachments[:1])),
                     system_prompt=None if system_prompt is None else clean(system_prompt))
             else:
                 conversation = await _granted(session, user_id, conversation_id, WRITE)
             if conversation is None:
                 return None
-            parent_id = conversation.leaf_id
+            parent_id, edited = conversation.leaf_id, None
             if instead_of is not None:
                 edited = await session.get(Message, instead_of)
                 if edited is None or edited.conversation_id != conversation.id or edited.role != Role.USER:
@@ -687,9 +744,13 @@ class ConversationStore:
                 parent_id = edited.parent_id
             conversation.updated_at, conversation.model = utcnow(), model
             question = Message(conversation_id=conversation.id, role=Role.USER, content=text, parent_id=parent_id,
-                               author_id=user_id)
+                               author_id=user_id, attached_chars=sum(a.prompt_chars for a in attachments))
             session.add_all([conversation, question])
             await session.flush()
+            if edited is not None and edited.attached_chars:  # an edit keeps what the question attached
+                question.attached_chars += edited.attached_chars
+                await attachment_rows.copy_attachments(session, {edited.id or 0: question})
+            await attachment_rows.attach(session, question, attachments)
             reply = Message(conversation_id=conversation.id, role=Role.ASSISTANT, status=Status.STREAMING,
                             model=model, parent_id=question.id)
             session.add(reply)
@@ -757,12 +818,15 @@ class ConversationStore:
                                 title_source=TitleSource.FINAL, model=original.model,
                                 system_prompt=original.system_prompt if original.user_id == user_id else None)
             session.add(fork)
-            parent_id = None
+            parent_id, copies = None, {}
             for message in path:
                 copy = Message(conversation_id=fork.id, parent_id=parent_id, **_copied(message))
                 session.add(copy)
                 await session.flush()
                 parent_id = copy.id
+                if message.attached_chars:
+                    copies[message.id or 0] = copy
+            await attachment_rows.copy_attachments(session, copies)
             fork.leaf_id = parent_id
             await session.commit()
         self._changed([user_id], fork.id)
@@ -783,7 +847,7 @@ class ConversationStore:
             siblings = await _siblings(session, conversation_id, window.messages)
             speakers = await _speakers(session, conversation, window.messages)
         return Branch(window.messages, siblings, origin, conversation, access, speakers, window.path, window.lengths,
-                      window.start)
+                      window.start, window.attachments)
 
     async def keep_html(self, rendered: dict[int, str]) -> None:
         """Keep the HTML of finished replies stored without it (from before it was kept, or imported): each is
@@ -1023,10 +1087,18 @@ def _in_folders(user_id: str, place: type[Conversation] | type[ConversationMembe
     return select(aliased(Conversation, ranked), ranked.c.place_folder).where(ranked.c.rank <= inline(FOLDER_ROWS))
 
 
-async def _delete_conversations(session: AsyncSession, conversation_ids: list[str]) -> dict[str, list[str]]:
-    """Delete conversations (as `delete_conversation` does one); returns their members by conversation."""
+@dataclass(frozen=True)
+class _Deleted:
+    members: dict[str, list[str]]  # of each conversation deleted
+    blobs: set[str]  # the bytes their attachments held: dropped once nothing holds them (`_drop_unattached`)
+
+
+async def _delete_conversations(session: AsyncSession, conversation_ids: list[str]) -> _Deleted:
+    """Delete conversations, their messages and what those attach."""
     if not conversation_ids:
-        return {}
+        return _Deleted({}, set())
+    blobs = await attachment_rows.blobs_of(session, conversation_ids)
+    await session.exec(delete(Attachment).where(col(Attachment.conversation_id).in_(conversation_ids)))
     await session.exec(delete(Message).where(col(Message.conversation_id).in_(conversation_ids)))
     members: dict[str, list[str]] = {}
     for conversation_id, member_id in (await session.exec(delete(ConversationMember).where(
@@ -1034,7 +1106,7 @@ async def _delete_conversations(session: AsyncSession, conversation_ids: list[st
             .returning(col(ConversationMember.conversation_id), col(ConversationMember.user_id)))).all():
         members.setdefault(conversation_id, []).append(member_id)
     await session.exec(delete(Conversation).where(col(Conversation.id).in_(conversation_ids)))
-    return members
+    return _Deleted(members, blobs)
 
 
 async def _own_folder(session: AsyncSession, user_id: str, folder_id: str, *, lock: bool = False) -> Folder | None:
@@ -1114,7 +1186,7 @@ def _path_ids(conversation_id: str, end: int) -> Select[tuple[int, int]]:
         .where(Message.id == end, Message.conversation_id == conversation_id).cte('path', recursive=True)
     parent = aliased(Message)
     path = path.union_all(select(parent.id, parent.parent_id).where(parent.id == path.c.parent_id))
-    return select(col(Message.id), func.length(col(Message.content))) \
+    return select(col(Message.id), func.length(col(Message.content)) + col(Message.attached_chars)) \
         .where(col(Message.id).in_(select(path.c.id))).order_by(col(Message.id))
 
 
@@ -1124,17 +1196,19 @@ class _Window:
     lengths: list[int]
     start: int
     messages: list[Message]
+    attachments: dict[int, list[ShownFile]]
 
 
 async def _window(session: AsyncSession, conversation_id: str, end: int | None, pick: Pick) -> _Window:
     """The ids of the branch ending at `end`, and the messages `pick` chooses of it: a long conversation is
     read a page at a time, not whole at every open."""
     if end is None:
-        return _Window([], [], 0, [])
+        return _Window([], [], 0, [], {})
     rows = (await session.exec(_path_ids(conversation_id, end))).all()
     path, lengths = [row[0] for row in rows], [row[1] or 0 for row in rows]
     start, stop = pick(path)
-    return _Window(path, lengths, start, await _messages(session, path[start:stop]))
+    messages = await _messages(session, path[start:stop])
+    return _Window(path, lengths, start, messages, await attachment_rows.shown_attachments(session, messages))
 
 
 async def _messages(session: AsyncSession, ids: Sequence[int]) -> list[Message]:
@@ -1174,12 +1248,19 @@ async def _siblings(session: AsyncSession, conversation_id: str, messages: Seque
             if m.id is not None and len(by_parent.get(m.parent_id, ())) > 1}
 
 
+async def _with_bytes(session: AsyncSession, attachment: Attachment,
+                      thumbnail: bool) -> tuple[Attachment, bytes] | None:
+    digest = attachment.thumbnail_sha256 if thumbnail else attachment.sha256
+    blob = await session.get(Blob, digest) if digest else None
+    return (attachment, blob.data) if blob is not None else None
+
+
 def _fork_title(title: str) -> str:
     return title if title.endswith('(fork)') else title[:TITLE_CHARS] + ' (fork)'
 
 
 COPIED_FIELDS = ('role', 'content', 'html', 'status', 'error', 'model', 'prompt_tokens', 'completion_tokens',
-                 'usage_estimated', 'first_token_ms', 'tokens_per_second', 'cost', 'created_at')
+                 'usage_estimated', 'first_token_ms', 'tokens_per_second', 'cost', 'attached_chars', 'created_at')
 
 
 def _copied(message: Message) -> dict[str, object]:

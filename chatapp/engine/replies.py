@@ -14,11 +14,12 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from chatapp.attachments.content import IMAGE, NewAttachment, size_label
 from chatapp.engine.titles import TitleWriter
 from chatapp.events import (
     Event,
@@ -216,27 +217,31 @@ class ReplyEngine:
         return len(self._running)
 
     async def send(self, user_id: str, conversation_id: str | None, text: str, *, model: str | None = None,
-                   instead_of: int | None = None, system_prompt: str | None = None) -> Sent:
+                   instead_of: int | None = None, system_prompt: str | None = None,
+                   attachments: Sequence[NewAttachment] = ()) -> Sent:
         """Store the question and start the reply; raises Refused with a reason for the person.
 
         `model`: the key of the model that answers (None: the default), from now on in this conversation.
-        `instead_of`: the message is an edit of that one, a new branch beside it. `system_prompt`: a new
-        conversation's own (None: the app's)."""
+        `instead_of`: the message is an edit of that one, a new branch beside it, keeping what it attached.
+        `system_prompt`: a new conversation's own (None: the app's). `attachments`: the files it carries."""
         text = clean(text).strip()
-        if not text:
+        if not text and not attachments:
             raise Refused('The message is empty.')
         if len(text) > self.settings.max_message_chars:
             raise Refused(f'The message has {len(text):,} characters; the limit is '
                           f'{self.settings.max_message_chars:,}. Shorten it and send again.')
         self._check_accepting()  # before anything is stored
         answering = self._model(model)
+        self._check_attachments(text, attachments, answering)
+        if instead_of is not None and conversation_id is not None:
+            await self._check_images(user_id, conversation_id, instead_of, answering)
         with _storage_refusal('Your message was not sent'), _too_many_sends(self.send_limit.per_minute):
             async with self.send_limit.admitted(user_id):
                 if conversation_id is None:  # a new conversation: nobody else can be writing in it
                     stored = await self.store.add_exchange(user_id, None, text, answering.key, self.instance_id,
-                                                           system_prompt=system_prompt)
+                                                           system_prompt=system_prompt, attachments=attachments)
                 else:
-                    stored = await self._exchange(user_id, conversation_id, text, answering, instead_of)
+                    stored = await self._exchange(user_id, conversation_id, text, answering, instead_of, attachments)
         if stored is None:
             raise Refused('This conversation does not exist.')
         question, reply = stored
@@ -244,29 +249,62 @@ class ReplyEngine:
             self._start(user_id, question.conversation_id, reply, answering)
         return Sent(question.conversation_id, question, reply)
 
+    def _check_attachments(self, text: str, attachments: Sequence[NewAttachment], model: ModelInfo) -> None:
+        """The files a message carries: within the limits, images only for a model that takes them, and all of it
+        within the prompt's budget; else Refused, saying which limit and by how much."""
+        if not attachments:
+            return
+        settings = self.settings
+        if len(attachments) > settings.max_attachments:
+            raise Refused(f'A message may attach {settings.max_attachments} files at most; this one has '
+                          f'{len(attachments)}. Remove some and send again.')
+        largest = max(attachments, key=lambda a: a.size)
+        if largest.size > settings.max_file_mb * 1_000_000:
+            raise Refused(f'{largest.name} has {size_label(largest.size)}; a file may have '
+                          f'{size_label(int(settings.max_file_mb * 1_000_000))} at most.')
+        total = sum(a.size for a in attachments)
+        if total > settings.max_attachments_mb * 1_000_000:
+            raise Refused(f'The files come to {size_label(total)}; a message may attach '
+                          f'{size_label(int(settings.max_attachments_mb * 1_000_000))} at most. Remove some.')
+        if not model.images and any(a.kind == IMAGE for a in attachments):
+            raise Refused(f'{model.label} does not take images. Remove the image, or pick a model that takes '
+                          'images (marked in the model list).')
+        budget = prompt_budget(settings.max_context_tokens, model.context_window)
+        tokens = estimate_text_tokens(text) + sum(a.prompt_chars for a in attachments) // 4
+        if budget and tokens > budget:
+            raise Refused(f'The files and your message come to about {tokens:,} tokens; a prompt to {model.label} '
+                          f'may hold {budget:,}. Remove a file, or pick a model with a larger context.')
+
+    async def _check_images(self, user_id: str, conversation_id: str, message_id: int, model: ModelInfo) -> None:
+        """A question with an image (an edit's, or a regenerated reply's) goes to a model that takes images only."""
+        if not model.images and await self.store.attaches_images(user_id, conversation_id, message_id):
+            raise Refused(f'{model.label} does not take images, and this question has one. Pick a model that takes '
+                          'images (marked in the model list).')
+
     async def _exchange(self, user_id: str, conversation_id: str, text: str, model: ModelInfo,
-                        instead_of: int | None) -> tuple[Message, Message | None]:
+                        instead_of: int | None, attachments: Sequence[NewAttachment]) -> tuple[Message, Message | None]:
         """A message in an existing conversation. Alone, a person is answered at once (or refused while a reply is
         being written). Where several people write, a message the model is not asked to answer is only stored,
         and one sent while it answers another waits its turn."""
         room = await self.store.room(user_id, conversation_id) if instead_of is None else None
         shared = room is not None and room.shared
         if shared and room.model_answers == ModelAnswers.MENTION and not mentions(text, model):
-            question = await self.store.add_question(user_id, conversation_id, text, queued=False)
+            question = await self.store.add_question(user_id, conversation_id, text, queued=False,
+                                                     attachments=attachments)
             if question is None:
                 raise Refused('This conversation does not exist.')
             return question, None
         try:
             async with self._reserved(conversation_id):
                 stored = await self.store.add_exchange(user_id, conversation_id, text, model.key, self.instance_id,
-                                                       instead_of=instead_of)
+                                                       instead_of=instead_of, attachments=attachments)
                 if stored is None:  # (raised here, the reservation is released)
                     raise Refused('This message does not exist.' if instead_of else 'This conversation does not exist.')
             return stored
         except Occupied:
             if not shared:
                 raise
-        queued = await self.store.add_question(user_id, conversation_id, text, queued=True)
+        queued = await self.store.add_question(user_id, conversation_id, text, queued=True, attachments=attachments)
         if queued is None:
             raise Refused('This conversation does not exist.')
         self._answer_queued_soon(conversation_id)  # the reply it waited for may have ended meanwhile, elsewhere
@@ -304,6 +342,7 @@ class ReplyEngine:
         """A new reply beside the reply `message_id` (also after an error or a stop), by `model` (None: the
         default); the old one stays. The conversation's next replies keep their model."""
         answering = self._model(model)
+        await self._check_images(user_id, conversation_id, message_id, answering)
         with _storage_refusal('The reply was not regenerated'):
             async with self._reserved(conversation_id):
                 reply = await self.store.add_sibling_reply(user_id, conversation_id, message_id, answering.key,
@@ -434,7 +473,7 @@ class ReplyEngine:
         conversation = source.conversation
         system = self.settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
         prompt = build_prompt(system, [m for m in source.messages if m.id != live.message_id], budget,
-                              source.speakers)
+                              source.speakers, source.files, images=live.model.images)
         live.prompt_estimate = sum(map(estimate_tokens, prompt))
         live.wants_title = conversation.title_source == TitleSource.FIRST_LINE
         for attempt in range(self.settings.llm_max_retries + 1):

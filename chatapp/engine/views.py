@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatapp.attachments.content import NewAttachment, ShownFile
 from chatapp.engine.replies import Refused, ReplyEngine
 from chatapp.events import (
     BranchShown,
@@ -46,6 +47,7 @@ class ShownMessage:
     text: str  # what to show now; a streaming reply grows from here
     streaming: bool
     siblings: list[int] = field(default_factory=list)  # itself and the messages it can be switched to, or []
+    attachments: list[ShownFile] = field(default_factory=list)  # what a question attaches
 
 
 @dataclass(frozen=True)
@@ -221,7 +223,7 @@ class ConversationView:
             await _render_missing(self.engine, branch.messages)
             self._take(branch, branch.start)
             self._shown_ids[:0] = [m.id for m in branch.messages if m.id is not None]
-            self._on_change(Earlier([self._shown(m, branch.siblings.get(m.id or 0, [])) for m in branch.messages]))
+            self._on_change(Earlier(self._shown_all(branch, branch.messages)))
             self._trim(bottom=len(self._shown_ids) - MAX_SHOWN)
         return True
 
@@ -237,7 +239,7 @@ class ConversationView:
             self._take(branch, self._start)
             keep = len(self._shown_ids)
             self._shown_ids += [m.id for m in branch.messages if m.id is not None]
-            self._on_change(Shown(keep, [self._shown(m, branch.siblings.get(m.id or 0, [])) for m in branch.messages]))
+            self._on_change(Shown(keep, self._shown_all(branch, branch.messages)))
             self._trim(top=len(self._shown_ids) - MAX_SHOWN)
         return True
 
@@ -279,14 +281,19 @@ class ConversationView:
 
     # --- actions (each raises Refused with a reason for the person) --------------------------------------
 
-    async def send(self, text: str, *, instead_of: int | None = None) -> None:
-        """Send a message; `instead_of`: an edit of that message of the person's, a new branch beside it."""
+    async def send(self, text: str, *, instead_of: int | None = None,
+                   attachments: Sequence[NewAttachment] = ()) -> None:
+        """Send a message with its files; `instead_of`: an edit of that message of the person's, a new branch beside
+        it."""
         self._check_writing()
         sent = await self.engine.send(self.user_id, self.conversation_id, text, model=self.model,
-                                      instead_of=instead_of, system_prompt=self.system_prompt)
+                                      instead_of=instead_of, system_prompt=self.system_prompt, attachments=attachments)
         if self.conversation_id is None:
             self.conversation_id = sent.conversation_id
             self._subscribe()
+            if attachments:  # their rows are read with the question
+                await self._sync()
+                return
             # all there is: no read on the way to the first token
             await self._sync(Branch([sent.question, sent.reply], {}, path=[sent.question.id or 0, sent.reply.id or 0],
                                     lengths=[len(sent.question.content), 0]))
@@ -395,7 +402,7 @@ class ConversationView:
             self._shown_ids[keep:] = [m.id for m in new if m.id is not None]
             self._siblings = {i: branch.siblings[i] for i in self._shown_ids if i in branch.siblings}
             self.speakers = self.speakers | branch.speakers
-            self._on_change(Shown(keep, [self._shown(m, branch.siblings.get(m.id or 0, [])) for m in new]))
+            self._on_change(Shown(keep, self._shown_all(branch, new)))
             self._trim(top=len(self._shown_ids) - MAX_SHOWN)
 
     def _next(self, path: Sequence[int]) -> tuple[int, int]:
@@ -422,11 +429,15 @@ class ConversationView:
         live = self.engine.live_reply(message.conversation_id)
         return live is not None and live.message_id == message.id
 
-    def _shown(self, message: Message, siblings: list[int]) -> ShownMessage:
+    def _shown_all(self, branch: Branch, messages: Sequence[Message]) -> list[ShownMessage]:
+        return [self._shown(m, branch.siblings.get(m.id or 0, []), branch.attachments.get(m.id or 0, []))
+                for m in messages]
+
+    def _shown(self, message: Message, siblings: list[int], attachments: list[ShownFile]) -> ShownMessage:
         assert message.id is not None
         live = self.engine.live_reply(message.conversation_id)
         if message.role == Role.USER:
-            return ShownMessage(message, message.content, False, siblings)
+            return ShownMessage(message, message.content, False, siblings, attachments)
         if live is not None and live.message_id == message.id:
             text = live.published_text
         elif message.status == Status.STREAMING:  # written by another instance: catch up from its live text

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from chatapp.attachments.content import IMAGE, IMAGE_CHARS, PromptFile
 from chatapp.models import Message, Role, Status
 
 SPEAKERS_NOTE = ('Several people write in this conversation: each of their messages begins with the name of '
@@ -13,12 +14,15 @@ SPEAKERS_NOTE = ('Several people write in this conversation: each of their messa
 
 
 def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int = 0,
-                 speakers: Mapping[str, str] | None = None) -> list[BaseMessage]:
+                 speakers: Mapping[str, str] | None = None, files: Mapping[int, Sequence[PromptFile]] | None = None,
+                 *, images: bool = True) -> list[BaseMessage]:
     """The prompt is the system prompt plus the stored conversation; a browser never supplies history.
 
     With `speakers` (author id -> name, '' for a question without one) each question starts with its writer's
-    name, so that the model can tell people apart. A conversation longer than `max_tokens` (estimated) loses
-    its oldest turns; the system prompt and the newest question always stay.
+    name, so that the model can tell people apart. A question's `files` (by message id) follow its text, and
+    its images go as image parts where the model takes `images` (else a line says one was left out). A
+    conversation longer than `max_tokens` (estimated) loses its oldest turns; the system prompt and the newest
+    question always stay.
     """
     if speakers:
         system_prompt = f'{system_prompt}\n\n{SPEAKERS_NOTE}' if system_prompt.strip() else SPEAKERS_NOTE
@@ -26,7 +30,9 @@ def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int
     for message in history:
         if message.role == Role.USER:
             name = speakers.get(message.author_id or '', speakers.get('', '')) if speakers else ''
-            turns.append(HumanMessage(f'{name}: {message.content}' if name else message.content))
+            text = f'{name}: {message.content}' if name else message.content
+            attached = files.get(message.id or 0, ()) if files else ()
+            turns.append(_question(text, attached, images) if attached else HumanMessage(text))
         elif message.content and message.status in (Status.COMPLETE, Status.STOPPED, Status.INTERRUPTED):
             turns.append(AIMessage(message.content))
     system = [SystemMessage(system_prompt)] if system_prompt.strip() else []
@@ -45,9 +51,29 @@ def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int
     return system + turns
 
 
+def _question(text: str, files: Sequence[PromptFile], images: bool) -> HumanMessage:
+    """A question with its files: their text after its own, each image a part of its own (OpenAI's image_url with
+    the bytes inline: the endpoint fetches nothing)."""
+    text += ''.join(file.framed() for file in files if file.kind != IMAGE)
+    pictures = [file for file in files if file.kind == IMAGE]
+    if not images:
+        text += ''.join(f'\n\n[An image, {file.name}, is left out: this model does not take images.]'
+                        for file in pictures)
+        pictures = []
+    if not pictures:
+        return HumanMessage(text)
+    return HumanMessage([{'type': 'text', 'text': text},
+                         *({'type': 'image_url', 'image_url': {'url': file.image_url()}} for file in pictures)])
+
+
 def estimate_tokens(message: BaseMessage) -> int:
-    """About four characters a token, plus the per-message framing: close enough to stay under a limit."""
-    return estimate_text_tokens(str(message.content)) + 4
+    """About four characters a token (an image as IMAGE_CHARS), plus the per-message framing: close enough to stay
+    under a limit."""
+    if isinstance(message.content, str):
+        return estimate_text_tokens(message.content) + 4
+    parts = [part for part in message.content if isinstance(part, dict)]
+    chars = sum(len(part.get('text', '')) if part.get('type') == 'text' else IMAGE_CHARS for part in parts)
+    return (chars + 3) // 4 + 4
 
 
 def prompt_budget(max_context_tokens: int, context_window: int | None) -> int:

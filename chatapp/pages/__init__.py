@@ -4,6 +4,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from chatapp.auth.logins import LoginRequired, Logins
+from chatapp.pages.attachments import add_routes as add_attachment_routes
 from chatapp.pages.chat import ChatPage
 from chatapp.pages.link import LinkPage
 from chatapp.pages.login import login_page, refused_page
@@ -17,6 +18,7 @@ PAGE_TIMEOUT_SECONDS = 30.0
 
 def register(services: Services, logins: Logins) -> None:
     add_transfer_routes(services, logins)  # the export downloads
+    add_attachment_routes(services, logins)  # an attachment, for those who may read its question
 
     @ui.page('/', response_timeout=PAGE_TIMEOUT_SECONDS)
     async def new_chat() -> None:

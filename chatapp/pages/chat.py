@@ -16,6 +16,7 @@ from chatapp.engine import (
 from chatapp.engine.presence import RoomPresence
 from chatapp.llm.prompt import estimate_text_tokens, prompt_budget
 from chatapp.models import Access, Message, ModelAnswers
+from chatapp.pages.attachments import AttachmentTray
 from chatapp.pages.context_gauge import ContextGauge
 from chatapp.pages.conversation_settings import ConversationSettings
 from chatapp.pages.layout import conversation_path, frame, initials
@@ -55,7 +56,8 @@ class ChatPage:
         self.row_actions = RowActions(regenerate=self.regenerate, edit=self.edit, switch=self.switch,
                                       fork=self.fork, regenerate_with=self.regenerate_with,
                                       model_label=lambda key: model_label(services.catalog, key),
-                                      author=self._author, can_write=lambda: self.conversation.can_write)
+                                      author=self._author, can_write=lambda: self.conversation.can_write,
+                                      file_url=_file_url)
         self.presets: PresetsPanel | None = None
         self.names: dict[str, str] = {}  # of the people who may read the conversation, where several may
         self.presence: RoomPresence | None = None
@@ -141,29 +143,40 @@ class ChatPage:
             self.typing_note = ui.label().classes('typing-note').props('data-testid=typing')
             self.reader_note = ui.label('You can read this conversation as it happens; its owner and participants '
                                         'write in it.').classes('reader-note').props('data-testid=reader-note')
-            with ui.row().classes('composer w-full items-end no-wrap gap-2') as self.composer_row:
-                self.input = ui.textarea(placeholder='Message chatapp…') \
-                    .props('autogrow borderless dense rows=1 autofocus data-testid=composer') \
-                    .classes('flex-1 composer-input').mark('composer') \
-                    .on('keydown', self.send, js_handler='(e) => chatappSendOnEnter(e, emit)')  # static/page.js
-                self.send_button = ui.button(icon='arrow_upward', on_click=self.send) \
-                    .props('round unelevated dense aria-label="Send" data-testid=send').mark('send')
-                self.stop_button = ui.button(icon='stop', on_click=self.stop) \
-                    .props('round unelevated dense color=grey-8 aria-label="Stop" data-testid=stop').mark('stop')
+            with ui.column().classes('composer w-full gap-0') as self.composer_row:
+                self.tray = AttachmentTray(self.services, self.logins, self.user_id, self._budget,
+                                           on_change=self._update_gauge)
+                with ui.row().classes('w-full items-end no-wrap gap-1'):
+                    self.tray.button()
+                    self.input = ui.textarea(placeholder='Message chatapp…') \
+                        .props('autogrow borderless dense rows=1 autofocus data-testid=composer') \
+                        .classes('flex-1 composer-input').mark('composer') \
+                        .on('keydown', self.send, js_handler='(e) => chatappSendOnEnter(e, emit)')  # static/page.js
+                    self.send_button = ui.button(icon='arrow_upward', on_click=self.send) \
+                        .props('round unelevated dense aria-label="Send" data-testid=send').mark('send')
+                    self.stop_button = ui.button(icon='stop', on_click=self.stop) \
+                        .props('round unelevated dense color=grey-8 aria-label="Stop" data-testid=stop').mark('stop')
+            self.tray.accept_from(self.composer_row, self.input)
             with ui.row().classes('composer-hint-row w-full items-center no-wrap gap-2'):
                 ui.label('Enter to send, Shift+Enter for a new line.').classes('composer-hint')
                 self.gauge = ContextGauge()
 
-    def _update_gauge(self) -> None:
-        """How much of the prompt budget the next message starts with (estimated: about four characters a token)."""
+    def _budget(self) -> int:
+        """The prompt budget of the model of the next reply, in estimated tokens (0: none)."""
         model = self.services.catalog.get(self.conversation.model)
-        budget = prompt_budget(self.services.settings.max_context_tokens,
-                               model.context_window if model is not None else None)
+        return prompt_budget(self.services.settings.max_context_tokens,
+                             model.context_window if model is not None else None)
+
+    def _update_gauge(self) -> None:
+        """How much of the prompt budget the next message starts with, the files about to be sent too (estimated:
+        about four characters a token)."""
         system = self.conversation.system_prompt
         texts = [self.services.settings.system_prompt if system is None else system]
         texts += self.messages.texts()
         unshown = sum((length + 3) // 4 + 4 for length in self.conversation.unshown_lengths())  # as estimated below
-        self.gauge.show(unshown + sum(estimate_text_tokens(text) + 4 for text in texts if text), budget)
+        attached = (self.messages.attached_chars() + sum(f.prompt_chars for f in self.tray.files)) // 4
+        self.gauge.show(unshown + attached + sum(estimate_text_tokens(text) + 4 for text in texts if text),
+                        self._budget())
 
     # --- models and settings ---------------------------------------------------------------------------
 
@@ -331,16 +344,20 @@ class ChatPage:
     async def send(self) -> None:
         if self._login_lapsed():
             return
-        text = self.input.value or ''
-        if not text.strip():
+        text, files = self.input.value or '', self.tray.files
+        if self.tray.reading:
+            ui.notify('A file is still being read: send once its chip shows it is ready.', position='top')
+            return
+        if not text.strip() and not files:
             return
         was_new = self.conversation_id is None
         try:
-            await self.conversation.send(text)
+            await self.conversation.send(text, attachments=files)
         except Refused as refusal:
-            ui.notify(str(refusal), type='warning', position='top')
-            return  # the text stays in the input
+            ui.notify(str(refusal), type='warning', position='top', multi_line=True)
+            return  # the text and the files stay in the composer
         self.input.value = ''
+        self.tray.clear()
         if was_new:
             ui.navigate.history.replace(f'/c/{self.conversation_id}')
             self.sidebar.set_active(self.conversation_id)
@@ -401,3 +418,8 @@ class ChatPage:
 
     def _not_found(self) -> None:
         not_found('It may have been deleted, or the link is wrong.', start_new=lambda: self.open(''))
+
+
+def _file_url(attachment_id: str, thumbnail: bool) -> str:
+    return f'/files/{attachment_id}/thumbnail' if thumbnail else f'/files/{attachment_id}'
+

@@ -30,7 +30,9 @@ class LinkPage:
                                   fork=self.copy if user_id else None,
                                   regenerate_with=lambda _: None,
                                   model_label=lambda key: model_label(services.catalog, key),
-                                  author=self._author, can_write=lambda: False)
+                                  author=self._author, can_write=lambda: False,
+                                  file_url=lambda attachment_id, thumbnail: f'/s/{token}/files/{attachment_id}'
+                                  + ('/thumbnail' if thumbnail else ''))
 
     async def build(self) -> None:
         if self.user_id:

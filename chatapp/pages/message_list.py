@@ -52,6 +52,10 @@ class MessageList:
     def texts(self) -> list[str]:
         return [row.text if isinstance(row, QuestionRow) else row.view.text for row in self.rows]
 
+    def attached_chars(self) -> int:
+        """What the files of the questions shown add to a prompt, in characters."""
+        return sum(row.attached_chars for row in self.rows if isinstance(row, QuestionRow))
+
     def _change_rows(self, change: Shown | Earlier | Trimmed) -> None:
         if isinstance(change, Shown):
             self._drop(self.rows[change.keep:])

@@ -12,6 +12,7 @@ from chatapp.components.reply_view import ReplyView
 from chatapp.engine import ShownMessage
 from chatapp.events import Usage
 from chatapp.models import Message, Status
+from chatapp.pages.attachments import attachment_chips
 
 STATUS_TEXT = {
     Status.STOPPED: 'Stopped',
@@ -32,6 +33,7 @@ class RowActions:
     model_label: Callable[[str], str]  # a model's name for people, from its key
     author: Callable[[Message], str]  # who wrote a question, named where several people write ('' otherwise)
     can_write: Callable[[], bool]  # a viewer reads: no edit, regenerate or switch
+    file_url: Callable[[str, bool], str]  # where an attachment (its id; True: its thumbnail) is read from
 
 
 def stored_usage(message: Message) -> Usage | None:
@@ -102,13 +104,18 @@ class QuestionRow:
         assert shown.message.id is not None
         self.message_id = shown.message.id
         self.text = shown.message.content
+        self.attached_chars = shown.message.attached_chars
+        self.files = len(shown.attachments)
         self.actions = actions
         with ui.column().classes('question-row self-end items-end gap-1') \
                 .props(f'data-message-id={self.message_id}') as self.row:
             author = actions.author(shown.message)
             if author:
                 ui.label(author).classes('message-author').props('data-testid=message-author')
+            if shown.attachments:
+                attachment_chips(shown.attachments, actions.file_url)
             self.bubble = ui.label(self.text).classes('user-bubble').props('data-testid=message-user')
+            self.bubble.set_visibility(bool(self.text))  # a question may be its files alone
             with ui.row().classes('message-actions items-center no-wrap gap-1') as self.tools:
                 if actions.can_write():
                     sibling_switcher(shown, actions.switch)
@@ -127,6 +134,9 @@ class QuestionRow:
                 .classes('w-full') \
                 .on('keydown', self.save, js_handler='(e) => chatappSendOnEnter(e, emit)') \
                 .on('keydown.esc', self.close_editor)
+            if self.files:
+                ui.label(f'Its {"file stays" if self.files == 1 else f"{self.files} files stay"} attached.') \
+                    .classes('text-xs text-grey-7').props('data-testid=edit-files-note')
             with ui.row().classes('w-full justify-end gap-2'):
                 ui.button('Cancel', on_click=self.close_editor).props('flat no-caps data-testid=edit-cancel')
                 ui.button('Save & send', on_click=self.save).props('unelevated no-caps data-testid=edit-save')
@@ -135,7 +145,7 @@ class QuestionRow:
         if self.editor is not None:
             self.editor.delete()
             self.editor = None
-        self.bubble.set_visibility(True)
+        self.bubble.set_visibility(bool(self.text))
         self.tools.set_visibility(True)
 
     async def save(self) -> None:

@@ -27,6 +27,33 @@
     if (e.isComposing || e.keyCode === 229) return;
     e.preventDefault(); emit();
   };
+  // Files dropped on the composer or pasted into its field go to its (hidden) uploader, as if chosen with the
+  // Attach button (pages/attachments.py); text pasted stays text
+  window.chatappAcceptFiles = (composerId, fieldId, uploadId) => {
+    const composer = document.getElementById(`c${composerId}`), field = document.getElementById(`c${fieldId}`);
+    const attach = (files) => getElement(uploadId)?.$refs.qRef.addFiles(files);
+    const carriesFiles = (e) => [...(e.dataTransfer?.types || [])].includes("Files");
+    composer?.addEventListener("dragover", (e) => {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      composer.classList.add("drop-target");
+    });
+    composer?.addEventListener("dragleave", (e) => {
+      if (!composer.contains(e.relatedTarget)) composer.classList.remove("drop-target");
+    });
+    composer?.addEventListener("drop", (e) => {
+      composer.classList.remove("drop-target");
+      if (!e.dataTransfer?.files.length) return;
+      e.preventDefault();
+      attach(e.dataTransfer.files);
+    });
+    field?.addEventListener("paste", (e) => {
+      const files = e.clipboardData?.files;
+      if (!files?.length) return;
+      if (!e.clipboardData.getData("text/plain")) e.preventDefault();  // a screenshot: no file name as text
+      attach(files);
+    });
+  };
   window.chatappLogout = () => {
     window.chatappLoggingOut = true;
     const form = Object.assign(document.createElement("form"), { method: "post", action: "/logout" });
