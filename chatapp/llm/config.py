@@ -95,7 +95,7 @@ def load_models_config(settings: Settings) -> ModelsConfig:
     if settings.models_file:
         return _from_file(Path(settings.models_file))
     if settings.uses_demo_model:
-        demo = ModelConfig(name='offline', endpoint=DEMO_ENDPOINT, label='Demo (offline)')
+        demo = ModelConfig(name='offline', endpoint=DEMO_ENDPOINT, label='Demo (offline)', images=True)
         return ModelsConfig({}, (demo,), (), demo.key)
     try:
         endpoint = EndpointConfig(base_url=settings.openai_base_url, api_key=SecretStr(settings.openai_api_key))

@@ -35,12 +35,16 @@ class DemoChatModel(BaseChatModel):
 
 
 def demo_answer(messages: Sequence[BaseMessage]) -> str:
-    question = next((str(m.content) for m in reversed(messages) if isinstance(m, HumanMessage)), '')
-    quoted = '\n'.join(f'> {line}' for line in question.strip().splitlines()[:6]) or '> (empty)'
+    question = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), HumanMessage(''))
+    parts = [question.content] if isinstance(question.content, str) else question.content
+    text = ''.join(p if isinstance(p, str) else p.get('text', '') for p in parts)
+    images = sum(isinstance(p, dict) and p.get('type') == 'image_url' for p in parts)
+    quoted = '\n'.join(f'> {line}' for line in text.strip().splitlines()[:6]) or '> (empty)'
     turns = sum(isinstance(m, HumanMessage) for m in messages)
+    seen = f' with {images} image{"s" if images > 1 else ""}' if images else ''
     return (
         '**This is the offline demo model.** It does not understand you; it shows how replies stream.\n\n'
-        f'You wrote (message {turns} of this conversation):\n\n{quoted}\n\n'
+        f'You wrote (message {turns} of this conversation{seen}):\n\n{quoted}\n\n'
         'To talk to a real model, set these in `.env` and restart:\n\n'
         '| Setting | Example |\n|---|---|\n'
         '| `OPENAI_API_KEY` | `sk-…` |\n'

@@ -54,7 +54,7 @@ def build_prompt(system_prompt: str, history: Sequence[Message], max_tokens: int
 def _question(text: str, files: Sequence[PromptFile], images: bool) -> HumanMessage:
     """A question with its files: their text after its own, each image a part of its own (OpenAI's image_url with
     the bytes inline: the endpoint fetches nothing)."""
-    text += ''.join(file.framed() for file in files if file.kind != IMAGE)
+    text = (text + ''.join(file.framed() for file in files if file.kind != IMAGE)).lstrip('\n')  # files alone
     pictures = [file for file in files if file.kind == IMAGE]
     if not images:
         text += ''.join(f'\n\n[An image, {file.name}, is left out: this model does not take images.]'
