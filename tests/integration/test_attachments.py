@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from chatapp.attachments.content import NewAttachment
-from chatapp.attachments.files import inspect_file
+from chatapp.attachments.reading import inspect_file
 from chatapp.db import Database
 from chatapp.engine import Refused
 from chatapp.events import EventBus

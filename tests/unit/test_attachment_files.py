@@ -20,7 +20,8 @@ from PIL import Image, ImageFile
 from pypdf import PdfReader, PdfWriter
 
 from chatapp.attachments import worker
-from chatapp.attachments.files import THUMBNAIL_PX, Inspected, Kind, Unreadable, clean_name, inspect_file
+from chatapp.attachments.files import Inspected, Kind, Unreadable, clean_name
+from chatapp.attachments.reading import THUMBNAIL_PX, inspect_file
 from tests.support.files import HELLO_PDF, made_image, made_pdf
 
 NOT_ATTACHABLE = 'is not a text file, a PDF or an image (PNG, JPEG, GIF or WebP): it was not attached.'
@@ -293,6 +294,11 @@ async def test_a_child_that_answers_nothing(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='the memory limit is set where Linux has it')
 def test_the_child_cannot_take_much_memory() -> None:
-    code = 'from chatapp.attachments.worker import _limit_memory; _limit_memory(); bytearray(2 * 2**30)'
+    code = 'from chatapp.attachments.reading import _limit_memory; _limit_memory(); bytearray(2 * 2**30)'
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert result.returncode == 1 and 'MemoryError' in result.stderr
+
+
+def test_the_parsers_never_load_in_the_server() -> None:
+    code = 'import sys, chatapp.app; print(sorted({"PIL", "pypdf"} & set(sys.modules)))'
+    assert subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout == '[]\n'
