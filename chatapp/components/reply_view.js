@@ -37,14 +37,18 @@ const copyText = async (text) => {
 // that does not parse keeps showing its code. Mermaid (shipped with NiceGUI) loads with the first diagram;
 // "strict" escapes labels and drops click handlers, SVG labels leave no HTML in the drawing, and the drawing
 // is sanitized again like the rest of the reply.
-let mermaidLoaded;
+let mermaidLoaded, diagramTheme;
 let diagrams = 0;
-const loadMermaid = () => (mermaidLoaded ??= import("nicegui-mermaid").then(({ mermaid }) => {
-  const dark = document.body.classList.contains("body--dark");
-  mermaid.initialize({ startOnLoad: false, securityLevel: "strict", suppressErrorRendering: true,
-                       htmlLabels: false, flowchart: { htmlLabels: false }, theme: dark ? "dark" : "default" });
+const themeNow = () => (document.body.classList.contains("body--dark") ? "dark" : "default");
+const loadMermaid = async () => {
+  const { mermaid } = await (mermaidLoaded ??= import("nicegui-mermaid"));
+  if (diagramTheme !== themeNow()) {
+    diagramTheme = themeNow();
+    mermaid.initialize({ startOnLoad: false, securityLevel: "strict", suppressErrorRendering: true,
+                         htmlLabels: false, flowchart: { htmlLabels: false }, theme: diagramTheme });
+  }
   return mermaid;
-}));
+};
 const drawDiagrams = (root) => {
   for (const head of root.querySelectorAll('.code-head[data-lang="mermaid"]:not([data-drawing])')) {
     head.dataset.drawing = "1";
@@ -57,10 +61,12 @@ const drawDiagram = async (block) => {
     const mermaid = await loadMermaid();
     if (!(await mermaid.parse(source, { suppressErrors: true }))) throw new Error("not a diagram");
     const { svg } = await mermaid.render(`chatapp-diagram-${++diagrams}`, source);
+    block.querySelectorAll(".diagram, .diagram-toggle").forEach((drawn) => drawn.remove());  // drawn before
     const diagram = Object.assign(document.createElement("div"), { className: "diagram" });
     diagram.setHTML(svg);
     const toggle = Object.assign(document.createElement("button"), { type: "button", className: "diagram-toggle" });
-    toggle.setAttribute("aria-label", "Show the diagram's source");
+    const sourceShown = block.classList.contains("show-source");
+    toggle.setAttribute("aria-label", sourceShown ? "Show the diagram" : "Show the diagram's source");
     block.querySelector(".code-head").prepend(toggle);
     block.querySelector(".code-head").after(diagram);
     block.classList.add("drawn");
@@ -68,6 +74,10 @@ const drawDiagram = async (block) => {
     block.classList.add("not-drawn");  // its code stays, with a note (chat.css)
   }
 };
+// the other theme chosen: the diagrams drawn are drawn again in its colours
+new MutationObserver(() => {
+  if (mermaidLoaded && diagramTheme !== themeNow()) document.querySelectorAll(".code-block.drawn").forEach(drawDiagram);
+}).observe(document.body, { attributes: true, attributeFilter: ["class"] });
 const toggleSource = (button) => {
   const shown = button.closest(".code-block").classList.toggle("show-source");
   button.setAttribute("aria-label", shown ? "Show the diagram" : "Show the diagram's source");

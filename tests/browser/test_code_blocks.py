@@ -57,6 +57,12 @@ def test_a_mermaid_block_is_drawn_with_its_source_a_click_away(page: Page, llm: 
     expect(broken.locator('pre')).to_have_text('not a diagram {{\n')
     assert 'Copy' not in reply_text(reply) and 'Source' not in reply_text(reply)  # the chrome is not the reply's text
 
+    light = drawn.locator('.diagram svg style').text_content()
+    page.get_by_label('Toggle dark mode').click()  # drawn again in the dark theme's colours, once
+    expect(drawn.locator('.diagram svg style')).not_to_have_text(light)
+    expect(drawn.locator('.diagram')).to_have_count(1)
+    expect(drawn.locator('.diagram svg')).to_contain_text('Ship')
+
 
 def test_a_hostile_diagram_runs_nothing(page: Page, llm: LLMock) -> None:
     open_chat(page)
