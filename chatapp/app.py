@@ -41,7 +41,7 @@ def setup(settings: Settings) -> Services:
     # added after the login middleware, so it runs before it: a cross-site request is refused untouched
     app.add_middleware(SecurityMiddleware, public_url=settings.public_url,
                        image_hosts=set(settings.image_hosts + settings.avatar_hosts),
-                       upload_limits=services.upload_limits)
+                       max_upload_bytes=int(settings.max_import_mb * 1_000_000))  # the import's upload
     pages.register(services, logins)
     return services
 

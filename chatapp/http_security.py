@@ -7,7 +7,7 @@
 - NiceGUI's socket (its handshake, polling and WebSocket) accepts only the app's own origin: its events
   act for the person whose page opened it.
 - An upload (NiceGUI's route for `ui.upload`, open without a login, reads any body whole onto disk) is refused
-  beyond the largest file its element takes (an attachment's, or an import's), before it is read.
+  beyond the largest file an import takes, before it is read.
 - Every response carries a Content-Security-Policy. NiceGUI's page bootstrap is inline and changes with
   every page, so each HTML page lists the SHA-256 of its own inline scripts: nothing else inline runs
   (a DOM event attribute neither). NiceGUI evaluates the JavaScript that the server sends over the
@@ -60,31 +60,13 @@ def origin_of(url: str) -> str:
     return f'{parts.scheme}://{parts.netloc}'.lower()
 
 
-class UploadLimits:
-    """The largest file each upload route takes: `default` (an attachment's), or more where a page allowed its own
-    element more (an import's); that element's page forgets it when it goes."""
-
-    def __init__(self, default: int) -> None:
-        self.default = default
-        self._allowed: dict[str, int] = {}
-
-    def allow(self, path: str, limit: int) -> None:
-        self._allowed[path] = limit
-
-    def forget(self, path: str) -> None:
-        self._allowed.pop(path, None)
-
-    def of(self, path: str) -> int:
-        return self._allowed.get(path, self.default)
-
-
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, *, public_url: str = '', image_hosts: Iterable[str] = (),
-                 upload_limits: UploadLimits | None = None) -> None:
+                 max_upload_bytes: int = 0) -> None:
         self.app = app
         self.public_origin = origin_of(public_url) if public_url else ''
         self.image_hosts = tuple(image_hosts)
-        self.upload_limits = upload_limits
+        self.max_body = max_upload_bytes + UPLOAD_OVERHEAD if max_upload_bytes else 0  # of an upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] == 'websocket':
@@ -95,13 +77,12 @@ class SecurityMiddleware:
             if self._refused(scope):
                 await self._refuse(scope, send)
                 return
-            if self.upload_limits and scope['method'] == 'POST' and UPLOAD_PATH.fullmatch(scope['path']):
-                most = self.upload_limits.of(scope['path']) + UPLOAD_OVERHEAD
+            if self.max_body and scope['method'] == 'POST' and UPLOAD_PATH.fullmatch(scope['path']):
                 length = _header(scope, b'content-length') or ''
-                if length.isdigit() and int(length) > most:
+                if length.isdigit() and int(length) > self.max_body:
                     await self._refuse(scope, send, status=413, body=TOO_LARGE)
                     return
-                receive = _capped(receive, most)
+                receive = self._capped(receive)
             send = self._with_headers(send)
         await self.app(scope, receive, send)
 
@@ -128,6 +109,17 @@ class SecurityMiddleware:
         await send({'type': 'http.response.start', 'status': status,
                     'headers': [(b'content-type', b'text/plain; charset=utf-8'), *self._headers([])]})
         await send({'type': 'http.response.body', 'body': body})
+
+    def _capped(self, receive: Receive) -> Receive:
+        """An upload whose length was not said, or was said wrong, ends (as if the client left) at the limit."""
+        received = 0
+
+        async def receiving() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get('body', b''))
+            return {'type': 'http.disconnect'} if received > self.max_body else message
+        return receiving
 
     def _headers(self, script_hashes: list[str]) -> list[tuple[bytes, bytes]]:
         return [(b'content-security-policy', content_security_policy(script_hashes, self.image_hosts).encode()),
@@ -157,18 +149,6 @@ class SecurityMiddleware:
                 message = {'type': 'http.response.body', 'body': html}
             await send(message)
         return sending
-
-
-def _capped(receive: Receive, most: int) -> Receive:
-    """An upload whose length was not said, or was said wrong, ends (as if the client left) at `most` bytes."""
-    received = 0
-
-    async def receiving() -> Message:
-        nonlocal received
-        message = await receive()
-        received += len(message.get('body', b''))
-        return {'type': 'http.disconnect'} if received > most else message
-    return receiving
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

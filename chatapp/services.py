@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from chatapp.db import Database
 from chatapp.engine import ReplyEngine
 from chatapp.events import EventBus
-from chatapp.http_security import UploadLimits
 from chatapp.llm.catalog import ModelCatalog
 from chatapp.llm.config import load_models_config
 from chatapp.models import User
@@ -36,7 +35,6 @@ class Services:
     engine: ReplyEngine
     catalog: ModelCatalog
     presets: Presets
-    upload_limits: UploadLimits  # of the upload routes: what each page's upload element takes
     local_user: User | None = None
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     _sweeper: asyncio.Task | None = None
@@ -57,8 +55,7 @@ class Services:
         store = ConversationStore(database, bus)
         send_limit = SendLimit(settings.sends_per_minute, store.sent_since, settings.redis_url)
         engine = ReplyEngine(store, bus, settings, catalog, instance_id=instance_id, send_limit=send_limit)
-        return cls(settings, database, store, bus, engine, catalog, Presets(database, models.presets),
-                   UploadLimits(int(settings.max_file_mb * 1_000_000)))
+        return cls(settings, database, store, bus, engine, catalog, Presets(database, models.presets))
 
     @property
     def scaled_out(self) -> bool:

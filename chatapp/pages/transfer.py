@@ -157,7 +157,6 @@ class ImportDialog:
             self.upload = ui.upload(auto_upload=True, max_file_size=self.limit, on_upload=self._received,
                                     on_rejected=self._rejected, label='Choose or drop a file') \
                 .props(f'accept="{ACCEPT}" flat bordered data-testid=import-upload').classes('import-upload w-full')
-            _allow_upload(services, self.upload, self.limit)
             self.progress = ui.linear_progress(value=0, show_value=False).props('rounded size=8px animation-speed=200')
             self.status = ui.label().classes('text-sm').props('data-testid=import-progress role=status')
             self.error = ui.label().classes('text-sm text-negative').props('data-testid=import-error role=alert')
@@ -225,13 +224,6 @@ class ImportDialog:
                     ui.label(f'{which}: {why}').classes('import-failure').props('data-testid=import-failure')
                 if report.more_failed:
                     ui.label(f'and {report.more_failed:,} more.')
-
-
-def _allow_upload(services: Services, upload: ui.upload, limit: int) -> None:
-    """The server takes an import's file up to `limit` at this element's route (an upload elsewhere, far less)."""
-    route = upload.props['url']
-    services.upload_limits.allow(route, limit)
-    ui.context.client.on_delete(lambda: services.upload_limits.forget(route))
 
 
 def _summary_line(report: ImportReport) -> str:

@@ -1,7 +1,6 @@
 """The export routes and the import's upload as the app process serves them (local mode; with logins, see
 tests/browser/test_transfer.py): the ZIP streams in chunks, a conversation that is not there is a plain 404, and an
-upload that says it is beyond what the route takes (CHATAPP_MAX_FILE_MB, where no import dialog allowed its own
-element CHATAPP_MAX_IMPORT_MB) is refused before it is read (one that hides its length, and one allowed more:
+upload that says it is beyond CHATAPP_MAX_IMPORT_MB is refused before it is read (one that hides its length:
 tests/unit/test_upload_limit.py)."""
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ UPLOAD = '/_nicegui/client/00000000-0000-0000-0000-000000000000/upload/7'
 
 @pytest.fixture(scope='module')
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    with App(tmp_path_factory.mktemp('transfer'), CHATAPP_MAX_FILE_MB=str(LIMIT_MB)) as running:
+    with App(tmp_path_factory.mktemp('transfer'), CHATAPP_MAX_IMPORT_MB=str(LIMIT_MB)) as running:
         yield running
 
 

@@ -1,15 +1,13 @@
-"""The upload limits in the security middleware, around an app that reads the whole body: a body that says it is
-too long is refused before the app sees it, one that hides its length ends at the limit; a route allowed more (an
-import's) takes more."""
+"""The import's upload limit in the security middleware, around an app that reads the whole body: a body that says
+it is too long is refused before the app sees it, one that hides its length ends at the limit."""
 
 from __future__ import annotations
 
 from starlette.types import Message, Receive, Scope, Send
 
-from chatapp.http_security import UPLOAD_OVERHEAD, SecurityMiddleware, UploadLimits
+from chatapp.http_security import UPLOAD_OVERHEAD, SecurityMiddleware
 
 UPLOAD = '/_nicegui/client/c1/upload/7'
-IMPORT = '/_nicegui/client/c1/upload/9'
 LIMIT = 1000
 
 
@@ -40,9 +38,7 @@ async def call(path: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]
     async def send(message: Message) -> None:
         sent.append(message)
     scope = {'type': 'http', 'method': 'POST', 'path': path, 'headers': headers}
-    limits = UploadLimits(LIMIT)
-    limits.allow(IMPORT, LIMIT * 200)
-    await SecurityMiddleware(reader, upload_limits=limits)(scope, receive, send)
+    await SecurityMiddleware(reader, max_upload_bytes=LIMIT)(scope, receive, send)
     return reader, sent
 
 
@@ -61,11 +57,3 @@ async def test_a_body_that_hides_its_length_ends_at_the_limit() -> None:
     assert sum(len(m.get('body', b'')) for m in reader.received) <= LIMIT + UPLOAD_OVERHEAD
     reader, _ = await call(UPLOAD, [b'z' * 100] * 3, [(b'content-length', b'300')])  # within it: untouched
     assert [m['body'] for m in reader.received] == [b'z' * 100] * 3
-
-
-async def test_a_route_allowed_more_takes_more() -> None:
-    says = [(b'content-length', str(LIMIT * 100).encode())]
-    reader, sent = await call(IMPORT, [b'x' * LIMIT * 100], says)
-    assert sent[0]['status'] == 200 and reader.received[-1]['body'] == b'x' * LIMIT * 100
-    reader, sent = await call(UPLOAD, [b'x' * LIMIT * 100], says)
-    assert sent[0]['status'] == 413 and reader.received == []
