@@ -1,13 +1,19 @@
 """Files on a question: the composer's tray (attached by its button, dropped on the composer or pasted; shown as
-chips to check and remove before sending), the chips of a sent question, and the routes that serve an attachment
-to those who may read its conversation (and to nobody else: not found)."""
+chips to check and remove before sending), the chips of a sent question, and the routes: the one every page's tray
+uploads to, and those that serve an attachment to people who may read its conversation (nobody else: not found).
+
+The page posts each file's bytes to POST /files/upload (static/page.js), naming its tray by a random key; NiceGUI's
+`ui.upload` would build a FastAPI route for every page opened, and Quasar's uploader around it."""
 
 from __future__ import annotations
 
 import base64
+import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
+from weakref import WeakValueDictionary
 
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response
@@ -21,6 +27,8 @@ from chatapp.models import Attachment
 from chatapp.services import Services
 
 NOT_FOUND = 'Not found'  # the same for an attachment that is not there and one the person may not read
+UPLOAD_PATH = '/files/upload'
+MAX_NAME_HEADER = 2_000  # characters of a file's name as the page sends it (percent-encoded)
 ICONS = {Kind.TEXT: 'description', Kind.PDF: 'picture_as_pdf', Kind.IMAGE: 'image'}
 BUDGET_SHARE = 0.9  # of the prompt's budget, what a message's files may fill: the question needs room too
 
@@ -48,6 +56,15 @@ def add_routes(services: Services, logins: Logins) -> None:
         await services.ready()
         return _response(await services.store.read_link_attachment(token, attachment_id, thumbnail=True),
                          thumbnail=True)
+
+    @app.post(UPLOAD_PATH, include_in_schema=False)
+    async def upload(request: Request) -> Response:
+        """A file for the tray the page names; only from the person the page is for (the security middleware has
+        refused a request from another site already)."""
+        tray = _trays.get(request.headers.get('x-chatapp-tray', '')[:64])
+        if tray is None or logins.request_user_id(request) != tray.user_id:
+            return PlainTextResponse(NOT_FOUND, status_code=404)
+        return await tray.receive(request)
 
     async def _own(request: Request, attachment_id: str, *, thumbnail: bool) -> Response:
         await services.ready()
@@ -113,6 +130,9 @@ class _Chip:
     file: NewAttachment | None = None  # None: still being read
 
 
+_trays: WeakValueDictionary[str, AttachmentTray] = WeakValueDictionary()  # by the key its page uploads with
+
+
 class AttachmentTray:
     """The files of the message being written. Each is checked on the server as it comes (its type by its content,
     the limits, what of its text fits the model's context); the page's own checks are a courtesy."""
@@ -130,22 +150,23 @@ class AttachmentTray:
         self.max_total = int(settings.max_attachments_mb * 1_000_000)
         self.max_count = settings.max_attachments
         self.chips: list[_Chip] = []
-        self.upload = ui.upload(multiple=True, auto_upload=True, max_file_size=self.max_file,
-                                on_upload=self._received, on_rejected=self._rejected) \
-            .classes('attach-upload').props('data-testid=attach-upload')  # hidden by CSS: it must stay "visible"
+        self.key = secrets.token_urlsafe(18)
+        _trays[self.key] = self
+        ui.context.client.on_delete(lambda: _trays.pop(self.key, None))
         self.row = ui.row().classes('attachment-tray w-full gap-2').props('data-testid=attachment-tray')
         self.row.set_visibility(False)
+        ui.on('attach_refused', self._too_large, args=['name', 'size'])
 
     def button(self) -> ui.button:
         """The composer's Attach button: it opens the file chooser in the page, at once."""
         return ui.button(icon='attach_file') \
             .props('flat round dense aria-label="Attach files" data-testid=attach') \
-            .on('click', js_handler=f'() => getElement({self.upload.id}).$refs.qRef.pickFiles()')
+            .on('click', js_handler=f'() => chatappPickFiles({json.dumps(self.key)})')
 
     def accept_from(self, composer: ui.element, field: ui.element) -> None:
-        """Files dropped on the composer, and pasted into its field (a screenshot from the clipboard), are attached
-        as if chosen (static/page.js)."""
-        ui.run_javascript(f'chatappAcceptFiles({composer.id}, {field.id}, {self.upload.id})')
+        """Files chosen, dropped on the composer, or pasted into its field (a screenshot from the clipboard) are
+        uploaded to this tray (static/page.js)."""
+        ui.run_javascript(f'chatappAcceptFiles({json.dumps(self.key)}, {composer.id}, {field.id}, {self.max_file})')
 
     @property
     def files(self) -> list[NewAttachment]:
@@ -162,33 +183,44 @@ class AttachmentTray:
         self.row.set_visibility(False)
         self.on_change()
 
-    def _rejected(self) -> None:
-        ui.notify(f'A file may have {size_label(self.max_file)} at most: it was not attached.', type='warning',
-                  position='top')
+    def _too_large(self, event: events.GenericEventArguments) -> None:
+        """The page did not send a file over the limit (it knows the size before uploading a byte)."""
+        args = event.args if isinstance(event.args, dict) else {}
+        name, size = clean_name(str(args.get('name', ''))[:MAX_NAME_HEADER]), args.get('size')
+        size_said = f' has {size_label(size)};' if isinstance(size, int) and size > 0 else ' is too large:'
+        self._refuse(f'{name}{size_said} a file may have {size_label(self.max_file)} at most. It was not attached.')
 
-    async def _received(self, event: events.UploadEventArguments) -> None:
-        self.upload.run_method('removeUploadedFiles')  # the uploader's own list is not shown
-        name = clean_name(event.file.name)
-        if not self.logins.still_logged_in(self.user_id):
-            return self._refuse(f'Your login has ended: log in again, then attach {name}.')
-        if len(self.chips) >= self.max_count:
-            return self._refuse(f'A message may attach {self.max_count} files at most: {name} was not attached.')
-        if event.file.size() > self.max_file:
-            return self._refuse(f'{name} has {size_label(event.file.size())}; a file may have '
-                                f'{size_label(self.max_file)} at most. It was not attached.')
+    async def receive(self, request: Request) -> Response:
+        """One file from the page: refused in words (on the page) or shown as a chip once read and checked."""
+        name = clean_name(unquote(request.headers.get('x-file-name', '')[:MAX_NAME_HEADER]))
+        said = request.headers.get('content-length', '')
+        refusal = self._refusal(name, int(said) if said.isdecimal() else 0)
+        if refusal:
+            self._refuse(refusal)
+            return PlainTextResponse(refusal, status_code=413)
         chip = self._reading_chip(name)
         try:
-            data = await _read(event, self.max_file)
-            file = await self._checked(name, data)
+            file = await self._checked(name, await _read(request, name, self.max_file))
         except Unreadable as refusal:
             self._remove(chip)
-            return self._refuse(str(refusal))
-        if chip not in self.chips:  # removed (or sent) meanwhile
-            return None
-        chip.file = file
-        self._show(chip)
-        self.on_change()
-        return None
+            self._refuse(str(refusal))
+            return PlainTextResponse(str(refusal), status_code=422)
+        if chip in self.chips:  # not removed (or sent) meanwhile
+            chip.file = file
+            self._show(chip)
+            self.on_change()
+        return PlainTextResponse('Attached')
+
+    def _refusal(self, name: str, size: int) -> str:
+        """Why a file is refused before a byte of it is read ('' when it is not)."""
+        if not self.logins.still_logged_in(self.user_id):
+            return f'Your login has ended: log in again, then attach {name}.'
+        if len(self.chips) >= self.max_count:
+            return f'A message may attach {self.max_count} files at most: {name} was not attached.'
+        if size > self.max_file:
+            return (f'{name} has {size_label(size)}; a file may have {size_label(self.max_file)} at most. '
+                    'It was not attached.')
+        return ''
 
     async def _checked(self, name: str, data: bytes) -> NewAttachment:
         attached = sum(f.size for f in self.files)
@@ -209,8 +241,8 @@ class AttachmentTray:
                              found.width, found.height)
 
     def _refuse(self, message: str) -> None:
-        ui.notify(message, type='warning', position='top', multi_line=True)
-
+        with self.row:  # (called from the upload route too: the page's own context)
+            ui.notify(message, type='warning', position='top', multi_line=True)
     def _reading_chip(self, name: str) -> _Chip:
         self.row.set_visibility(True)
         with self.row:
@@ -250,13 +282,12 @@ class AttachmentTray:
         self.on_change()
 
 
-async def _read(event: events.UploadEventArguments, limit: int) -> bytes:
-    """The upload's bytes, up to `limit`: a body that says less than it holds is cut off there."""
+async def _read(request: Request, name: str, limit: int) -> bytes:
+    """The upload's bytes, up to `limit`: a body that said less than it holds is cut off there."""
     parts, size = [], 0
-    async for chunk in event.file.iterate():
+    async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Unreadable(f'{clean_name(event.file.name)} is larger than {size_label(limit)}: it was not attached.')
+            raise Unreadable(f'{name} is larger than {size_label(limit)}: it was not attached.')
         parts.append(chunk)
     return b''.join(parts)
-

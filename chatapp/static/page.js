@@ -27,11 +27,29 @@
     if (e.isComposing || e.keyCode === 229) return;
     e.preventDefault(); emit();
   };
-  // Files dropped on the composer or pasted into its field go to its (hidden) uploader, as if chosen with the
-  // Attach button (pages/attachments.py); text pasted stays text
-  window.chatappAcceptFiles = (composerId, fieldId, uploadId) => {
+  // Files chosen with the Attach button, dropped on the composer or pasted into its field are posted, one request
+  // each, to the page's tray on the server (pages/attachments.py), which reads and checks them; text pasted stays
+  // text. One over the size limit is not sent: the server is told, and says so.
+  const trays = {};
+  const upload = (key, files) => {
+    for (const file of files) {
+      if (file.size > trays[key].maxFile) {
+        emitEvent("attach_refused", { name: file.name, size: file.size });
+        continue;
+      }
+      fetch("/files/upload", { method: "POST", body: file, headers: {
+        "Content-Type": "application/octet-stream", "X-Chatapp-Tray": key,
+        "X-File-Name": encodeURIComponent(file.name) } }).catch(() => {});  // a lost connection says so itself
+    }
+  };
+  window.chatappPickFiles = (key) => {
+    const chooser = Object.assign(document.createElement("input"), { type: "file", multiple: true });
+    chooser.addEventListener("change", () => upload(key, chooser.files));
+    chooser.click();
+  };
+  window.chatappAcceptFiles = (key, composerId, fieldId, maxFile) => {
+    trays[key] = { maxFile };
     const composer = document.getElementById(`c${composerId}`), field = document.getElementById(`c${fieldId}`);
-    const attach = (files) => getElement(uploadId)?.$refs.qRef.addFiles(files);
     const carriesFiles = (e) => [...(e.dataTransfer?.types || [])].includes("Files");
     composer?.addEventListener("dragover", (e) => {
       if (!carriesFiles(e)) return;
@@ -45,13 +63,13 @@
       composer.classList.remove("drop-target");
       if (!e.dataTransfer?.files.length) return;
       e.preventDefault();
-      attach(e.dataTransfer.files);
+      upload(key, e.dataTransfer.files);
     });
     field?.addEventListener("paste", (e) => {
       const files = e.clipboardData?.files;
       if (!files?.length) return;
       if (!e.clipboardData.getData("text/plain")) e.preventDefault();  // a screenshot: no file name as text
-      attach(files);
+      upload(key, files);
     });
   };
   window.chatappLogout = () => {

@@ -166,7 +166,9 @@ def test_an_attachment_is_not_found_for_anyone_else_but_a_links_reader(start_app
     log_in(alice, app, 'alice@example.com')
     notes = tmp_path / 'plans.md'
     notes.write_text('Secret plans\n')
-    attach_by_button(alice, notes)
+    with alice.expect_request('**/files/upload') as uploading:
+        attach_by_button(alice, notes)
+    tray = uploading.value.headers['x-chatapp-tray']
     ready(alice, 1)
     composer(alice).fill('Read my plans')
     alice.get_by_test_id('send').click()
@@ -181,9 +183,13 @@ def test_an_attachment_is_not_found_for_anyone_else_but_a_links_reader(start_app
     for asked in (path, path + '/thumbnail', '/files/00000000-0000-4000-8000-000000000000'):
         response = bob.request.get(app.url + asked)
         assert (response.status, response.text()) == (404, 'Not found')
+    posted = bob.request.post(app.url + '/files/upload', data=b'Slipped in\n',
+                              headers={'X-Chatapp-Tray': tray, 'X-File-Name': 'slipped.txt'})
+    assert (posted.status, posted.text()) == (404, 'Not found')  # into Alice's tray: only Alice may
     stranger = new_context().request.get(app.url + path, max_redirects=0)
     assert stranger.status == 303 and stranger.headers['location'].startswith('/login?next=')
 
+    expect(alice.locator('[data-testid=question-file]')).to_have_count(1)
     bob.goto(app.url + make_link(alice, 'now'))
     linked = bob.locator('[data-testid=question-file]')
     expect(linked).to_contain_text('plans.md')
