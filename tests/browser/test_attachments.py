@@ -16,6 +16,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.browser.test_sharing import make_link
 from tests.support.chat import composer, notification, open_chat, replies, send_new, wait_finished
+from tests.support.engines import image_models_file
 from tests.support.files import made_image
 from tests.support.oidc import log_in
 from tests.support.servers import App, LLMock
@@ -30,23 +31,7 @@ PNG = made_image('PNG', (400, 300))
 def app_server(tmp_path_factory: pytest.TempPathFactory, llm_server: LLMock) -> Iterator[App]:
     """The app with a model that takes images (the default) and one that does not, both on the module's llmock."""
     root = tmp_path_factory.mktemp('chatapp')
-    models = root / 'models.toml'
-    models.write_text(f'''
-default_model = "mock/vision"
-[endpoints.mock]
-base_url = "{llm_server.base_url}/v1"
-api_key = "test"
-discover = false
-[[models]]
-name = "vision"
-endpoint = "mock"
-label = "Vision model"
-images = true
-[[models]]
-name = "text-only"
-endpoint = "mock"
-label = "Text model"
-''')
+    models = image_models_file(root / 'models.toml', llm_server.base_url)
     with App(root, llm_server, CHATAPP_MODELS_FILE=str(models), CHATAPP_MAX_FILE_MB='0.5') as app:
         yield app
 

@@ -17,11 +17,11 @@ from chatapp.attachments.content import NewAttachment
 from chatapp.attachments.reading import inspect_file
 from chatapp.db import Database
 from chatapp.engine import Refused
-from chatapp.events import EventBus
 from chatapp.models import Access, Attachment, Blob, Conversation
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore
 from tests.integration.test_engine import Harness, make_harness
+from tests.support.engines import image_models_file
 from tests.support.factories import release_claims
 from tests.support.files import HELLO_PDF, made_image
 from tests.support.servers import LLMock
@@ -40,14 +40,6 @@ def attachment(name: str, data: bytes) -> NewAttachment:
 async def count(database: Database, table: type[Blob] | type[Attachment]) -> int:
     async with database.session() as session:
         return (await session.exec(select(func.count()).select_from(table))).one()
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[ConversationStore]:
-    database = Database(database_url)
-    await database.prepare_schema()
-    yield ConversationStore(database, EventBus())
-    await database.close()
 
 
 async def ask(store: ConversationStore, user_id: str, conversation_id: str | None, text: str,
@@ -187,24 +179,7 @@ async def test_the_prompt_counts_and_reads_the_files(store: ConversationStore) -
 @pytest.fixture
 async def models(tmp_path: Path, llmock: LLMock) -> AsyncIterator[Harness]:
     """A model that takes images (the default) and one that does not, with a small context, on llmock."""
-    models_file = tmp_path / 'models.toml'
-    models_file.write_text(f'''
-default_model = "mock/vision"
-[endpoints.mock]
-base_url = "{llmock.base_url}/v1"
-api_key = "test"
-discover = false
-[[models]]
-name = "vision"
-endpoint = "mock"
-label = "Vision"
-images = true
-[[models]]
-name = "text-only"
-endpoint = "mock"
-label = "Text only"
-context_window = 4000
-''')
+    models_file = image_models_file(tmp_path / 'models.toml', llmock.base_url)
     settings = Settings(models_file=str(models_file), llm_max_retries=0, llm_timeout=5.0, system_prompt='Be brief.',
                         max_attachments=3, max_file_mb=0.1, max_attachments_mb=0.15)
     harness = await make_harness(tmp_path, settings)
@@ -245,9 +220,9 @@ async def test_an_image_reaches_a_model_that_takes_images_as_an_image_part(model
     await models.wait(sent.conversation_id)
     assert user_content(llmock.requests()[-1])[1] == image
     asked = len(llmock.requests())
-    with pytest.raises(Refused, match='Text only does not take images, and this question has one'):
+    with pytest.raises(Refused, match='Text model does not take images, and this question has one'):
         await models.engine.regenerate(models.user_id, sent.conversation_id, sent.reply.id, model='mock/text-only')
-    with pytest.raises(Refused, match='Text only does not take images'):
+    with pytest.raises(Refused, match='Text model does not take images'):
         await models.engine.send(models.user_id, sent.conversation_id, 'Shorter?', model='mock/text-only',
                                  instead_of=sent.question.id)
     assert len(llmock.requests()) == asked
@@ -255,7 +230,7 @@ async def test_an_image_reaches_a_model_that_takes_images_as_an_image_part(model
 
 async def test_an_image_for_a_model_without_images_is_refused_before_anything_is_stored(
         models: Harness, llmock: LLMock) -> None:
-    with pytest.raises(Refused, match=r'Text only does not take images\. Remove the image, or pick a model'):
+    with pytest.raises(Refused, match=r'Text model does not take images\. Remove the image, or pick a model'):
         await models.engine.send(models.user_id, None, 'What is this?', model='mock/text-only',
                                  attachments=[attachment('shot.png', PNG)])
     assert llmock.requests() == []
@@ -267,7 +242,7 @@ async def test_an_image_for_a_model_without_images_is_refused_before_anything_is
      'A message may attach 3 files at most; this one has 4'),
     ([('big.txt', b'x' * 150_000)], 'big.txt has 150 KB; a file may have 100 KB at most'),
     ([('a.txt', b'a' * 80_000), ('b.txt', b'b' * 80_000)], 'The files come to 160 KB; a message may attach 150 KB'),
-    ([('long.txt', b'word ' * 4_000)], r'come to about 5,\d{3} tokens; a prompt to Text only may hold 3,000'),
+    ([('long.txt', b'word ' * 4_000)], r'come to about 5,\d{3} tokens; a prompt to Text model may hold 3,000'),
 ])
 async def test_limits_are_refused_with_their_numbers(models: Harness, llmock: LLMock, files: list[tuple[str, bytes]],
                                                      refusal: str) -> None:

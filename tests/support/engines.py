@@ -4,6 +4,7 @@ as in the app (the offline demo model, the one endpoint of OPENAI_BASE_URL, or a
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from chatapp.engine import ReplyEngine
@@ -24,3 +25,26 @@ def reply_engine(store: ConversationStore, bus: EventBus, settings: Settings, *,
     if not titles:
         settings = replace(settings, title_model='off')
     return ReplyEngine(store, bus, settings, model_catalog(settings), **options)
+
+
+def image_models_file(path: Path, base_url: str) -> Path:
+    """A models file with two models on the OpenAI-protocol server at `base_url`: `mock/vision` ("Vision model", the
+    default) takes images; `mock/text-only` ("Text model", a 4,000-token window) does not."""
+    path.write_text(f'''
+default_model = "mock/vision"
+[endpoints.mock]
+base_url = "{base_url}/v1"
+api_key = "test"
+discover = false
+[[models]]
+name = "vision"
+endpoint = "mock"
+label = "Vision model"
+images = true
+[[models]]
+name = "text-only"
+endpoint = "mock"
+label = "Text model"
+context_window = 4000
+''')
+    return path
