@@ -38,7 +38,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
 import stream_bench  # noqa: E402  (bench/ is not a package)
-from stream_bench import CHATAPP_REPLY, RESULTS, elapsed, fmt  # noqa: E402
+from stream_bench import CHATAPP_UI, RESULTS, elapsed, fmt  # noqa: E402
 
 from tests.support import oidc  # noqa: E402
 from tests.support.browser import launch  # noqa: E402
@@ -156,7 +156,7 @@ async def run_phase(count: int, browser, llm: str, args, tmp: Path, provider: OI
         await asyncio.to_thread(start_all, instances)
         await asyncio.to_thread(nginx.start)
         try:
-            result = await stream_bench.run_ui_phase(name, browser, f'{nginx.base_url}/', CHATAPP_REPLY, GROUP, llm,
+            result = await stream_bench.run_ui_phase(name, browser, f'{nginx.base_url}/', CHATAPP_UI, GROUP, llm,
                                                      args, group)
         except BaseException:
             print(f'{name} logs (last lines):\n{group.tail(30)}\n{nginx.log_text()[-3000:]}', file=sys.stderr)

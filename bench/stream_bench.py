@@ -1,6 +1,7 @@
-"""Streaming benchmark: what one streamed reply costs chatapp, against a naive NiceGUI page and a floor.
+"""Streaming benchmark: what one streamed reply costs chatapp, against its peers on the same stream, and a floor.
 
     .venv/bin/python bench/stream_bench.py [--tokens 2000 --rate 100 --pages 1]
+    .venv/bin/python bench/stream_bench.py --scenario everyday|fast|crowd|long|all  # a table for each
 
 1. Starts tests/support/fake_llm.py, an OpenAI chat-completions SSE server on loopback that streams --tokens
    tokens of Markdown at --rate tokens/s and records when it wrote each token.
@@ -9,7 +10,10 @@
    websocket payload and the renderer's main-thread time, and /proc gives the app's CPU and RSS.
    With --room the pages are --pages people (logged in through the test OIDC provider, tests/oidc) in one
    conversation shared by the first: only the first sends, and its one reply streams to every page.
-3. Does the same with bench/naive_app.py (one ui.markdown, set_content with the whole text per token).
+3. Does the same with the peers: bench/naive_app.py (one ui.markdown, set_content with the whole text per token),
+   the same throttled to one update per 50 ms, and bench/chainlit_app.py (Chainlit, from its own venv
+   .venv-chainlit; skipped when that is not installed). Each phase has a Chromium of its own, so the CPU of all
+   its processes (/proc) is that phase's.
 4. Runs bench/floor.py: a bare ChatOpenAI.astream loop that renders nothing.
 Prints a table; the raw numbers go to bench/results/ (ignored by git). Not part of the test suite.
 """
@@ -35,7 +39,8 @@ import tarfile
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -53,14 +58,52 @@ from tests.support.servers import FakeLLM  # noqa: E402
 RESULTS = BENCH / 'results'
 PYTHON = sys.executable
 CLK_TCK = os.sysconf('SC_CLK_TCK')
-CHATAPP_REPLY = '[data-testid=message-assistant] .reply-md'
-NAIVE_REPLY = '[data-testid=message-assistant] .reply-md'
+CHAINLIT_VERSION = '2.12.0'
+CHAINLIT = ROOT / '.venv-chainlit' / 'bin' / 'chainlit'
+CHAINLIT_INSTALL = (f'python3 -m venv .venv-chainlit && .venv-chainlit/bin/pip install chainlit=={CHAINLIT_VERSION} '
+                    'langchain-openai==1.8.1')  # the langchain-openai of requirements.lock: the same model client
+# variables Chainlit's command line reads as its own flags (click's envvar), and its data layers' settings
+CHAINLIT_UNSET = ('CI', 'DEBUG', 'WATCH', 'HEADLESS', 'NO_CACHE', 'RUN_TARGET', 'LITERAL_API_KEY', 'DATABASE_URL')
+THROTTLE_MS = 50  # the throttled page: one set_content per 50 ms at most
+APPS = ('chatapp', 'naive', 'throttled', 'chainlit')  # the browser phases, in the tables' order
+SCENARIOS = {  # name: tokens, tokens per second, pages
+    'everyday': (1000, 50.0, 1),
+    'fast': (2000, 100.0, 1),
+    'crowd': (300, 30.0, 20),
+    'long': (20_000, 100.0, 1),
+}
+
+
+@dataclass(frozen=True)
+class AppUI:
+    """How the harness drives an app's page, and how the observer reads its last reply."""
+    reply: str  # the reply's content: the last element that matches is measured
+    row: str  # a reply's row
+    busy: str  # JavaScript over `row` (the last row): true while that reply is not finished
+    composer: str  # where the person types the prompt; Enter sends
+    ready: str  # shown once the page can send
+    reply_frame: re.Pattern | None = None  # a websocket frame with reply text (for "first token received")
+    ignore: str = ''  # elements inside the reply whose text is not the reply's
+
+
+NICEGUI_UI = AppUI(reply='[data-testid=message-assistant] .reply-md', row='[data-testid=message-assistant]',
+                   busy="row.classList.contains('streaming')", composer='[data-testid=composer]',
+                   ready='[data-testid=composer]')
+CHATAPP_UI = replace(NICEGUI_UI, reply_frame=re.compile(r'"ra\('))  # an append of reply text
+# Chainlit 2.12's page (React): a reply is a step of type assistant_message. The composer shows a stop button
+# (#stop-button) while the message handler runs, which ends after msg.send(). Its attach button is
+# #upload-button-loading until the session's socket is up (an Enter before that is lost). A code block's header
+# shows its language (a muted span) where the Markdown had only the fence's tag, which is not the reply's text.
+CHAINLIT_UI = AppUI(reply='[data-step-type=assistant_message] .message-content',
+                    row='[data-step-type=assistant_message]', busy="!!document.getElementById('stop-button')",
+                    composer='#chat-input', ready='#upload-button', reply_frame=re.compile(r'"stream_(start|token)"'),
+                    ignore='.text-muted-foreground')
 
 # Installed in every page before its scripts run. It records (Date.now(), text length, letters and
 # digits) of the last reply each time its text changes. Letters and digits are what the harness maps
 # to tokens: Markdown syntax (list markers, fences, **) disappears when a block is rendered, words do not.
 OBSERVER_JS = '''(() => {
-  const SELECTOR = __SELECTOR__;
+  const SELECTOR = __SELECTOR__, ROW = __ROW__, IGNORE = __IGNORE__;
   const NON_ALNUM = /[^A-Za-z0-9]+/g;
   const FENCE = /`{3,}[A-Za-z0-9_-]*/g;  // a fence and its language tag: shown only while unrendered
   const state = {events: [], lastLength: -1, finishedAt: null, sentAt: null};
@@ -73,12 +116,26 @@ OBSERVER_JS = '''(() => {
     if (event.key === 'Enter' && !event.shiftKey && state.sentAt === null) state.sentAt = Date.now();
   }, true);
   const alnum = (text) => text.replace(FENCE, '').replace(NON_ALNUM, '').length;
+  // the last reply is there and finished (each app marks that its own way)
+  window.__benchDone = () => {
+    const rows = document.querySelectorAll(ROW);
+    const row = rows[rows.length - 1];
+    return !!row && !(__BUSY__);
+  };
   // chatapp's reply only appends rendered blocks (in sections): count each finished section once, so
   // measuring a 20,000-token reply costs the page the same per token at the end as at the start
   const counts = new WeakMap();
   const count = (element) => {
     const blocks = element.children[0], tail = element.querySelector(':scope > .reply-tail');
-    if (!tail) { const text = element.textContent; return [text.length, alnum(text)]; }
+    if (!tail) {
+      const text = element.textContent;
+      let length = text.length, letters = alnum(text);
+      if (IGNORE) for (const node of element.querySelectorAll(IGNORE)) {
+        length -= node.textContent.length;
+        letters -= alnum(node.textContent);
+      }
+      return [length, letters];
+    }
     let length = 0, letters = 0;
     const nodes = blocks.childNodes;
     for (let i = 0; i < nodes.length; i++) {
@@ -95,11 +152,7 @@ OBSERVER_JS = '''(() => {
     return [length + text.length, letters + alnum(text)];
   };
   const measure = () => {
-    const rows = document.querySelectorAll('[data-testid=message-assistant]');
-    const row = rows[rows.length - 1];
-    if (row && state.events.length && state.finishedAt === null && !row.classList.contains('streaming')) {
-      state.finishedAt = Date.now();
-    }
+    if (state.events.length && state.finishedAt === null && window.__benchDone()) state.finishedAt = Date.now();
     const all = document.querySelectorAll(SELECTOR);
     const element = all[all.length - 1];
     if (!element) return;
@@ -111,18 +164,7 @@ OBSERVER_JS = '''(() => {
   new MutationObserver(measure).observe(document, {childList: true, subtree: true, characterData: true,
                                                    attributes: true, attributeFilter: ['class']});
 })();'''
-REPLY_DONE_JS = '''() => {
-  const rows = document.querySelectorAll('[data-testid=message-assistant]');
-  const row = rows[rows.length - 1];
-  return !!row && !row.classList.contains('streaming') && window.__bench.events.length > 0;
-}'''
-LAST_REPLY_DONE_JS = '''() => {
-  const rows = document.querySelectorAll('[data-testid=message-assistant]');
-  const row = rows[rows.length - 1];
-  return !!row && !row.classList.contains('streaming');
-}'''
-
-REPLY_FRAME = re.compile(r'"ra\(')  # a chatapp frame with reply text (an append)
+REPLY_DONE_JS = '() => window.__benchDone() && window.__bench.events.length > 0'
 STEADY_AFTER_SECONDS = 2.0  # a second p95 leaves out the start, where N pages sending at once queue up
 
 _loopback = loopback_opener()
@@ -145,11 +187,56 @@ def http_json(url: str, *, method: str = 'GET', timeout: float = 10.0) -> dict:
     return json.loads(http(url, method=method, timeout=timeout)[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/<pid>/stat."""
+def proc_stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from its third field (state) on: the name before it may hold spaces."""
     with open(f'/proc/{pid}/stat') as stat:
-        fields = stat.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+        return stat.read().rsplit(')', 1)[1].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """A process and all its descendants, alive now."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                children.setdefault(int(proc_stat(int(entry))[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (utime + stime) of a process and its descendants, from /proc/<pid>/stat. Each counts the children
+    it has reaped (cutime + cstime), so a process that ended within a window still adds its share: chatapp's
+    render worker, Chromium's renderers of closed pages."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):  # ended just now: its parent's cutime has it
+            fields = proc_stat(member)
+            total += sum(int(value) for value in fields[11:15])  # fields 14-17 of proc(5)
+    return total / CLK_TCK
+
+
+def chromium_processes() -> dict[int, int]:
+    """The Chromium processes this harness started (through Playwright's driver): pid -> parent pid."""
+    found = {}
+    for pid in process_tree(os.getpid()):
+        with contextlib.suppress(OSError):
+            if os.path.basename(os.readlink(f'/proc/{pid}/exe')).startswith('chromium'):
+                found[pid] = int(proc_stat(pid)[1])
+    return found
+
+
+def browser_process(before: dict[int, int]) -> int:
+    """The browser process of the Chromium launched since `before` (chromium_processes()): the root of its tree
+    of renderers, GPU, network and utility processes."""
+    new = {pid: parent for pid, parent in chromium_processes().items() if pid not in before}
+    roots = [pid for pid, parent in new.items() if parent not in new]
+    if len(roots) != 1:
+        raise RuntimeError(f'expected one new Chromium browser process, found {roots}')
+    return roots[0]
 
 
 def machine_busy() -> float:
@@ -203,7 +290,8 @@ class PageProbe:
     finished_at: float | None = None
     sent_at: float | None = None  # wall time the page got the Enter that sent the prompt
     cut_at: float | None = None  # still not finished --grace seconds after the model's last token
-    console: list = field(default_factory=list)
+    console: list = field(default_factory=list)  # the first errors and warnings of the browser's console
+    console_count: int = 0  # errors and warnings in the measured window
     clock: tuple[float, float] | None = None  # (CDP monotonic, wall) at the websocket handshake
     first_frame_at: float | None = None  # wall time the first frame with reply text arrived
     navigations: int = 0  # main-frame loads after the window opened: a forced reload loses the page
@@ -215,25 +303,36 @@ async def perf_metrics(cdp) -> dict[str, float]:
     return {m['name']: m['value'] for m in answer['metrics']}
 
 
-async def open_page(browser, index: int, url: str, selector: str, prompt: str, *, login: str = '') -> PageProbe:
+def observer_js(ui: AppUI) -> str:
+    return (OBSERVER_JS.replace('__SELECTOR__', json.dumps(ui.reply)).replace('__ROW__', json.dumps(ui.row))
+            .replace('__IGNORE__', json.dumps(ui.ignore)).replace('__BUSY__', ui.busy))
+
+
+async def open_page(browser, index: int, url: str, ui: AppUI, prompt: str, *, login: str = '') -> PageProbe:
     """A page at `url` with the observer; `login`: signed in as this person first (a --room reader)."""
     context = await browser.new_context(viewport={'width': 1280, 'height': 800})
-    await context.add_init_script(OBSERVER_JS.replace('__SELECTOR__', json.dumps(selector)))
+    await context.add_init_script(observer_js(ui))
+    await keep_to_loopback(context)  # Chainlit's page asks for web fonts and KaTeX's style sheet from CDNs
     page = await context.new_page()
     if login:
-        await keep_to_loopback(context)
         await log_in(page, url, login)
     cdp = await context.new_cdp_session(page)
     probe = PageProbe(index, prompt, page, context, cdp)
-    page.on('console', lambda message: probe.console.append(f'{message.type}: {message.text}'[:500])
-            if message.type in ('error', 'warning') else None)
+
+    def on_console(message) -> None:
+        if message.type in ('error', 'warning'):
+            probe.console_count += probe.ws['on']
+            if len(probe.console) < 50:
+                probe.console.append(f'{message.type}: {message.text}'[:500])
+
+    page.on('console', on_console)
 
     def on_frame(params: dict) -> None:
         if probe.ws['on']:
             payload = params['response'].get('payloadData', '')
             probe.ws['bytes'] += len(payload.encode())
             probe.ws['frames'] += 1
-            if probe.first_frame_at is None and probe.clock and REPLY_FRAME.search(payload):
+            if probe.first_frame_at is None and probe.clock and ui.reply_frame and ui.reply_frame.search(payload):
                 probe.first_frame_at = probe.clock[1] + params['timestamp'] - probe.clock[0]
 
     def on_handshake(params: dict) -> None:  # CDP stamps frames on a monotonic clock: map it to wall time
@@ -246,7 +345,7 @@ async def open_page(browser, index: int, url: str, selector: str, prompt: str, *
     await cdp.send('Performance.enable')
     try:
         await page.goto(url, wait_until='load')
-        await page.locator('[data-testid=composer]').wait_for(state='visible', timeout=30_000)
+        await page.locator(ui.ready).wait_for(state='visible', timeout=30_000)
     except Exception:
         await save_failure(page, f'open-page-{index}')
         await context.close()
@@ -300,17 +399,19 @@ async def save_failure(page, label: str) -> None:
     print(f'  failed at {label}; page saved as bench/results/failure-{label}.*', file=sys.stderr)
 
 
-async def send_prompt(page, text: str) -> None:
-    composer = page.locator('[data-testid=composer]')
-    await composer.fill(text)
-    await composer.press('Enter')
+async def send_prompt(page, text: str, composer: str = NICEGUI_UI.composer) -> None:
+    box = page.locator(composer)
+    await box.fill(text)
+    await box.press('Enter')
 
 
-async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, llm: str, args,
-                       process: Process) -> dict:
+async def run_ui_phase(name: str, browser, url: str, ui: AppUI, pid: int, llm: str, args,
+                       process: Process, browser_pid: int | None = None) -> dict:
+    """Stream into the pages of the app at `url` (its server: `pid`) and measure; `browser_pid`: the browser
+    process of a Chromium of this phase's own, whose processes' CPU is then measured too."""
     timeout = args.tokens / args.rate * 4 + 60
     room = args.room and name == 'chatapp'
-    probes = [await open_page(browser, i, url, selector,
+    probes = [await open_page(browser, i, url, ui,
                               f'bench {name} page {0 if room else i}: write a long answer',
                               login=reader_login(i) if room else '')
               for i in range(args.pages)]
@@ -320,13 +421,13 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             url = await share_room(probes, url)
         elif not args.no_warmup:  # first-use costs (imports, pygments lexers, first DB writes) stay out
             for probe in probes:
-                await send_prompt(probe.page, 'warmup please')
+                await send_prompt(probe.page, 'warmup please', ui.composer)
                 await probe.page.wait_for_function(REPLY_DONE_JS, polling=100, timeout=30_000)
                 await probe.page.goto(url, wait_until='load')
-                await probe.page.locator('[data-testid=composer]').wait_for(state='visible', timeout=20_000)
+                await probe.page.locator(ui.ready).wait_for(state='visible', timeout=20_000)
         await asyncio.to_thread(http_json, f'{llm}/reset', method='POST')
         for probe in senders:
-            await probe.page.locator('[data-testid=composer]').fill(probe.prompt)
+            await probe.page.locator(ui.composer).fill(probe.prompt)
         await asyncio.sleep(0.5)  # let the typing settle on the server before the window opens
         for probe in probes:
             await probe.page.evaluate('window.__benchReset()')
@@ -335,11 +436,12 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
         print(f'[{elapsed()}]   page(s) open{"" if args.no_warmup else " and warmed up"}; measuring', flush=True)
         port = int(url.rsplit(':', 1)[1].split('/')[0])
         rss0, cpu0, wall0, busy0 = rss_mb(pid), cpu_seconds(pid), time.time(), machine_busy()
+        browser0 = cpu_seconds(browser_pid) if browser_pid else math.nan
         wire0 = tcp_bytes_sent(port)
         cpu_samples = [(wall0, cpu0)]
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR1)
-        await asyncio.gather(*(probe.page.locator('[data-testid=composer]').press('Enter') for probe in senders))
+        await asyncio.gather(*(probe.page.locator(ui.composer).press('Enter') for probe in senders))
 
         deadline = time.monotonic() + timeout
         while True:  # the model server has written every token of every page's reply
@@ -355,6 +457,12 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
                 raise RuntimeError(f'{name} exited:\n{process.tail()}')
             if time.monotonic() > deadline:
                 raise TimeoutError(f'{name}: the model server did not finish {len(senders)} stream(s) in time')
+            # an app that reads the model's stream slower than it comes holds the model back (TCP): give up once
+            # it is --grace seconds behind, rather than wait for a quadratic page to finish 20,000 tokens
+            behind = min(args.tokens, (time.time() - wall0 - args.grace) * args.rate)
+            if slow := [s['written'] for s in streams if not s['done'] and s['written'] < behind]:
+                raise RuntimeError(f'gave up {time.time() - wall0:.0f} s in: the app read {min(slow)} of '
+                                   f'{args.tokens} tokens, over {args.grace:g} s behind the model')
             await asyncio.sleep(0.5)
         cutoff = time.monotonic() + args.grace
         for probe in probes:  # ... and every page shows its reply finished, or is cut off after --grace
@@ -364,6 +472,7 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
             except PlaywrightTimeout:
                 probe.cut_at = time.time()
         cpu1, wall1, busy1 = cpu_seconds(pid), time.time(), machine_busy()
+        browser1 = cpu_seconds(browser_pid) if browser_pid else math.nan
         wire1 = tcp_bytes_sent(port)
         cpu_samples.append((wall1, cpu1))
         print(f'[{elapsed()}]   done', flush=True)
@@ -387,11 +496,15 @@ async def run_ui_phase(name: str, browser, url: str, selector: str, pid: int, ll
                 await probe.context.close()
     result = analyse(name, args, state, probes, cpu1 - cpu0, wall1 - wall0, rss0, rss1)
     result['machine_cores_busy'] = (busy1 - busy0) / (wall1 - wall0)
+    result['browser_cpu_s'] = browser1 - browser0
+    result['browser_cpu_per_1k'] = result['browser_cpu_s'] / (result['tokens'] * len(probes)) * 1000
     result['wire_bytes'] = wire_bytes(wire0, wire1)
     result['wire_ratio'] = result['wire_bytes'] / (result['reply_bytes'] * len(probes))
+    result['wire_per_reply_kb'] = result['wire_bytes'] / len(probes) / 1024
     result['reloads'] = sum(probe.navigations for probe in probes)
     result.update(first_and_last_1k(state, probes, cpu_samples))
     result['console'] = [line for probe in probes for line in probe.console][:50]
+    result['console_count'] = sum(probe.console_count for probe in probes)
     return result
 
 
@@ -460,11 +573,12 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
     layout = sum(p.perf1.get('LayoutDuration', 0) - p.perf0.get('LayoutDuration', 0)
                  + p.perf1.get('RecalcStyleDuration', 0) - p.perf0.get('RecalcStyleDuration', 0) for p in probes)
     ws_bytes = sum(p.ws['bytes'] for p in probes)
+    updates = sum(len(p.events) for p in probes)
     return {
         'name': name, 'pages': len(probes), 'tokens': len(tokens), 'reply_bytes': reply_bytes,
         'wall_s': wall, 'cpu_s': cpu, 'cpu_per_1k': cpu / n_tokens * 1000,
         'ws_bytes': ws_bytes, 'ws_frames': sum(p.ws['frames'] for p in probes),
-        'ws_ratio': ws_bytes / (reply_bytes * len(probes)),
+        'ws_ratio': ws_bytes / (reply_bytes * len(probes)), 'ws_per_reply_kb': ws_bytes / len(probes) / 1024,
         'lag_p50_ms': percentile(lags, 50) * 1000, 'lag_p95_ms': percentile(lags, 95) * 1000,
         'lag_max_ms': max(lags, default=math.nan) * 1000,
         'lag_steady_p95_ms': percentile(steady, 95) * 1000 if lags else math.nan,
@@ -478,7 +592,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         'rss_before_mb': rss0, 'rss_after_mb': rss1,
         'shown': [c[0] for c in checks], 'expected': checks[0][1] if checks else 0,
         'tokens_matched': sum(c[2] for c in checks), 'word_tokens': sum(c[3] for c in checks),
-        'updates': sum(len(p.events) for p in probes), 'complete': complete, 'cut_pages': cut,
+        'updates': updates, 'updates_per_reply': updates / len(probes), 'complete': complete, 'cut_pages': cut,
         'lag_censored': censored, 'raw': raw,
     }
 
@@ -559,111 +673,140 @@ def describe_code(rev: str | None) -> str:
     return f'chatapp work tree at {git("rev-parse", "--short", "HEAD")}' + (' + uncommitted changes' if dirty else '')
 
 
+DETAIL_ROWS = [  # label, key, digits, the floor has it
+    ('server CPU, s', 'cpu_s', 2, True),
+    ('server CPU, s per 1k tokens', 'cpu_per_1k', 3, True),
+    ('browser CPU, all processes, s/1k tok', 'browser_cpu_per_1k', 3, False),
+    ('ws payload received, KB', 'ws_kb', 1, False),
+    ('ws payload / reply text bytes', 'ws_ratio', 2, False),
+    ('ws on the wire / reply text bytes', 'wire_ratio', 2, False),
+    ('ws frames received', 'ws_frames', 0, False),
+    ('reply updates seen by the page', 'updates', 0, False),
+    ('token lag p50, ms', 'lag_p50_ms', 0, False),
+    ('token lag p95, ms', 'lag_p95_ms', 0, False),
+    ('token lag max, ms', 'lag_max_ms', 0, False),
+    (f'token lag p95 after {STEADY_AFTER_SECONDS:g} s, ms', 'lag_steady_p95_ms', 0, False),
+    ('first token received - sent, ms', 'first_received_ms', 0, False),
+    ('first token shown - sent, ms', 'first_ms', 0, False),
+    ('Enter to first token shown*, p50, ms', 'wait_p50_ms', 0, False),
+    ('Enter to first token shown*, max, ms', 'wait_max_ms', 0, False),
+    ('last token shown - sent, ms', 'last_ms', 0, False),
+    ('reply finished - last sent, ms', 'finished_ms', 0, False),
+    ('browser main thread, s per 1k tok', 'browser_task_per_1k', 3, False),
+    ('  of which script, s per 1k tok', 'browser_script_per_1k', 3, False),
+    ('  of which style+layout, s/1k', 'browser_layout_per_1k', 3, False),
+    ('server CPU, first 1k tokens, s', 'first_1k_cpu_s', 3, False),
+    ('server CPU, last 1k tokens, s', 'last_1k_cpu_s', 3, False),
+    ('browser, first 1k tokens, s', 'first_1k_browser_s', 3, False),
+    ('browser, last 1k tokens, s', 'last_1k_browser_s', 3, False),
+    ('forced page reloads', 'reloads', 0, False),
+    ('browser console errors+warnings', 'console_count', 0, False),
+    ('app RSS before, MB', 'rss_before_mb', 1, False),
+    ('app RSS after, MB', 'rss_after_mb', 1, False),
+    ('app RSS growth, MB', 'rss_growth_mb', 1, False),
+    ('measured window, s', 'wall_s', 1, True),
+    ('machine busy in window, cores', 'machine_cores_busy', 2, True),
+]
+# a page cut off before it finished did not do all its work: its costs and lags are lower bounds
+NOT_BOUNDED = {'first_ms', 'first_received_ms', 'wait_p50_ms', 'wait_max_ms', 'rss_before_mb', 'rss_after_mb',
+               'rss_growth_mb', 'wall_s', 'machine_cores_busy'}
+
+
+def cell(result: dict | None, key: str, digits: int) -> str:
+    text = fmt(None if result is None else result.get(key), digits)
+    return f'>{text}' if result and result.get('cut_pages') and key not in NOT_BOUNDED and text != '-' else text
+
+
+def print_summary(results: dict) -> None:
+    """One row per app: what one reply costs the server, the browser (all its processes, and the page's main
+    thread) and the wire, how late its tokens show, and how often the page's text changed."""
+    floor = results.get('floor')
+    header = (f'{"app":<10}{"server s/1k":>12}{"/floor":>8}{"browser s/1k":>13}{"main s/1k":>10}'
+              f'{"lag p50/p95 ms":>16}{"first ms":>9}{"payload KB":>11}{"/text":>8}{"wire KB":>9}{"/text":>7}'
+              f'{"updates":>9}')
+    print(header)
+    print('-' * len(header))
+    for name in APPS:
+        result = results.get(name)
+        if not result:
+            continue
+        if 'failed' in result:
+            print(f'{name:<10}  FAILED: {result["failed"]}')
+            continue
+        vs_floor = ratio(result['cpu_per_1k'], floor and floor['cpu_per_1k'])
+        lags = f'{cell(result, "lag_p50_ms", 0)}/{fmt(result["lag_p95_ms"], 0)}'
+        print(f'{name:<10}{cell(result, "cpu_per_1k", 3):>12}'
+              f'{(">" if result.get("cut_pages") and vs_floor != "-" else "") + vs_floor:>8}'
+              f'{cell(result, "browser_cpu_per_1k", 3):>13}{cell(result, "browser_task_per_1k", 3):>10}{lags:>16}'
+              f'{cell(result, "first_ms", 0):>9}{cell(result, "ws_per_reply_kb", 1):>11}'
+              f'{cell(result, "ws_ratio", 1) + "x":>8}{cell(result, "wire_per_reply_kb", 1):>9}'
+              f'{cell(result, "wire_ratio", 2) + "x":>7}{cell(result, "updates_per_reply", 0):>9}')
+    if floor:
+        print(f'{"floor":<10}{fmt(floor["cpu_per_1k"], 3):>12}{"1x":>8}')
+    print('-' * len(header))
+
+
 def print_table(args, results: dict) -> None:
-    chat, naive, floor = results.get('chatapp'), results.get('naive'), results.get('floor')
-
-    def get(result: dict | None, key: str) -> float | None:
-        return None if result is None else result.get(key)
-
-    rows = [  # label, key, digits, has floor, ratio to naive
-        ('server CPU, s', 'cpu_s', 2, True, True),
-        ('server CPU, s per 1k tokens', 'cpu_per_1k', 3, True, True),
-        ('ws payload received, KB', 'ws_kb', 1, False, True),
-        ('ws payload / reply text bytes', 'ws_ratio', 2, False, True),
-        ('ws on the wire / reply text bytes', 'wire_ratio', 2, False, True),
-        ('ws frames received', 'ws_frames', 0, False, True),
-        ('reply updates seen by the page', 'updates', 0, False, True),
-        ('token lag p50, ms', 'lag_p50_ms', 0, False, True),
-        ('token lag p95, ms', 'lag_p95_ms', 0, False, True),
-        ('token lag max, ms', 'lag_max_ms', 0, False, True),
-        (f'token lag p95 after {STEADY_AFTER_SECONDS:g} s, ms', 'lag_steady_p95_ms', 0, False, True),
-        ('first token received - sent, ms', 'first_received_ms', 0, False, True),
-        ('first token shown - sent, ms', 'first_ms', 0, False, True),
-        ('Enter to first token shown*, p50, ms', 'wait_p50_ms', 0, False, True),
-        ('Enter to first token shown*, max, ms', 'wait_max_ms', 0, False, True),
-        ('last token shown - sent, ms', 'last_ms', 0, False, True),
-        ('reply finished - last sent, ms', 'finished_ms', 0, False, True),
-        ('browser main thread, s per 1k tok', 'browser_task_per_1k', 3, False, True),
-        ('  of which script, s per 1k tok', 'browser_script_per_1k', 3, False, True),
-        ('  of which style+layout, s/1k', 'browser_layout_per_1k', 3, False, True),
-        ('server CPU, first 1k tokens, s', 'first_1k_cpu_s', 3, False, False),
-        ('server CPU, last 1k tokens, s', 'last_1k_cpu_s', 3, False, False),
-        ('browser, first 1k tokens, s', 'first_1k_browser_s', 3, False, False),
-        ('browser, last 1k tokens, s', 'last_1k_browser_s', 3, False, False),
-        ('forced page reloads', 'reloads', 0, False, True),
-        ('app RSS before, MB', 'rss_before_mb', 1, False, False),
-        ('app RSS after, MB', 'rss_after_mb', 1, False, False),
-        ('app RSS growth, MB', 'rss_growth_mb', 1, False, True),
-        ('measured window, s', 'wall_s', 1, True, False),
-        ('machine busy in window, cores', 'machine_cores_busy', 2, True, False),
-    ]
-    for result in (chat, naive):
-        if result:
-            result['ws_kb'] = result['ws_bytes'] / 1024
-            result['rss_growth_mb'] = result['rss_after_mb'] - result['rss_before_mb']
+    apps = [name for name in APPS if results.get(name) and 'failed' not in results[name]]
+    floor = results.get('floor')
+    for name in apps:
+        results[name]['ws_kb'] = results[name]['ws_bytes'] / 1024
+        results[name]['rss_growth_mb'] = results[name]['rss_after_mb'] - results[name]['rss_before_mb']
     if floor:
         floor['cpu_s'] = floor['cpu']
         floor['wall_s'] = floor['wall']
-    reply_bytes = (chat or naive or {}).get('reply_bytes', 0)
+    reply_bytes = next((results[name]['reply_bytes'] for name in apps), 0)
     pages = (f'{args.pages} people reading one shared conversation\'s reply (the floor: one stream)' if args.room
              else f'{args.pages} page(s)')
-    title = f'stream_bench: {args.tokens} tokens at {args.rate:g}/s x {pages}, {os.cpu_count()} CPUs, ' \
-            f'reply {reply_bytes:,} bytes'
-
+    scenario = f'{args.scenario}: ' if getattr(args, 'scenario', None) else ''
     print()
-    print(title)
+    print(f'stream_bench {scenario}{args.tokens} tokens at {args.rate:g}/s x {pages}, {os.cpu_count()} CPUs, '
+          f'reply {reply_bytes:,} bytes')
     print(results.get('code', ''))
-    header = f'{"metric":<36}{"chatapp":>11}{"naive":>11}{"floor":>9}{"chat/naive":>12}{"chat/floor":>12}'
+    print_summary(results)
+    print("server: CPU of the app's process (and its children) per 1,000 tokens, and over the floor's.\n"
+          "browser: CPU of all the phase's Chromium processes, and of the page's main thread (CDP), per 1,000 tokens.\n"
+          'first: the first token shown after the model wrote it. payload: decompressed websocket messages per reply,\n'
+          "and over the reply's text; wire: the TCP payload the app sent per reply (ss), after permessage-deflate.\n"
+          "updates: changes of the reply's text that the page's MutationObserver saw, per reply.")
+    print()
+    header = f'{"metric":<38}' + ''.join(f'{name:>11}' for name in apps) + (f'{"floor":>9}' if floor else '')
     print(header)
     print('-' * len(header))
-    # a page cut off before it finished did not do all its work: its costs and lags are lower bounds
-    not_bounded = {'first_ms', 'first_received_ms', 'wait_p50_ms', 'wait_max_ms', 'rss_before_mb', 'rss_after_mb',
-                   'rss_growth_mb', 'wall_s', 'machine_cores_busy'}
-
-    def cell(result: dict | None, key: str, digits: int) -> str:
-        text = fmt(get(result, key), digits)
-        return f'>{text}' if result and result.get('cut_pages') and key not in not_bounded and text != '-' else text
-
-    def naive_ratio(c: float | None, n: float | None, key: str) -> str:
-        text = ratio(c, n)
-        return f'<{text}' if naive and naive.get('cut_pages') and key not in not_bounded and text != '-' else text
-
-    for label, key, digits, has_floor, vs_naive in rows:
-        c, n = get(chat, key), get(naive, key)
-        if '_1k_' in key and c is None and n is None:
+    for label, key, digits, has_floor in DETAIL_ROWS:
+        if '_1k_' in key and all(key not in results[name] for name in apps):
             continue  # long replies only
-        f = get(floor, key) if has_floor else None
-        vs_floor = ratio(c, f) if has_floor and key.endswith('cpu_per_1k') else ''
-        print(f'{label:<36}{cell(chat, key, digits):>11}{cell(naive, key, digits):>11}{fmt(f, digits):>9}'
-              f'{naive_ratio(c, n, key) if vs_naive else "":>12}{vs_floor:>12}')
+        floor_cell = f'{fmt(floor.get(key) if has_floor else None, digits):>9}' if floor else ''
+        print(f'{label:<38}' + ''.join(f'{cell(results[name], key, digits):>11}' for name in apps) + floor_cell)
     print('-' * len(header))
-    for result in (chat, naive):
-        if result:
-            shown = ', '.join(str(s) for s in result['shown'])
-            if result.get('cut_pages'):
-                note = (f'  <-- CUT OFF {args.grace:g} s after the last token (page(s) {result["cut_pages"]}): '
-                        f'{result["lag_censored"]} tokens not shown yet; ">" marks lower bounds, "<" upper ones')
-            elif not result['complete']:
-                note = '  <-- MISMATCH: the page does not show the whole reply; no lag reported'
-            else:
-                note = ''
-            print(f'{result["name"]}: letters shown {shown} of {result["expected"]}, '
-                  f'{result["tokens_matched"] - result.get("lag_censored", 0)}/{result["word_tokens"]} '
-                  f'word tokens timed{note}')
+    for name in apps:
+        result = results[name]
+        shown = ', '.join(str(s) for s in result['shown'])
+        if result.get('cut_pages'):
+            note = (f'  <-- CUT OFF {args.grace:g} s after the last token (page(s) {result["cut_pages"]}): '
+                    f'{result["lag_censored"]} tokens not shown yet; ">" marks lower bounds')
+        elif not result['complete']:
+            note = '  <-- MISMATCH: the page does not show the whole reply; no lag reported'
+        else:
+            note = ''
+        print(f'{name}: letters shown {shown} of {result["expected"]}, '
+              f'{result["tokens_matched"] - result.get("lag_censored", 0)}/{result["word_tokens"]} '
+              f'word tokens timed{note}')
+    chat = results.get('chatapp')
     if chat and 'stored' in chat:
         print(f'chatapp replies stored: {chat["stored"]} (of {"1 and its warm-up" if args.room else args.pages}); '
               f'forced page reloads: {chat["reloads"]}')
+    if 'chainlit' in args.phases and not CHAINLIT.exists():
+        print(f'chainlit: skipped, not installed (install: {CHAINLIT_INSTALL})')
     print('lag: DOM text (MutationObserver, Date.now()) minus the model server writing the token; same clock.')
     print("*: from the page getting the Enter to its first token shown, less the model's own time to its first "
           'token (request received to first token written): storing the question, starting the reply, the page.')
-    print('ws payload: decompressed websocket messages (CDP); on the wire: TCP payload the app sent in the window '
-          '(ss), i.e. after permessage-deflate.')
     print(f'machine busy: all processes incl. Chromium and this harness, of {os.cpu_count()} cores; '
           'other load on the machine shows up here and makes the seconds noisy (compare ratios).')
-    for result in (chat, naive):
-        if result and result.get('console'):
-            print(f'{result["name"]} browser console errors/warnings: {len(result["console"])}, first: '
-                  f'{result["console"][0][:200]}')
+    for name in apps:
+        if results[name].get('console'):
+            print(f'{name} browser console errors/warnings in the window: {results[name]["console_count"]}; the '
+                  f'first of all: {results[name]["console"][0][:200]}')
 
 
 def print_profile(path: Path, out: Path) -> None:
@@ -759,15 +902,41 @@ def elapsed() -> str:
     return f'{time.monotonic() - _STARTED:5.1f}s'
 
 
-async def run_app_phase(name: str, browser, app: Process, url: str, selector: str, llm: str, args) -> dict:
-    """Start the app, then stream into its pages at `url` and measure; the end of its log is shown if that fails."""
+async def run_app_phase(name: str, playwright, app: Process, url: str, ui: AppUI, llm: str, args) -> dict:
+    """Start the app and a Chromium of this phase's own, then stream into the app's pages at `url` and measure; the
+    end of the app's log is shown if that fails."""
     app.start()
     print(f'[{elapsed()}]   app ready', flush=True)
+    before = chromium_processes()
+    browser = await launch(playwright.chromium)
     try:
-        return await run_ui_phase(name, browser, url, selector, app.pid, llm, args, app)
+        return await run_ui_phase(name, browser, url, ui, app.pid, llm, args, app, browser_process(before))
     except BaseException:
         print(f'{name} log (last lines):\n{app.tail(30)}', file=sys.stderr)
         raise
+    finally:
+        await browser.close()
+
+
+async def measure_phase(results: dict, name: str, phase: Coroutine) -> None:
+    """results[name] = the phase's result; a phase that fails is marked so, and the others still run."""
+    try:
+        results[name] = await phase
+    except Exception as error:
+        print(f'{name}: FAILED: {error}', file=sys.stderr, flush=True)
+        results[name] = {'name': name, 'failed': str(error).splitlines()[0][:300]}
+
+
+def chainlit_app(tmp: Path, env: dict[str, str]) -> Process:
+    """bench/chainlit_app.py under `chainlit run`, from .venv-chainlit."""
+    port = free_port()
+    root = tmp / 'chainlit'  # its working directory: Chainlit writes .chainlit/config.toml, .files/, chainlit.md
+    root.mkdir()
+    env = {name: value for name, value in env.items() if name not in (*CHAINLIT_UNSET, 'PYTHONPATH')}
+    command = [str(CHAINLIT), 'run', str(BENCH / 'chainlit_app.py'), '--headless', '--host', '127.0.0.1',
+               '--port', str(port)]
+    return Process('chainlit', command, cwd=root, env=dict(env, CHAINLIT_APP_ROOT=str(root)),
+                   health_url=f'http://127.0.0.1:{port}/health')
 
 
 async def main_async(args) -> dict:
@@ -802,47 +971,59 @@ async def main_async(args) -> dict:
             oidc.start(timeout=30)
 
         async with async_playwright() as playwright:
-            browser = await launch(playwright.chromium)
-            try:
-                if 'chatapp' in args.phases:
-                    print(f'[{elapsed()}] chatapp: streaming {args.tokens} tokens at {args.rate:g}/s '
-                          f'to {args.pages} page(s)...', flush=True)
-                    data = tmp / 'chatapp-data'
-                    port = free_port()
-                    cmd = [PYTHON, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(port)]
-                    if args.profile:
-                        cmd = [PYTHON, str(BENCH / '_profiled_app.py'), str(tmp / 'chatapp.prof'),
-                               '--host', '127.0.0.1', '--port', str(port)]
-                    login = oidc.app_settings(f'http://127.0.0.1:{port}') if oidc is not None else {}
-                    app = Process('chatapp', cmd, cwd=tmp, env=dict(env, CHATAPP_DATA_DIR=str(data), **login),
-                                  health_url=f'http://127.0.0.1:{port}/healthz')
-                    processes.append(app)
-                    try:
-                        results['chatapp'] = await run_app_phase('chatapp', browser, app, f'http://127.0.0.1:{port}/',
-                                                                 CHATAPP_REPLY, llm, args)
-                    finally:
-                        app.stop(timeout=5.0)
-                        if args.keep_logs:
-                            shutil.copy(app.log.path, RESULTS / 'chatapp.log')
-                    if 'chatapp' in results:
-                        results['chatapp']['stored'] = stored_replies(data / 'chatapp.db')
-                    if args.profile and (tmp / 'chatapp.prof').exists():
-                        RESULTS.mkdir(exist_ok=True)
-                        shutil.copy(tmp / 'chatapp.prof', RESULTS / 'chatapp.prof')
-                        print_profile(RESULTS / 'chatapp.prof', RESULTS / 'chatapp-profile.txt')
-                if 'naive' in args.phases:
-                    print(f'[{elapsed()}] naive: the same stream into one ui.markdown...', flush=True)
-                    port = free_port()
-                    naive = Process('naive', [PYTHON, str(BENCH / 'naive_app.py'), '--port', str(port)], cwd=tmp,
-                                    env=env, health_url=f'http://127.0.0.1:{port}/healthz')
-                    processes.append(naive)
-                    try:
-                        results['naive'] = await run_app_phase('naive', browser, naive, f'http://127.0.0.1:{port}/',
-                                                               NAIVE_REPLY, llm, args)
-                    finally:
-                        naive.stop(hard=True)  # it may still be working through its backlog: no graceful shutdown
-            finally:
-                await browser.close()
+            if 'chatapp' in args.phases:
+                print(f'[{elapsed()}] chatapp: streaming {args.tokens} tokens at {args.rate:g}/s '
+                      f'to {args.pages} page(s)...', flush=True)
+                data = tmp / 'chatapp-data'
+                port = free_port()
+                cmd = [PYTHON, '-m', 'chatapp', '--host', '127.0.0.1', '--port', str(port)]
+                if args.profile:
+                    cmd = [PYTHON, str(BENCH / '_profiled_app.py'), str(tmp / 'chatapp.prof'),
+                           '--host', '127.0.0.1', '--port', str(port)]
+                login = oidc.app_settings(f'http://127.0.0.1:{port}') if oidc is not None else {}
+                app = Process('chatapp', cmd, cwd=tmp, env=dict(env, CHATAPP_DATA_DIR=str(data), **login),
+                              health_url=f'http://127.0.0.1:{port}/healthz')
+                processes.append(app)
+                try:
+                    await measure_phase(results, 'chatapp', run_app_phase(
+                        'chatapp', playwright, app, f'http://127.0.0.1:{port}/', CHATAPP_UI, llm, args))
+                finally:
+                    app.stop(timeout=5.0)
+                    if args.keep_logs:
+                        shutil.copy(app.log.path, RESULTS / 'chatapp.log')
+                if 'failed' not in results['chatapp']:
+                    results['chatapp']['stored'] = stored_replies(data / 'chatapp.db')
+                if args.profile and (tmp / 'chatapp.prof').exists():
+                    RESULTS.mkdir(exist_ok=True)
+                    shutil.copy(tmp / 'chatapp.prof', RESULTS / 'chatapp.prof')
+                    print_profile(RESULTS / 'chatapp.prof', RESULTS / 'chatapp-profile.txt')
+            for name, throttle in (('naive', 0), ('throttled', THROTTLE_MS)):
+                if name not in args.phases:
+                    continue
+                print(f'[{elapsed()}] {name}: the same stream into one ui.markdown, '
+                      + (f'at most every {throttle} ms...' if throttle else 'every token...'), flush=True)
+                port = free_port()
+                app = Process(name, [PYTHON, str(BENCH / 'naive_app.py'), '--port', str(port),
+                                     '--throttle-ms', str(throttle)],
+                              cwd=tmp, env=env, health_url=f'http://127.0.0.1:{port}/healthz')
+                processes.append(app)
+                try:
+                    await measure_phase(results, name, run_app_phase(
+                        name, playwright, app, f'http://127.0.0.1:{port}/', NICEGUI_UI, llm, args))
+                finally:
+                    app.stop(hard=True)  # it may still be working through its backlog: no graceful shutdown
+            if 'chainlit' in args.phases and not CHAINLIT.exists():
+                print(f'chainlit: skipped, not installed (install: {CHAINLIT_INSTALL})', flush=True)
+            elif 'chainlit' in args.phases:
+                print(f'[{elapsed()}] chainlit: the same stream into a cl.Message, stream_token per chunk...',
+                      flush=True)
+                app = chainlit_app(tmp, env)
+                processes.append(app)
+                try:
+                    await measure_phase(results, 'chainlit', run_app_phase(
+                        'chainlit', playwright, app, app.health_url.removesuffix('health'), CHAINLIT_UI, llm, args))
+                finally:
+                    app.stop(hard=True)
         if 'floor' in args.phases:
             print(f'[{elapsed()}] floor: bare ChatOpenAI.astream...', flush=True)
             results['floor'] = await asyncio.to_thread(run_floor, args, env, llm)
@@ -855,15 +1036,18 @@ async def main_async(args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description='Benchmark a streamed reply: chatapp vs a naive NiceGUI page '
-                                                 'vs a bare ChatOpenAI.astream loop.')
+    parser = argparse.ArgumentParser(description='Benchmark a streamed reply: chatapp vs its peers (a naive and a '
+                                                 'throttled NiceGUI page, Chainlit) vs a bare ChatOpenAI.astream loop.')
     parser.add_argument('--tokens', type=int, default=2000, help='tokens per reply (default 2000)')
     parser.add_argument('--rate', type=float, default=100.0, help='tokens per second (default 100)')
     parser.add_argument('--pages', type=int, default=1, help='browser pages, each streaming its own reply')
     parser.add_argument('--technical', action='store_true',
                         help='a reply heavy with code blocks and formulas (fake_llm.py --technical)')
-    parser.add_argument('--phases', default='chatapp,naive,floor',
-                        help='comma-separated subset of chatapp,naive,floor (default: all)')
+    parser.add_argument('--scenario', help='instead of --tokens/--rate/--pages, one or more (comma-separated) of '
+                        + ', '.join(f'{name} ({t} tokens at {r:g}/s x {p} page(s))'
+                                    for name, (t, r, p) in SCENARIOS.items()) + ', or all; a table for each')
+    parser.add_argument('--phases', default=','.join((*APPS, 'floor')),
+                        help=f'comma-separated subset of {",".join((*APPS, "floor"))} (default: all)')
     parser.add_argument('--room', action='store_true',
                         help="the pages are people in one shared conversation, reading the first one's reply "
                              '(chatapp only: the naive page has no people)')
@@ -877,20 +1061,36 @@ def main() -> None:
     parser.add_argument('--json', type=Path, help='write the raw results here (default: bench/results/<time>.json)')
     args = parser.parse_args()
     args.phases = {p.strip() for p in args.phases.split(',') if p.strip()}
+    if unknown := args.phases - {*APPS, 'floor'}:
+        parser.error(f'unknown phase(s): {", ".join(sorted(unknown))}')
     if args.room:
-        args.phases.discard('naive')
+        args.phases -= {'naive', 'throttled', 'chainlit'}
     if args.tokens < 10 or args.rate <= 0 or args.pages < 1:
         parser.error('need --tokens >= 10, --rate > 0, --pages >= 1')
+    scenarios = [None]  # --tokens, --rate and --pages as given
+    if args.scenario:
+        scenarios = list(SCENARIOS) if args.scenario == 'all' else [s.strip() for s in args.scenario.split(',')]
+        if unknown := set(scenarios) - set(SCENARIOS):
+            parser.error(f'unknown scenario(s): {", ".join(sorted(unknown))}')
     RESULTS.mkdir(exist_ok=True)
     started = time.monotonic()
     code = describe_code(args.rev)
-    results = asyncio.run(main_async(args))
-    results['code'] = code
-    print_table(args, results)
     out = args.json or RESULTS / time.strftime('stream-%Y%m%d-%H%M%S.json')
-    out.write_text(json.dumps({'args': {k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
-                                        for k, v in vars(args).items()},
-                               'cpus': os.cpu_count(), 'results': results}, indent=1))
+    runs = []
+    for scenario in scenarios:
+        run = args
+        if scenario is not None:
+            tokens, rate, pages = SCENARIOS[scenario]
+            run = argparse.Namespace(**{**vars(args), 'scenario': scenario, 'tokens': tokens, 'rate': rate,
+                                        'pages': pages})
+        results = asyncio.run(main_async(run))
+        results['code'] = code
+        print_table(run, results)
+        runs.append({'args': {k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
+                              for k, v in vars(run).items()}, 'results': results})
+        # after each scenario, so a later one that fails keeps the earlier numbers
+        raw = runs[0] if len(runs) == 1 and scenario is None else {'runs': runs}
+        out.write_text(json.dumps({**raw, 'cpus': os.cpu_count()}, indent=1))
     print(f'raw results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; '
           f'run took {time.monotonic() - started:.0f} s')
 
