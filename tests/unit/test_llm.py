@@ -24,6 +24,13 @@ def test_demo_answer_names_the_settings() -> None:
     assert 'OPENAI_API_KEY' in answer and 'OPENAI_BASE_URL' in answer
 
 
+def test_the_demo_model_quotes_a_questions_text_and_counts_its_images() -> None:
+    image = {'type': 'image_url', 'image_url': {'url': 'data:image/png;base64,' + 'A' * 10_000}}
+    answer = demo_answer([HumanMessage([{'type': 'text', 'text': 'What is this?'}, image, image])])
+    assert 'message 1 of this conversation with 2 images' in answer and '> What is this?' in answer
+    assert 'AAAA' not in answer  # the bytes are not quoted
+
+
 def test_a_prompt_leaves_a_quarter_of_the_models_window_for_the_reply() -> None:
     assert prompt_budget(16_000, 8_000) == 6_000
     assert prompt_budget(16_000, 128_000) == 16_000  # the app's limit is the lower
