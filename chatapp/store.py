@@ -150,6 +150,7 @@ class Tree:
     conversation: Conversation
     messages: list[Message]
     authors: dict[str, str]  # the names of who wrote its questions by author id ('' for the owner's old ones)
+    attachments: dict[int, list[ShownFile]] = field(default_factory=dict)  # what its questions attach, by id
 
 
 def title_from(text: str) -> str:
@@ -934,7 +935,8 @@ class ConversationStore:
             messages = list((await session.exec(select(Message).where(Message.conversation_id == conversation_id)
                                                 .order_by(col(Message.id)))).all())
             authors = await _names(session, conversation, _authors(conversation, messages))
-        return Tree(conversation, messages, authors)
+            attachments = await attachment_rows.shown_attachments(session, messages)
+        return Tree(conversation, messages, authors, attachments)
 
     async def own_trees(self, user_id: str, *, before: tuple[datetime, str] | None = None,
                         limit: int = 25) -> list[Tree]:
@@ -956,7 +958,8 @@ class ConversationStore:
                 by_conversation.setdefault(message.conversation_id, []).append(message)
             authors = {m.author_id for m in messages if m.role == Role.USER and m.author_id}
             names = await _names(session, conversations[0], authors)  # '' is the person's own name
-        return [Tree(c, by_conversation.get(c.id, []), names) for c in conversations]
+            attachments = await attachment_rows.shown_attachments(session, messages)
+        return [Tree(c, by_conversation.get(c.id, []), names, attachments) for c in conversations]
 
     async def import_conversation(self, user_id: str, conversation: Conversation, messages: Sequence[Message],
                                   parents: Sequence[int | None], leaf: int | None) -> Conversation | None:

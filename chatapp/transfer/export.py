@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from urllib.parse import quote
 
+from chatapp.attachments.content import size_label
 from chatapp.models import Message, Role, Status
 from chatapp.store import ConversationStore, Tree
 from chatapp.transfer import native
@@ -22,6 +23,7 @@ PAGE = 25  # conversations read (and written) at a time
 EXPORT_FORMAT = 'chatapp.export'
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 _NOT_ASCII_NAME = re.compile(r'[^A-Za-z0-9._ -]+')
+_MARKUP = re.compile(r'[\\`*_{}\[\]()<>#+!|~-]')
 Label = Callable[[str], str]
 
 
@@ -43,6 +45,9 @@ def markdown(tree: Tree, exported_at: datetime, label: Label = lambda key: key) 
     for message in branch:
         lines += ['---', '', f'### {_speaker(message, tree.authors, label)} · {_when(message.created_at)}', '',
                   message.content.rstrip(), '']
+        if files := tree.attachments.get(message.id or 0):
+            lines += ['*Attached: ' + ', '.join(f'{_escaped(f.name)} ({f.kind}, {size_label(f.size)})' for f in files)
+                      + '*', '']
         if message.status not in (Status.COMPLETE, Status.QUEUED):
             lines += [f'*{message.status.capitalize()}{": " + message.error if message.error else ""}*', '']
     return '\n'.join(lines)
@@ -57,6 +62,11 @@ def shown_branch(messages: list[Message], leaf_id: int | None) -> list[Message]:
         branch.append(current)
         current = by_id.get(current.parent_id) if current.parent_id is not None else None
     return branch[::-1]
+
+
+def _escaped(name: str) -> str:
+    """A file's name as Markdown text: its markup characters shown as written."""
+    return _MARKUP.sub(r'\\\g<0>', name)
 
 
 def _speaker(message: Message, authors: dict[str, str], label: Label) -> str:

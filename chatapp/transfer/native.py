@@ -36,15 +36,18 @@ def document(tree: Tree, exported_at: datetime) -> dict[str, Any]:
             'created_at': iso(conversation.created_at), 'updated_at': iso(conversation.updated_at),
             'leaf_id': conversation.leaf_id, 'forked_from': conversation.forked_from,
             'imported_from': conversation.imported_from,
-            'messages': [_message(message, tree.authors) for message in tree.messages]}
+            'messages': [_message(message, tree) for message in tree.messages]}
 
 
-def _message(message: Message, authors: dict[str, str]) -> dict[str, Any]:
-    author = authors.get(message.author_id or '') if message.role == Role.USER else None
+def _message(message: Message, tree: Tree) -> dict[str, Any]:
+    author = tree.authors.get(message.author_id or '') if message.role == Role.USER else None
+    files = tree.attachments.get(message.id or 0, [])
     return {'id': message.id, 'parent_id': message.parent_id, 'role': message.role, 'author': author,
             'content': message.content, 'status': message.status, 'error': message.error, 'model': message.model,
             **{name: getattr(message, name) for name in USAGE},
-            'created_at': iso(message.created_at), 'updated_at': iso(message.updated_at)}
+            'created_at': iso(message.created_at), 'updated_at': iso(message.updated_at),
+            # what the question attached, named (the files themselves stay in the app; an import skips this)
+            **({'attachments': [{'name': f.name, 'kind': f.kind, 'size': f.size} for f in files]} if files else {})}
 
 
 def is_ours(data: Any) -> bool:

@@ -6,6 +6,7 @@ anything is stored or sent."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from chatapp.attachments.content import NewAttachment
 from chatapp.attachments.reading import inspect_file
 from chatapp.db import Database
 from chatapp.engine import Refused
-from chatapp.models import Access, Attachment, Blob, Conversation
+from chatapp.models import Access, Attachment, Blob, Conversation, utcnow
 from chatapp.settings import Settings
 from chatapp.store import ConversationStore
+from chatapp.transfer import export, native
 from tests.integration.test_engine import Harness, make_harness
 from tests.support.engines import image_models_file
 from tests.support.factories import release_claims
@@ -271,3 +273,19 @@ async def test_a_file_only_question_is_sent(models: Harness, llmock: LLMock) -> 
     assert user_content(llmock.requests()[-1]).startswith('[Attached file: report.pdf]\nHello PDF')
     with pytest.raises(Refused, match='The message is empty'):
         await models.engine.send(models.user_id, None, '  ')
+
+
+async def test_an_export_names_the_files_a_question_attached(store: ConversationStore) -> None:
+    alice = await store.upsert_user('test', 'alice')
+    conversation, question = await ask(store, alice.id, None, 'Read these', attachment('my_notes.md', NOTES.encode()),
+                                       attachment('chart.png', PNG))
+    now = utcnow()
+    tree = await store.read_tree(alice.id, conversation)
+    asked = next(m for m in json.loads(export.json_bytes(tree, now))['messages'] if m['id'] == question)
+    assert asked['attachments'] == [{'name': 'my_notes.md', 'kind': 'text', 'size': len(NOTES)},
+                                    {'name': 'chart.png', 'kind': 'image', 'size': len(PNG)}]
+    assert f'Read these\n\n*Attached: my\\_notes.md (text, {len(NOTES)} B), chart.png (image, ' \
+        in export.markdown(tree, now)
+    (everything,) = await store.own_trees(alice.id)
+    assert [f.name for f in everything.attachments[question]] == ['my_notes.md', 'chart.png']
+    assert native.draft(json.loads(export.json_bytes(tree, now))).messages  # an import reads it, files aside
