@@ -37,9 +37,16 @@
         emitEvent("attach_refused", { name: file.name, size: file.size });
         continue;
       }
-      fetch("/files/upload", { method: "POST", body: file, headers: {
+      const say = (why) => Quasar.Notify.create({ type: "warning", position: "top", multiLine: true,
+                                                  message: `${file.name} was not attached: ${why}` });
+      // the server says on the page why it refused a file (413, 422); a request that never reached the tray (a
+      // login that ended, a page the server no longer knows) or the server is said here
+      fetch("/files/upload", { method: "POST", redirect: "manual", body: file, headers: {
         "Content-Type": "application/octet-stream", "X-Chatapp-Tray": key,
-        "X-File-Name": encodeURIComponent(file.name) } }).catch(() => {});  // a lost connection says so itself
+        "X-File-Name": encodeURIComponent(file.name) } })
+        .then((response) => response.ok || [413, 422].includes(response.status)
+          || say("reload the page and try again (your login may have ended)."))
+        .catch(() => say("the server could not be reached. Try again in a moment."));
     }
   };
   window.chatappPickFiles = (key) => {

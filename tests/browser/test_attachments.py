@@ -128,6 +128,17 @@ def test_a_bad_file_is_refused_in_words_and_nothing_typed_is_lost(page: Page, ll
     assert dialogs == []
     assert llm.requests() == []
 
+    # an upload that never reaches the tray (the server gone, or a page it no longer knows) is said on the page
+    page.route('**/files/upload', lambda route: route.abort())
+    hand_over(page, 'drop', 'away.txt', 'text/plain', b'x\n')
+    expect(notification(page).filter(has_text='away.txt was not attached: the server could not be reached')) \
+        .to_have_count(1)
+    page.unroute('**/files/upload')
+    page.route('**/files/upload', lambda route: route.fulfill(status=404, body='Not found'))
+    hand_over(page, 'drop', 'stale.txt', 'text/plain', b'x\n')
+    expect(notification(page).filter(has_text='stale.txt was not attached: reload the page')).to_have_count(1)
+    expect(chips(page)).to_have_count(1)
+
 
 def test_an_image_for_a_model_without_images_is_refused_before_sending(page: Page, llm: LLMock) -> None:
     open_chat(page)
