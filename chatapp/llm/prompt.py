@@ -85,8 +85,3 @@ def prompt_budget(max_context_tokens: int, context_window: int | None) -> int:
 
 def estimate_text_tokens(text: str) -> int:
     return (len(text) + 3) // 4
-
-
-def context_tokens(system_prompt: str, history: Sequence[Message]) -> int:
-    """About how many tokens the next message's prompt starts with: what a context gauge shows."""
-    return sum(map(estimate_tokens, build_prompt(system_prompt, history)))
