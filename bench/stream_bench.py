@@ -47,15 +47,21 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))  # tests.support: the processes, the model server and Chromium, as the tests have them
 
+import trace_summary  # noqa: E402
+
 from tests.support.browser import launch  # noqa: E402
 from tests.support.environment import clean_environment  # noqa: E402
 from tests.support.net import free_port, loopback_opener  # noqa: E402
-from tests.support.oidc import PASSWORD, OIDCProvider, keep_to_loopback  # noqa: E402
+from tests.support.oidc import PASSWORD, OIDCProvider  # noqa: E402
 from tests.support.oidc import install as install_oidc_provider  # noqa: E402
 from tests.support.processes import Process, rss_mb  # noqa: E402
 from tests.support.servers import FakeLLM  # noqa: E402
 
 RESULTS = BENCH / 'results'
+# Chainlit's page asks for web fonts and KaTeX's style sheet from CDNs: every page is kept to loopback by name
+# resolution, not by Playwright's request interception, which would turn the browser's HTTP cache off and make
+# a page load again, inside the measured window, every script and font it loaded before
+LOOPBACK_ONLY = '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'
 PYTHON = sys.executable
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 CHAINLIT_VERSION = '2.12.0'
@@ -89,7 +95,7 @@ class AppUI:
 NICEGUI_UI = AppUI(reply='[data-testid=message-assistant] .reply-md', row='[data-testid=message-assistant]',
                    busy="row.classList.contains('streaming')", composer='[data-testid=composer]',
                    ready='[data-testid=composer]')
-CHATAPP_UI = replace(NICEGUI_UI, reply_frame=re.compile(r'"ra\('))  # an append of reply text
+CHATAPP_UI = replace(NICEGUI_UI, reply_frame=re.compile(r'^42\["ra",'))  # an update of a streaming reply
 # Chainlit 2.12's page (React): a reply is a step of type assistant_message. The composer shows a stop button
 # (#stop-button) while the message handler runs, which ends after msg.send(). Its attach button is
 # #upload-button-loading until the session's socket is up (an Enter before that is lost). A code block's header
@@ -283,7 +289,7 @@ class PageProbe:
     page: object
     context: object
     cdp: object
-    ws: dict = field(default_factory=lambda: {'on': False, 'bytes': 0, 'frames': 0})
+    ws: dict = field(default_factory=lambda: {'on': False, 'bytes': 0, 'frames': 0, 'http': 0})
     perf0: dict = field(default_factory=dict)
     perf1: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
@@ -312,7 +318,6 @@ async def open_page(browser, index: int, url: str, ui: AppUI, prompt: str, *, lo
     """A page at `url` with the observer; `login`: signed in as this person first (a --room reader)."""
     context = await browser.new_context(viewport={'width': 1280, 'height': 800})
     await context.add_init_script(observer_js(ui))
-    await keep_to_loopback(context)  # Chainlit's page asks for web fonts and KaTeX's style sheet from CDNs
     page = await context.new_page()
     if login:
         await log_in(page, url, login)
@@ -338,7 +343,12 @@ async def open_page(browser, index: int, url: str, ui: AppUI, prompt: str, *, lo
     def on_handshake(params: dict) -> None:  # CDP stamps frames on a monotonic clock: map it to wall time
         probe.clock = (params['timestamp'], params['wallTime'])
 
+    def on_loaded(params: dict) -> None:  # an HTTP response (a script, a font) the page loaded in the window
+        if probe.ws['on']:
+            probe.ws['http'] += params.get('encodedDataLength', 0)
+
     cdp.on('Network.webSocketFrameReceived', on_frame)
+    cdp.on('Network.loadingFinished', on_loaded)
     cdp.on('Network.webSocketWillSendHandshakeRequest', on_handshake)
     page.on('load', lambda _: setattr(probe, 'navigations', probe.navigations + 1) if probe.ws['on'] else None)
     await cdp.send('Network.enable')
@@ -441,6 +451,8 @@ async def run_ui_phase(name: str, browser, url: str, ui: AppUI, pid: int, llm: s
         cpu_samples = [(wall0, cpu0)]
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR1)
+        if args.trace:
+            await browser.start_tracing(page=probes[0].page, categories=trace_summary.CATEGORIES.split(','))
         await asyncio.gather(*(probe.page.locator(ui.composer).press('Enter') for probe in senders))
 
         deadline = time.monotonic() + timeout
@@ -478,6 +490,11 @@ async def run_ui_phase(name: str, browser, url: str, ui: AppUI, pid: int, llm: s
         print(f'[{elapsed()}]   done', flush=True)
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR2)
+        if args.trace:
+            trace = json.loads(await browser.stop_tracing())
+            (RESULTS / f'{name}-trace.json').write_text(json.dumps(trace))
+            print(f'{name}: browser CPU per thread and kind of work, s per 1k tokens (traced, so slower):\n'
+                  + trace_summary.summarize(trace, args.tokens * len(probes)), flush=True)
         for probe in probes:
             probe.perf1 = await perf_metrics(probe.cdp)
             probe.samples.append((time.time(), probe.perf1.get('TaskDuration', 0.0)))
@@ -578,6 +595,7 @@ def analyse(name: str, args, state: dict, probes: list[PageProbe], cpu: float, w
         'name': name, 'pages': len(probes), 'tokens': len(tokens), 'reply_bytes': reply_bytes,
         'wall_s': wall, 'cpu_s': cpu, 'cpu_per_1k': cpu / n_tokens * 1000,
         'ws_bytes': ws_bytes, 'ws_frames': sum(p.ws['frames'] for p in probes),
+        'http_in_window_kb': sum(p.ws['http'] for p in probes) / len(probes) / 1024,
         'ws_ratio': ws_bytes / (reply_bytes * len(probes)), 'ws_per_reply_kb': ws_bytes / len(probes) / 1024,
         'lag_p50_ms': percentile(lags, 50) * 1000, 'lag_p95_ms': percentile(lags, 95) * 1000,
         'lag_max_ms': max(lags, default=math.nan) * 1000,
@@ -680,6 +698,7 @@ DETAIL_ROWS = [  # label, key, digits, the floor has it
     ('ws payload received, KB', 'ws_kb', 1, False),
     ('ws payload / reply text bytes', 'ws_ratio', 2, False),
     ('ws on the wire / reply text bytes', 'wire_ratio', 2, False),
+    ('  of which HTTP responses, KB per page', 'http_in_window_kb', 1, False),
     ('ws frames received', 'ws_frames', 0, False),
     ('reply updates seen by the page', 'updates', 0, False),
     ('token lag p50, ms', 'lag_p50_ms', 0, False),
@@ -908,7 +927,7 @@ async def run_app_phase(name: str, playwright, app: Process, url: str, ui: AppUI
     app.start()
     print(f'[{elapsed()}]   app ready', flush=True)
     before = chromium_processes()
-    browser = await launch(playwright.chromium)
+    browser = await launch(playwright.chromium, LOOPBACK_ONLY)
     try:
         return await run_ui_phase(name, browser, url, ui, app.pid, llm, args, app, browser_process(before))
     except BaseException:
@@ -1057,6 +1076,9 @@ def main() -> None:
     parser.add_argument('--rev', help='benchmark chatapp as committed at this git revision (default: the work tree)')
     parser.add_argument('--profile', action='store_true',
                         help='also cProfile chatapp during the window (slows it; the table is then not comparable)')
+    parser.add_argument('--trace', action='store_true',
+                        help="also record a Chromium trace of each phase's (first) page and print where the browser's "
+                             'CPU went, per thread and kind of work (slows it; the table is then not comparable)')
     parser.add_argument('--keep-logs', action='store_true', help='copy the app log to bench/results/')
     parser.add_argument('--json', type=Path, help='write the raw results here (default: bench/results/<time>.json)')
     args = parser.parse_args()
