@@ -245,14 +245,24 @@ async def test_the_worker_refuses_what_is_refused() -> None:
 
 
 def spied(monkeypatch: pytest.MonkeyPatch) -> tuple[list[asyncio.subprocess.Process], list[int]]:
-    """The child processes started, and how many were running as each started."""
+    """The child processes started, and how many were running (started and not yet waited for, the new one
+    included) as each started."""
     started: list[asyncio.subprocess.Process] = []
     running: list[int] = []
+    alive: set[int] = set()
     start = asyncio.create_subprocess_exec
 
     async def spy(*args: str, **options: object) -> asyncio.subprocess.Process:
-        running.append(1 + sum(p.returncode is None for p in started))
+        alive.add(key := len(running))  # counted from before it starts: a start takes a while
+        running.append(len(alive))
         started.append(process := await start(*args, **options))  # type: ignore[arg-type]
+        wait = process.wait
+
+        async def waited() -> int:
+            code = await wait()
+            alive.discard(key)
+            return code
+        process.wait = waited  # type: ignore[method-assign]  # communicate() waits through it
         return process
     monkeypatch.setattr(asyncio, 'create_subprocess_exec', spy)
     return started, running
