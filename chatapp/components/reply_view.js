@@ -5,10 +5,11 @@
 // part of a (re)sent snapshot is skipped and nothing is shown twice.
 // The tail is plain text, rendered HTML (text appended to it goes after it), or the code of an open
 // fence (TailKind in markdown_stream.py: 1, 2, 3).
-// The server calls ra(id, step, tail[, blocksHtml, tailKind, ask]) for each update, where a tailKind means
-// the tail is replaced and `ask` that the server waits to hear when the update is drawn: a short global
-// name, because the call is repeated in every websocket message of a streaming reply.
-window.ra = (id, ...args) => getElement(id)?.append(...args);
+// The server sends each update as a socket message {s: step, t: tail, b: blocks' HTML, k: tailKind, a: ask}
+// (static/page.js passes it to `receive`), where a tailKind means the tail is replaced and `ask` that the
+// server waits to hear when the update is drawn; an update without a step is the one after the update
+// before. Updates apply in step order: one that comes before a snapshot it follows (NiceGUI still loading a
+// component, say) waits for it.
 const SECTION_BLOCKS = 24;
 // DOMPurify drops `target`: links get it back, with `rel` so that the page they open cannot reach this one
 const linksToNewTab = (root) => {
@@ -87,7 +88,11 @@ export default {
   template: `<div class="reply-md"><div ref="blocks"></div><div ref="tail" class="reply-tail"></div></div>`,
   props: { html: String, tail: String, tailKind: Number, step: Number, since: Number },
   mounted() {
+    const id = Number(this.$el.id.slice(1));  // NiceGUI's element id, "c" + id
+    this.waiting = [];
     this.render();
+    for (const update of window.chatappEarlyUpdates.get(id) ?? []) this.receive(update);
+    window.chatappEarlyUpdates.delete(id);
     this.$el.addEventListener("click", (e) => {
       const copy = e.target.closest(".code-copy");
       if (copy) copyCode(copy);
@@ -121,10 +126,22 @@ export default {
       }
       this.showTail(this.tail || "", this.tailKind);
       this.shownStep = this.step;
+      this.applyWaiting();
     },
-    append(step, tail, blocksHtml, tailKind, ask) {
-      this.catchUp();
-      if (step <= this.shownStep) return;
+    receive(update) {
+      update.s ??= this.lastStep + 1;
+      this.lastStep = update.s;
+      this.waiting.push(update);
+      this.applyWaiting();
+    },
+    applyWaiting() {
+      // every step is either an update or part of a snapshot: a gap means the snapshot is still on its way
+      while (this.waiting.length && this.waiting[0].s <= this.shownStep + 1) {
+        const update = this.waiting.shift();
+        if (update.s > this.shownStep) this.apply(update);
+      }
+    },
+    apply({ s: step, t: tail, b: blocksHtml, k: tailKind, a: ask }) {
       this.shownStep = step;
       if (blocksHtml) this.appendBlocks(blocksHtml);
       if (tailKind) this.showTail(tail, tailKind);

@@ -15,6 +15,24 @@
     following = true;
     window.scrollTo({ top: document.documentElement.scrollHeight });
   };
+  // A streaming reply's updates come as socket messages of their own ("ra", components/reply_view.py). NiceGUI
+  // numbers every message it sends; one already handled (replayed after a reconnect) is skipped, as NiceGUI
+  // skips its own. The listener goes on the socket the moment NiceGUI creates it, before any message can come;
+  // an update for a reply not mounted yet waits for it (reply_view.js).
+  let socket;
+  window.chatappEarlyUpdates = new Map();
+  const receiveUpdate = (update) => {
+    if (update._id < window.nextMessageId) return;
+    window.nextMessageId = update._id + 1;
+    const view = getElement(update.i);
+    if (view) view.receive(update);
+    else window.chatappEarlyUpdates.set(update.i, [...(window.chatappEarlyUpdates.get(update.i) ?? []), update]);
+  };
+  Object.defineProperty(window, "socket", {
+    configurable: true,
+    get: () => socket,
+    set: (created) => { socket = created; created.on("ra", receiveUpdate); },
+  });
   // a lone surrogate (half of an emoji, from a paste) would make the socket drop the whole update
   document.addEventListener("input", (e) => {
     const field = e.target;

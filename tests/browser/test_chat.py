@@ -11,7 +11,7 @@ import time
 import uuid
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from chatapp.components.reply_view import ASK_SECONDS
 from tests.support.chat import (
@@ -109,6 +109,26 @@ def test_reply_grows_in_steps_and_renders_markdown(page: Page, llm: LLMock) -> N
     reports = sum(f'"event",{{"id":{element},' in frame for frame in frames['sent'])
     asks_at_most = (finished - sent) / ASK_SECONDS + 2
     assert 3 <= reports <= asks_at_most, (reports, asks_at_most, updates)
+
+
+def test_a_reply_streams_while_its_script_still_loads(page: Page, llm: LLMock) -> None:
+    """A page's first reply brings the script of its element. The updates that come before the element is
+    drawn wait for it and show in order; the rest follow as they come."""
+    def slow_script(route: Route) -> None:
+        time.sleep(1.0)
+        route.continue_()
+    page.route('**/reply_view.js', slow_script)
+    open_chat(page)
+    record_reply(page)
+    text = ' '.join(f'word{i}' for i in range(120))  # about 4 s at llmock's pace
+    llm.reply(text)
+    send_new(page, 'Stream while the script loads')
+    row = replies(page).first
+    wait_finished(row)
+    final = alnum(reply_text(row))
+    assert final == alnum(text)
+    streaming = assert_grows_as_prefixes(recorded(page), final, at_least=10)
+    assert len(streaming[0]) > len('word0'), streaming[0]  # what came while it loaded, shown at once
 
 
 # Records the unfinished part of the last reply after every change while it streams: its class, its HTML
