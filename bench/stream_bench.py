@@ -451,6 +451,10 @@ async def run_ui_phase(name: str, browser, url: str, ui: AppUI, pid: int, llm: s
         cpu_samples = [(wall0, cpu0)]
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR1)
+        if args.js_profile:
+            await probes[0].cdp.send('Profiler.enable')
+            await probes[0].cdp.send('Profiler.setSamplingInterval', {'interval': 200})
+            await probes[0].cdp.send('Profiler.start')
         if args.trace:
             await browser.start_tracing(page=probes[0].page, categories=trace_summary.CATEGORIES.split(','))
         await asyncio.gather(*(probe.page.locator(ui.composer).press('Enter') for probe in senders))
@@ -490,6 +494,11 @@ async def run_ui_phase(name: str, browser, url: str, ui: AppUI, pid: int, llm: s
         print(f'[{elapsed()}]   done', flush=True)
         if args.profile and name == 'chatapp':
             process.signal(signal.SIGUSR2)
+        if args.js_profile:
+            profile = (await probes[0].cdp.send('Profiler.stop'))['profile']
+            (RESULTS / f'{name}-js.cpuprofile').write_text(json.dumps(profile))
+            print(f'{name}: the page\'s script, own time per function (sampled, s per 1k tokens):\n'
+                  + js_profile_summary(profile, args.tokens), flush=True)
         if args.trace:
             trace = json.loads(await browser.stop_tracing())
             (RESULTS / f'{name}-trace.json').write_text(json.dumps(trace))
@@ -829,6 +838,25 @@ def print_table(args, results: dict) -> None:
                   f'first of all: {results[name]["console"][0][:200]}')
 
 
+def js_profile_summary(profile: dict, tokens: int, top: int = 25) -> str:
+    """The functions of a CDP CPU profile by own time (idle and the program itself left out)."""
+    nodes = {node['id']: node for node in profile['nodes']}
+    deltas = dict.fromkeys(nodes, 0.0)
+    for sample, delta in zip(profile['samples'], profile['timeDeltas'], strict=True):
+        deltas[sample] += delta / 1e6
+    own: dict[str, float] = {}
+    for node_id, seconds in deltas.items():
+        frame = nodes[node_id]['callFrame']
+        if frame['functionName'] in ('(idle)', '(program)', '(root)'):
+            continue
+        where = f"{frame['functionName'] or '(anonymous)'} {frame['url'].rsplit('/', 1)[-1]}:{frame['lineNumber'] + 1}"
+        own[where] = own.get(where, 0.0) + seconds
+    scale = 1000 / tokens
+    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    lines = [f'  {seconds * scale:7.3f}  {where}' for where, seconds in ranked]
+    return '\n'.join([*lines, f'  {sum(own.values()) * scale:7.3f}  all script'])
+
+
 def print_profile(path: Path, out: Path) -> None:
     with open(out, 'w') as stream:
         stats = pstats.Stats(str(path), stream=stream)
@@ -1077,6 +1105,9 @@ def main() -> None:
     parser.add_argument('--rev', help='benchmark chatapp as committed at this git revision (default: the work tree)')
     parser.add_argument('--profile', action='store_true',
                         help='also cProfile chatapp during the window (slows it; the table is then not comparable)')
+    parser.add_argument('--js-profile', action='store_true',
+                        help="also sample the script of each phase's (first) page (CDP Profiler) and print its "
+                             'functions by own time')
     parser.add_argument('--trace', action='store_true',
                         help="also record a Chromium trace of each phase's (first) page and print where the browser's "
                              'CPU went, per thread and kind of work (slows it; the table is then not comparable)')
