@@ -10,13 +10,11 @@ from nicegui import background_tasks, events, ui
 from chatapp.components.markdown_stream import MarkdownStream, StreamUpdate, TailKind, render_block
 from chatapp.render_worker import renderer
 
-# flow control (see ReplyView): the page is asked to confirm an update drawn at most this often; each
-# confirmation is a websocket message the server handles
-ASK_SECONDS = 0.1
-# a page that has not confirmed an update for this long is behind: new text waits for it
-BEHIND_SECONDS = 0.1
-# an update not confirmed after this long is taken as lost (a dropped connection): send on
+# an update the page has not confirmed after this long is taken as lost (a dropped connection): send on
 LOST_UPDATE_SECONDS = 2.0
+# the page is asked to confirm an update at most this often: each confirmation is a websocket message the
+# server handles, and confirming every update was a large share of a streaming reply's server CPU
+ASK_SECONDS = 0.1
 # the socket message that carries an update (reply_view.js): kept short, as every token of a reply repeats it
 UPDATE_MESSAGE = 'ra'
 
@@ -24,12 +22,11 @@ UPDATE_MESSAGE = 'ra'
 class ReplyView(ui.element, component='reply_view.js'):
     """Rendered Markdown that can grow: `append` sends only what was added.
 
-    Flow control: an update asks the page to confirm when it has drawn it (at most every ASK_SECONDS).
-    A page that keeps up confirms within a frame or two, and text goes out as it comes. Once a
-    confirmation is BEHIND_SECONDS late, new text waits on the server and goes out as one update when the
-    page confirms: a busy or slow page gets fewer, larger updates instead of a growing backlog of small
-    ones; a hidden tab, which draws no frames, gets one every LOST_UPDATE_SECONDS, and the rest once it
-    is shown.
+    Flow control: an update asks the page to confirm when it has drawn it (at most every ASK_SECONDS),
+    and while it has not, new text waits on the server and goes out as one update when the page
+    confirms. A busy or slow page gets fewer, larger updates instead of a growing backlog of small ones;
+    a hidden tab, which draws no frames, gets one every LOST_UPDATE_SECONDS, and the rest once it is
+    shown. A page that keeps up confirms within a frame, before the next token comes.
 
     Updates go out as NiceGUI outbox messages of their own type (UPDATE_MESSAGE), not `run_javascript`:
     they keep their order with the element's own updates and are replayed after a reconnect like them,
@@ -46,7 +43,8 @@ class ReplyView(ui.element, component='reply_view.js'):
         self._waiting: list[str] = []  # text appended while the page still draws the update asked about
         self._asked: tuple[int, float] | None = None  # step and time of the update the page should confirm
         self._last_ask = float('-inf')
-        self._sent_step: int | None = None  # of the last update sent since the element was: the next names its own
+        # the step of the last update sent since the element was last sent whole; None: the next names its step
+        self._sent_step: int | None = None
         self._stream: MarkdownStream | None = None
         self.on('shown', self._on_shown)
         if streaming:
@@ -83,7 +81,7 @@ class ReplyView(ui.element, component='reply_view.js'):
         self._parts.append(delta)
         self._length += len(delta)
         self._waiting.append(delta)
-        if not self._page_is_behind():
+        if self._asked is None or time.monotonic() - self._asked[1] > LOST_UPDATE_SECONDS:
             self._send_waiting()
 
     def finish(self) -> None:
@@ -114,12 +112,6 @@ class ReplyView(ui.element, component='reply_view.js'):
         self._step += 1
         self._restarted_at = self._step
         self.update()
-
-    def _page_is_behind(self) -> bool:
-        if self._asked is None:
-            return False
-        late = time.monotonic() - self._asked[1]
-        return BEHIND_SECONDS < late <= LOST_UPDATE_SECONDS
 
     def _on_shown(self, event: events.GenericEventArguments) -> None:
         if self._asked and isinstance(event.args, int) and event.args >= self._asked[0]:  # it drew the update
@@ -164,7 +156,6 @@ class ReplyView(ui.element, component='reply_view.js'):
         if not self._is_safe_to_interact():
             return
         now = time.monotonic()
-        lost = self._asked is not None and now - self._asked[1] > LOST_UPDATE_SECONDS
         message: dict[str, Any] = {'i': self.id, 't': update.tail}
         if self._sent_step != self._step - 1:  # the page counts on from the update before
             message['s'] = self._step
@@ -173,7 +164,7 @@ class ReplyView(ui.element, component='reply_view.js'):
             message['b'] = update.blocks_html
         if update.reset:
             message['k'] = update.reset
-        if (self._asked is None and now - self._last_ask >= ASK_SECONDS) or lost:
+        if self._asked is not None or now - self._last_ask >= ASK_SECONDS:  # (an unanswered ask is lost)
             self._asked, self._last_ask = (self._step, now), now
             message['a'] = 1
         self.client.outbox.enqueue_message(UPDATE_MESSAGE, message, self.client.id)

@@ -20,13 +20,14 @@
   // skips its own. The listener goes on the socket the moment NiceGUI creates it, before any message can come;
   // an update for a reply not mounted yet waits for it (reply_view.js).
   let socket;
-  window.chatappEarlyUpdates = new Map();
+  const early = window.chatappEarlyUpdates = new Map();  // element id -> its updates, until it is mounted
   const receiveUpdate = (update) => {
     if (update._id < window.nextMessageId) return;
     window.nextMessageId = update._id + 1;
     const view = getElement(update.i);
     if (view) view.receive(update);
-    else window.chatappEarlyUpdates.set(update.i, [...(window.chatappEarlyUpdates.get(update.i) ?? []), update]);
+    else if (early.has(update.i)) early.get(update.i).push(update);
+    else early.set(update.i, [update]);
   };
   Object.defineProperty(window, "socket", {
     configurable: true,

@@ -1,5 +1,5 @@
 """The reply element's flow control: the page is asked, a few times a second, to report when it has drawn an
-update; text goes out as it comes while the page keeps up, and waits once a report is late."""
+update, and new text waits until it has."""
 
 from __future__ import annotations
 
@@ -46,6 +46,20 @@ def tails(sent: list[list]) -> list[str]:
     return [update[1] for update in sent]
 
 
+async def test_text_waits_while_the_page_draws_and_goes_out_as_one_update(view) -> None:
+    element, sent = view
+    element.append('one')
+    element.append(' two')
+    element.append(' three')
+    assert tails(sent) == ['one']  # the rest waits for the page
+    shown(element, sent[-1][0])
+    assert tails(sent) == ['one', ' two three']
+    shown(element, sent[-1][0])
+    element.append(' four')
+    assert tails(sent) == ['one', ' two three', ' four']
+    assert element.text == 'one two three four'
+
+
 def asks(sent: list[list]) -> list[bool]:
     """Which updates asked the page to report when it has drawn them."""
     return [update[4] == 1 for update in sent]
@@ -56,36 +70,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [1000.0]
     monkeypatch.setattr(reply_view.time, 'monotonic', lambda: now[0])
     return now
-
-
-def behind(clock: list[float]) -> None:
-    """Time passes until a report the page owes is late."""
-    clock[0] += reply_view.BEHIND_SECONDS + 0.01
-
-
-async def test_text_goes_out_as_it_comes_while_the_page_keeps_up(view, clock) -> None:
-    """A report not yet late holds nothing back: a token never waits for the page's round trip."""
-    element, sent = view
-    for word in ('one', ' two', ' three'):
-        element.append(word)
-        clock[0] += 0.02
-    assert tails(sent) == ['one', ' two', ' three']
-    assert asks(sent) == [True, False, False]
-    assert element.text == 'one two three'
-
-
-async def test_text_waits_once_a_report_is_late_and_goes_out_as_one_update(view, clock) -> None:
-    element, sent = view
-    element.append('one')
-    behind(clock)
-    element.append(' two')
-    element.append(' three')
-    assert tails(sent) == ['one']  # the page is behind: the rest waits for it
-    shown(element, sent[-1][0])
-    assert tails(sent) == ['one', ' two three']
-    element.append(' four')
-    assert tails(sent) == ['one', ' two three', ' four']
-    assert element.text == 'one two three four'
 
 
 async def test_the_page_is_asked_to_report_at_most_every_ask_seconds(view, clock) -> None:
@@ -99,9 +83,11 @@ async def test_the_page_is_asked_to_report_at_most_every_ask_seconds(view, clock
         element.append(word)
     clock[0] += 0.03
     element.append('e')  # 0.12 s after the last ask
-    element.append('f')  # the report on 'e' is not late yet
-    assert tails(sent) == ['a', 'b', 'c', 'd', 'e', 'f']
-    assert asks(sent) == [True, False, False, False, True, False]
+    element.append('f')  # waits for the report on 'e'
+    assert tails(sent) == ['a', 'b', 'c', 'd', 'e']
+    assert asks(sent) == [True, False, False, False, True]
+    shown(element, sent[-1][0])
+    assert tails(sent)[-1] == 'f'
 
 
 async def test_a_report_for_an_older_update_does_not_release_the_next(view, clock) -> None:
@@ -110,18 +96,16 @@ async def test_a_report_for_an_older_update_does_not_release_the_next(view, cloc
     shown(element, sent[-1][0])
     clock[0] += reply_view.ASK_SECONDS
     element.append('b')
-    behind(clock)
     element.append('c')
     shown(element, sent[0][0])  # late report of the first update: the second is still being drawn
     assert tails(sent) == ['a', 'b']
 
 
-async def test_finish_sends_the_whole_reply_with_the_element(view, clock) -> None:
+async def test_finish_sends_the_whole_reply_with_the_element(view) -> None:
     """The end goes out in the element update that also carries the row's finished state (NiceGUI sends
     element updates before other messages): never an append that arrives after it."""
     element, sent = view
     element.append('First paragraph.\n\n')
-    behind(clock)
     element.append('Second')
     element.append(' paragraph.')  # waits: the page has not drawn 'First paragraph.' yet
     element.finish()
@@ -145,20 +129,18 @@ async def test_after_a_restart_a_snapshot_replaces_what_the_page_shows(view) -> 
 
 async def test_an_update_never_confirmed_is_taken_as_lost(view, clock) -> None:
     element, sent = view
+    now = clock
     element.append('a')
-    behind(clock)
     element.append('b')
     assert tails(sent) == ['a']
-    clock[0] += reply_view.LOST_UPDATE_SECONDS  # e.g. the report was lost with a dropped connection
+    now[0] += reply_view.LOST_UPDATE_SECONDS + 0.1  # e.g. the report was lost with a dropped connection
     element.append('c')
     assert tails(sent) == ['a', 'bc']
-    assert asks(sent) == [True, True]  # and the page is asked again
 
 
-async def test_a_snapshot_includes_the_waiting_text(view, clock) -> None:
+async def test_a_snapshot_includes_the_waiting_text(view) -> None:
     element, sent = view
     element.append('a')
-    behind(clock)
     element.append('b')
     props = element._to_dict()['props']
     assert props['tail'] == 'ab' and props['step'] > sent[-1][0]
@@ -172,10 +154,12 @@ async def test_the_tail_goes_out_in_the_shape_the_page_shows_it(view, clock) -> 
     element, sent = view
     element.append('Look at **this**')
     assert sent[-1][1:4] == ['Look at <strong>this</strong>', '', TailKind.HTML]
+    shown(element, sent[-1][0])
     element.append(' now:\n```py\nx = 1\n')
     assert sent[-1][1:4] == ['x = 1\n', '<p>Look at <strong>this</strong> now:</p>\n', TailKind.CODE]
+    shown(element, sent[-1][0])
     element.append('y = 2')
-    assert sent[-1][1:4] == ['y = 2', '', 0]  # appended to the code
+    assert sent[-1][1:] == ['y = 2', '', 0, 0]  # appended to the code (and no report asked for)
     props = element._to_dict()['props']
     assert (props['tail'], props['tailKind']) == ('x = 1\ny = 2', TailKind.CODE)
 
@@ -184,8 +168,10 @@ async def test_an_update_names_its_step_only_when_it_does_not_follow_the_one_bef
     """Each token's message is a few bytes: the page counts on from the update before, and an update after
     a snapshot (which can hold steps of its own) names its step."""
     element, sent = view
-    for word in ('a', 'b', 'c'):
-        element.append(word)
+    element.append('a')
+    shown(element, sent[-1][0])
+    element.append('b')
+    element.append('c')
     element._to_dict()  # sent whole, e.g. to a page that reconnected
     element.append('d')
     element.append('e')
