@@ -114,21 +114,22 @@ def test_reply_grows_in_steps_and_renders_markdown(page: Page, llm: LLMock) -> N
 def test_a_reply_streams_while_its_script_still_loads(page: Page, llm: LLMock) -> None:
     """A page's first reply brings the script of its element. The updates that come before the element is
     drawn wait for it and show in order; the rest follow as they come."""
-    def slow_script(route: Route) -> None:
-        time.sleep(1.0)
-        route.continue_()
-    page.route('**/reply_view.js', slow_script)
+    held: list[Route] = []
+    page.route('**/reply_view.js', lambda route: held.append(route))  # answered once updates wait for it
     open_chat(page)
     record_reply(page)
-    text = ' '.join(f'word{i}' for i in range(120))  # about 4 s at llmock's pace
+    text = ' '.join(f'word{i}' for i in range(200))  # about 6 s at llmock's pace
     llm.reply(text)
-    send_new(page, 'Stream while the script loads')
+    send(page, 'Stream while the script loads')  # (NiceGUI's own messages, the new URL too, wait for the script)
+    # the first update asks to hear when it is drawn; unheard of, the next comes LOST_UPDATE_SECONDS later
+    page.wait_for_function('[...window.chatappEarlyUpdates.values()].some((updates) => updates.length >= 2)')
+    held[0].continue_()
     row = replies(page).first
     wait_finished(row)
     final = alnum(reply_text(row))
     assert final == alnum(text)
     streaming = assert_grows_as_prefixes(recorded(page), final, at_least=10)
-    assert len(streaming[0]) > len('word0'), streaming[0]  # what came while it loaded, shown at once
+    assert streaming[0].startswith('word0word1word2'), streaming[0]  # what came while it loaded, shown at once
 
 
 # Records the unfinished part of the last reply after every change while it streams: its class, its HTML
