@@ -408,7 +408,9 @@ async def test_the_final_save_outlasts_a_locked_database(tmp_path: Path, llmock:
         sent = await harness.send('Go')
         blocker = sqlite3.connect(tmp_path / 'g.db', timeout=0)  # another writer holds the lock meanwhile
         blocker.execute('BEGIN IMMEDIATE')
-        await asyncio.sleep(1.3)  # the reply ends (at ~1 s) while the database is locked
+        async with asyncio.timeout(10):  # the reply ends (at ~1 s) while the database is locked: its final save waits
+            while 'trying again' not in caplog.text:
+                await asyncio.sleep(0.05)
         blocker.rollback()
         blocker.close()
         await harness.wait(sent.conversation_id)
